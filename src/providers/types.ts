@@ -67,12 +67,21 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** A raw-text completion request (no chat template), for /v1/completions. */
+export interface CompletionRequest extends SamplingParams {
+  prompt: string;
+  logprobs?: boolean;
+  topLogprobs?: number;
+}
+
 export interface ChatModel {
   /** Stable identity used in cache keys, journals and reports (never contains secrets). */
   readonly id: string;
   chat(request: ChatRequest, options?: CallOptions): Promise<ChatResult>;
   /** Sentence embeddings, where the backend has them (endpoint /v1/embeddings, engine pooled states). */
   embed?(texts: string[], options?: CallOptions): Promise<number[][]>;
+  /** Raw-text completion, where the backend has it (the local engine). */
+  complete?(request: CompletionRequest, options?: CallOptions): Promise<ChatResult>;
   /** Token count with the model's own tokenizer, where it has one. */
   countTokens?(text: string): number;
   close?(): Promise<void>;

@@ -1,0 +1,84 @@
+/**
+ * The persona-lab command line. Every command validates all input before writing anything; bad input
+ * prints one line naming the file, the field and what was expected, and exits 2.
+ */
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { InputError } from '../core/errors.js';
+import { initProject } from './init.js';
+import { validateFiles } from './validate.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export interface GlobalOptions {
+  json?: boolean;
+  cache?: boolean;
+}
+
+/** Prints a result: JSON on stdout with --json, else the human lines. */
+export function emit(options: GlobalOptions, result: unknown, human: string): void {
+  process.stdout.write(options.json ? JSON.stringify(result, null, 2) + '\n' : human.endsWith('\n') ? human : human + '\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('persona-lab')
+    .description('Character training for language models: write a persona as a constitution, generate training data, train LoRA adapters, steer, evaluate and report.')
+    .version(pkg.version)
+    .addOption(new Option('--json', 'print machine-readable JSON results on stdout (progress goes to stderr)'))
+    .addOption(new Option('--no-cache', 'do not read or write the model response cache'))
+    .showHelpAfterError('(run persona-lab --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Getting started:
+  persona-lab init my-persona          scaffold a constitution and an experiment
+  persona-lab validate my-persona/*.yaml
+  persona-lab run my-persona/experiment.yaml
+
+Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_API_KEY),
+"openai:<model>@http://127.0.0.1:8000/v1" (vLLM, llama.cpp, Ollama), "local:<hf model dir>[+<adapter dir>]",
+or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
+    );
+
+  program
+    .command('init')
+    .description('scaffold a constitution and an experiment in a directory (never overwrites files)')
+    .argument('[dir]', 'target directory', '.')
+    .action((dir: string) => {
+      const written = initProject(dir);
+      emit(program.opts(), { written }, written.map((f) => `wrote ${f}`).join('\n'));
+    });
+
+  program
+    .command('validate')
+    .description('check constitutions and experiments (YAML or JSON) against their schemas')
+    .argument('<files...>', 'files to check')
+    .option('--endpoints', 'also check that every endpoint an experiment names answers')
+    .action(async (files: string[], options: { endpoints?: boolean }) => {
+      const results = await validateFiles(files, { endpoints: options.endpoints });
+      emit(program.opts(), results, results.map((r) => `ok ${r.file}: ${r.summary}`).join('\n'));
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
+    if (code?.startsWith('commander.')) return 2;
+    if (error instanceof InputError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);
