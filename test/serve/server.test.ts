@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import OpenAI from 'openai';
+import OpenAI, { APIError } from 'openai';
 import { serveModels, type ServeHandle } from '../../src/providers/server.js';
 import type { ChatModel, ChatRequest, CompletionRequest } from '../../src/providers/types.js';
 
@@ -89,10 +89,10 @@ test('completions and embeddings', async () => {
 test('bad requests get OpenAI-shaped 400 errors naming the field', async () => {
   await assert.rejects(
     client.chat.completions.create({ model: 'reverser', messages: [], temperature: 0 }),
-    (error: OpenAI.APIError) => error.status === 400 && /messages/.test(error.message),
+    (error: APIError) => error.status === 400 && /messages/.test(error.message),
   );
   await assert.rejects(
     client.chat.completions.create({ model: 'reverser', messages: [{ role: 'user', content: 'x' }], temperature: 5 }),
-    (error: OpenAI.APIError) => error.status === 400 && /temperature/.test(error.message),
+    (error: APIError) => error.status === 400 && /temperature/.test(error.message),
   );
 });

@@ -1,0 +1,23 @@
+/** Engine file formats: HF config, safetensors, tokenizer and chat template, PEFT adapters, GGUF. */
+export { SUPPORTED_FAMILIES, hfConfigSchema, loadModelConfig, parseModelConfig } from './config.js';
+export type { ArchitectureFamily, HfConfig, ModelConfig, RopeScaling } from './config.js';
+export { checkTensorShapes, expectedTensorShapes } from './shapes.js';
+export type { ExpectedTensor } from './shapes.js';
+export { DTYPE_SIZES, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, fromFloat32, toFloat32 } from './dtype.js';
+export type { Dtype, FloatDtype } from './dtype.js';
+export { SafetensorsFile, SafetensorsModel, writeSafetensors } from './safetensors.js';
+export type { TensorInfo, TensorToWrite } from './safetensors.js';
+export { CHATML_TEMPLATE, LLAMA3_SPLIT_PATTERN, byteLevelAlphabet, trainBpeTokenizer, writeTokenizerFiles } from './bpe-train.js';
+export type { BpeTrainOptions, TokenizerJson } from './bpe-train.js';
+export { TextTokenizer } from './tokenizer.js';
+export type { AddedTokenInfo, SpecialToken } from './tokenizer.js';
+export { ChatTemplates } from './chat-template.js';
+export type { ChatMessage, RenderOptions } from './chat-template.js';
+export { generationConfigSchema, loadGenerationConfig, parseGenerationConfig } from './generation-config.js';
+export type { GenerationDefaults } from './generation-config.js';
+export { adapterConfigSchema, checkAdapterShapes, loadLoraAdapter, loraDelta, loraScale, mixLoraAdapters, saveLoraAdapter } from './peft.js';
+export type { LoraAdapter, LoraConfig, LoraModule } from './peft.js';
+export { GGML_TYPE, ggufTensorName, ggufTokenizerMetadata, llama3RopeFactors, permuteForLlamaRope, writeGguf, writeGgufLora, writeGgufModel } from './gguf.js';
+export type { GgufModelOptions, GgufTensor, GgufValue } from './gguf.js';
+export { exportModelDirToGguf, openModelDir } from './model-dir.js';
+export type { ModelDir } from './model-dir.js';
