@@ -5,6 +5,8 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
+import { clearResponseCache } from '../providers/index.js';
+import { serveModels } from '../providers/server.js';
 import { initProject } from './init.js';
 import { validateFiles } from './validate.js';
 
@@ -57,6 +59,34 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .action(async (files: string[], options: { endpoints?: boolean }) => {
       const results = await validateFiles(files, { endpoints: options.endpoints });
       emit(program.opts(), results, results.map((r) => `ok ${r.file}: ${r.summary}`).join('\n'));
+    });
+
+  program
+    .command('serve')
+    .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models)')
+    .requiredOption('--model <dir>', 'a Hugging Face model directory, or "tiny" for the bundled model')
+    .option('--adapter <dir[*scale]>', 'a PEFT LoRA adapter to apply unmerged (repeatable; *scale weights it)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--name <id>', 'the model id clients ask for', 'persona-lab')
+    .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
+    .option('--port <port>', 'port (0 = any free port)', (v) => Number(v), 8000)
+    .action(async (options: { model: string; adapter: string[]; name: string; host: string; port: number }) => {
+      const { createLocalChatModel, parseLocalModelRef } = await import('../engine/provider.js');
+      const base = options.model === 'tiny' ? parseLocalModelRef('tiny').path : options.model;
+      const model = createLocalChatModel(`local:${[base, ...options.adapter].join('+')}`);
+      const handle = await serveModels({ [options.name]: model }, { host: options.host, port: options.port });
+      emit(program.opts(), { url: handle.url, model: options.name }, `serving ${model.id} as "${options.name}" at ${handle.url} (Ctrl-C stops)`);
+      await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+      await handle.close();
+    });
+
+  program
+    .command('cache')
+    .description('manage the on-disk model response cache (.cache/persona-lab/responses or PERSONA_LAB_CACHE_DIR)')
+    .command('clear')
+    .description('delete every cached model response')
+    .action(async () => {
+      const removed = await clearResponseCache();
+      emit(program.opts(), { removed }, `removed ${removed} cached responses`);
     });
 
   return program;

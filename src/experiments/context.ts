@@ -1,0 +1,73 @@
+/**
+ * What every stage command shares: the run directory with its manifest, and one ChatModel per role,
+ * all sharing the response cache and the token/cost accounting of the run.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { RunDir, writeFileAtomic } from '../core/journal.js';
+import { Accounting, createChatModel } from '../providers/index.js';
+import type { ChatModel } from '../providers/types.js';
+import type { Experiment } from './config.js';
+import type { LoadedExperiment } from './load.js';
+
+export const personaLabVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function gitRevision(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: new URL('../..', import.meta.url).pathname, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+export type Role = keyof Experiment['models'];
+
+export interface StageContext {
+  loaded: LoadedExperiment;
+  run: RunDir;
+  accounting: Accounting;
+  /** The model playing a role; teacher defaults to the subject, judge to the teacher. */
+  model(role: Role): Promise<ChatModel>;
+  /** Writes the accounting snapshot into the run (called when a stage ends). */
+  saveAccounting(): void;
+  close(): Promise<void>;
+}
+
+export function openStage(loaded: LoadedExperiment, options: { noCache?: boolean } = {}): StageContext {
+  const { experiment } = loaded;
+  const run = RunDir.open(loaded.runDir, {
+    name: experiment.name,
+    personaLabVersion,
+    gitRevision: gitRevision(),
+    seeds: experiment.seeds,
+    config: { experiment, constitutions: loaded.constitutions },
+  });
+  const accounting = new Accounting();
+  const models = new Map<Role, Promise<ChatModel>>();
+  const refOf = (role: Role) => {
+    const m = experiment.models;
+    if (role === 'teacher') return m.teacher ?? m.subject;
+    if (role === 'judge') return m.judge ?? m.teacher ?? m.subject;
+    if (role === 'userSimulator') return m.userSimulator ?? m.teacher ?? m.subject;
+    return m[role];
+  };
+  return {
+    loaded,
+    run,
+    accounting,
+    model(role) {
+      const ref = refOf(role);
+      if (ref === undefined) throw new Error(`no model configured for role ${role}`);
+      const key = JSON.stringify(ref) as unknown as Role;
+      if (!models.has(key)) models.set(key, createChatModel(ref, { noCache: options.noCache, accounting }));
+      return models.get(key)!;
+    },
+    saveAccounting() {
+      writeFileAtomic(run.path('accounting.json'), JSON.stringify(accounting.snapshot(), null, 2) + '\n');
+    },
+    async close() {
+      run.close();
+      for (const model of models.values()) await (await model).close?.();
+    },
+  };
+}
