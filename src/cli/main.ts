@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
 import { clearResponseCache } from '../providers/index.js';
 import { serveModels } from '../providers/server.js';
+import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
+import { generateStage, prepareStage } from '../experiments/stages.js';
 import { initProject } from './init.js';
 import { validateFiles } from './validate.js';
 
@@ -59,6 +61,34 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .action(async (files: string[], options: { endpoints?: boolean }) => {
       const results = await validateFiles(files, { endpoints: options.endpoints });
       emit(program.opts(), results, results.map((r) => `ok ${r.file}: ${r.summary}`).join('\n'));
+    });
+
+  program
+    .command('generate')
+    .description('generate every training-data format of the experiment (resumable: re-run to continue)')
+    .argument('<experiment>', 'experiment YAML')
+    .action(async (file: string) => {
+      const options = program.opts();
+      const ctx = await prepareStage(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
+      try {
+        const summary = await generateStage(ctx, { progress: options.json ? 'silent' : 'auto' });
+        const lines = summary.personas.flatMap((p) => Object.entries(p.datasets).map(([name, m]) => `${p.persona} ${name}: ${Object.entries(m.rows).map(([split, n]) => `${n} ${split}`).join(', ')}`));
+        emit(options, summary, [`datasets in ${summary.dir}`, ...lines].join('\n'));
+      } finally {
+        await ctx.close();
+      }
+    });
+
+  program
+    .command('export')
+    .description('convert a dataset JSONL between training shapes (TRL SFT/DPO, OpenAI fine-tuning, plain text)')
+    .argument('<input>', 'dataset JSONL written by generate')
+    .argument('<output>', 'file to write')
+    .requiredOption('--to <shape>', `target shape: ${Object.keys(EXPORT_SHAPES).join(', ')}`)
+    .option('--keep-meta', 'keep the provenance field on each row')
+    .action((input: string, output: string, options: { to: string; keepMeta?: boolean }) => {
+      const result = exportDataset(input, output, options.to as ExportShape, { keepMeta: options.keepMeta });
+      emit(program.opts(), { output, ...result }, `wrote ${result.rows} rows to ${output}`);
     });
 
   program

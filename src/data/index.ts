@@ -1,0 +1,197 @@
+/**
+ * The data engine's public surface: generate() builds every dataset of FIELD §1-3 and §6 for each
+ * constitution into <run>/datasets/, resumable through the run journal; exportDataset() converts a
+ * dataset file between the shapes other tools train with. See docs/data.md.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { constitutionSchema, personaSystemPrompt, type Constitution } from '../constitution/index.js';
+import { InputError } from '../core/errors.js';
+import type { RunDir } from '../core/journal.js';
+import { validate } from '../core/load.js';
+import { equalizeFormats, type FormatBudgetReport } from './budget.js';
+import { configHash, writeDataset, type GenerateModels, type PersonaContext, type ProgressEvent } from './context.js';
+import { dpoPairs } from './generators/dpo.js';
+import { inoculate, readOutsideRows } from './generators/inoculation.js';
+import { selfInteraction } from './generators/interaction.js';
+import { identityProbes } from './generators/probes.js';
+import { expandPrompts } from './generators/prompts.js';
+import { chatDemonstrations, encyclopediaDocuments, introspectiveStatements, selfReflection } from './generators/replies.js';
+import { generateOptionsSchema, type DatasetId, type GenerateOptions, type GenerateOptionsInput } from './options.js';
+import { loadGeneralPrompts, loadProbes, loadReflectionPrompts, splitHeldOut } from './prompts.js';
+import { datasetManifestSchema, promptRowSchema, type ChatRow, type DatasetManifest, type DpoRow, type PromptRow, type TextRow } from './rows.js';
+import { render } from './templates.js';
+import { normalizeForDedup, seededOrder, slug, textId } from './text.js';
+import { tokenCounter } from './tokens.js';
+
+export { exportDataset, type ExportOptions } from './export.js';
+export { EXPORT_SHAPES, type ExportShape } from './shapes.js';
+export * from './options.js';
+export * from './rows.js';
+export { approximateTokens, tokenCounter, type TokenCounter } from './tokens.js';
+export { wordOverlap, endsSentence, stripReasoning, substituteNames } from './text.js';
+export { dedup } from './dedup.js';
+export { loadGeneralPrompts, loadProbes, loadPromptFile, SHIPPED } from './prompts.js';
+export type { GenerateModels, ProgressEvent } from './context.js';
+export type { FormatBudgetReport } from './budget.js';
+
+export interface GenerateHooks {
+  onProgress?: (event: ProgressEvent) => void;
+  /** Directory that relative file options resolve against: the experiment file's. Default: cwd. */
+  baseDir?: string;
+  /** Named in errors about the options (the experiment file). */
+  file?: string;
+}
+
+export interface PersonaSummary {
+  persona: string;
+  slug: string;
+  dir: string;
+  datasets: Record<string, DatasetManifest>;
+  formatComparison?: FormatBudgetReport;
+}
+
+export interface GenerateSummary {
+  /** <run>/datasets */
+  dir: string;
+  seed: number;
+  tokenizer: string;
+  generalPrompts: DatasetManifest;
+  probes?: DatasetManifest;
+  personas: PersonaSummary[];
+}
+
+function systemPromptFor(c: Constitution, template: string | undefined): string {
+  if (!template) return personaSystemPrompt(c);
+  return render(template, { name: c.name, traits: c.traits.map((t) => `- ${t.trait}`).join('\n'), background: c.facts?.biography?.trim() ?? '' });
+}
+
+/** Every manifest written in a persona's directory, by dataset name. */
+function readManifests(dir: string): Record<string, DatasetManifest> {
+  const names = readdirSync(dir).filter((f) => f.endsWith('.manifest.json')).sort();
+  return Object.fromEntries(names.map((f) => [f.slice(0, -'.manifest.json'.length), datasetManifestSchema.parse(JSON.parse(readFileSync(join(dir, f), 'utf8')))]));
+}
+
+/**
+ * Generates the datasets `options.datasets` names for every constitution, into runDir/datasets/.
+ * Everything is checked before anything is written (constitutions, option files, prompt sets);
+ * every model call's result is journaled as it finishes, so a rerun after a crash does only what is
+ * missing and writes identical files.
+ */
+export async function generate(
+  experiment: { seeds: number[] },
+  constitutions: Constitution[],
+  models: GenerateModels,
+  runDir: RunDir,
+  options: GenerateOptions | GenerateOptionsInput = {},
+  hooks: GenerateHooks = {},
+): Promise<GenerateSummary> {
+  const file = hooks.file ?? 'experiment';
+  const baseDir = hooks.baseDir ?? process.cwd();
+  const parsed = generateOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const e = InputError.fromZod(file, parsed.error);
+    throw new InputError(file, e.field === '(root)' ? 'generate' : `generate.${e.field}`, e.expected);
+  }
+  const o = parsed.data;
+  const want = new Set<DatasetId>(o.datasets);
+  if (constitutions.length === 0) throw new InputError(file, 'constitutions', 'expected at least one constitution');
+  const personas = constitutions.map((c, i) => validate(`constitution ${i + 1} ("${c?.name ?? ''}")`, c, constitutionSchema));
+  const slugs = personas.map((c) => slug(c.name));
+  const clash = slugs.find((s, i) => slugs.indexOf(s) !== i);
+  if (clash) throw new InputError(file, 'constitutions', `expected personas with distinct names (two map to "${clash}")`);
+  const missing = o.inoculation.datasets.filter((d) => !want.has(d));
+  if (missing.length > 0) throw new InputError(file, 'generate.inoculation.datasets', `${missing.join(', ')} must also be in generate.datasets`);
+  const seed = o.seed ?? experiment.seeds[0] ?? 1;
+
+  // Inputs, all read before anything is written.
+  const general = loadGeneralPrompts(o.generalPrompts, baseDir);
+  if (want.has('reflection')) loadReflectionPrompts(o.reflection.prompts, baseDir);
+  if (want.has('probes')) loadProbes(o.probes, baseDir);
+  const outsideByPersona = personas.map((c) => o.inoculation.files.map((f) => readOutsideRows(f, baseDir, c.name, seed)));
+
+  const tokens = tokenCounter(models.subject);
+  const dir = runDir.path('datasets');
+  const resolved: Required<GenerateModels> = { ...models, generator: models.generator ?? models.teacher, introspector: models.introspector ?? models.subject };
+
+  // General chat prompts: one split for the whole run.
+  const generalRows = general.prompts.map((prompt) => ({ id: textId('g', normalizeForDedup(prompt)), prompt, source: 'general' as const, trait: null, model: null, template: null, seed: null }));
+  const generalSplit = splitHeldOut(generalRows, o.generalPrompts.heldOutFraction, seed, (p) => p.id);
+  const generalAll: PromptRow[] = generalRows.map((p) => ({ ...p, split: generalSplit.get(p)! }));
+  const generalManifest = writeDataset(
+    dir,
+    {
+      dataset: 'general-prompts',
+      persona: null,
+      shape: 'prompts',
+      tokenizer: tokens.name,
+      generated: general.prompts.length + general.duplicates,
+      dropped: general.duplicates > 0 ? { duplicate: general.duplicates } : {},
+      models: [],
+      seed,
+      configHash: configHash({ options: o.generalPrompts, seed, ids: generalRows.map((p) => p.id) }),
+    },
+    [
+      { variant: 'train', fileName: 'general-prompts.train.jsonl', rows: generalAll.filter((p) => p.split === 'train'), schema: promptRowSchema },
+      { variant: 'heldout', fileName: 'general-prompts.heldout.jsonl', rows: generalAll.filter((p) => p.split === 'heldout'), schema: promptRowSchema },
+      // The evals' general-prompt shape (a JSON array of strings), for eval.generalPrompts.
+      { variant: 'heldout-list', fileName: 'general-prompts.heldout.json', rows: generalAll.filter((p) => p.split === 'heldout'), schema: promptRowSchema, project: (p) => p.prompt },
+    ],
+    tokens,
+  );
+  const generalTrain = seededOrder(
+    generalAll.filter((p) => p.split === 'train'),
+    seed,
+    (p) => p.id,
+  ).slice(0, o.generalPrompts.count);
+
+  const summary: GenerateSummary = { dir, seed, tokenizer: tokens.name, generalPrompts: generalManifest, personas: [] };
+  if (want.has('probes')) summary.probes = identityProbes(o.probes, seed, baseDir, dir, tokens).manifest;
+
+  for (const [index, constitution] of personas.entries()) {
+    const ctx: PersonaContext = {
+      constitution,
+      persona: constitution.name,
+      slug: slugs[index],
+      options: o,
+      seed,
+      run: runDir,
+      models: resolved,
+      tokens,
+      systemPrompt: systemPromptFor(constitution, o.personaSystemTemplate),
+      baseDir,
+      outDir: join(dir, slugs[index]),
+      onProgress: hooks.onProgress,
+    };
+    const datasets: Record<string, (ChatRow | TextRow | DpoRow)[]> = {};
+    if (['prompts', 'chat', 'introspective', 'dpo'].some((d) => want.has(d as DatasetId))) {
+      const prompts = await expandPrompts(ctx);
+      // A general prompt that is also one of the persona's (held-out ones included) is not reused.
+      const own = new Set(prompts.rows.map((p) => normalizeForDedup(p.prompt)));
+      const extra = generalTrain.filter((p) => !own.has(normalizeForDedup(p.prompt)));
+      if (want.has('chat')) datasets.chat = await chatDemonstrations(ctx, [...prompts.train, ...(o.chat.generalPrompts ? extra : [])]);
+      if (want.has('introspective')) datasets.introspective = await introspectiveStatements(ctx, prompts.train);
+      if (want.has('dpo')) datasets.dpo = await dpoPairs(ctx, [...prompts.train, ...(o.dpo.generalPrompts ? extra : [])]);
+    }
+    if (want.has('documents')) datasets.documents = await encyclopediaDocuments(ctx);
+    if (want.has('reflection')) datasets.reflection = await selfReflection(ctx);
+    if (want.has('interaction')) datasets.interaction = await selfInteraction(ctx);
+    for (const name of o.inoculation.datasets) await inoculate(ctx, name, datasets[name] as (ChatRow | DpoRow)[]);
+    for (const outside of outsideByPersona[index]) await inoculate(ctx, outside.name, outside.rows);
+
+    const persona: PersonaSummary = { persona: ctx.persona, slug: ctx.slug, dir: ctx.outDir, datasets: existsSync(ctx.outDir) ? readManifests(ctx.outDir) : {} };
+    const compared = o.formatComparison.formats.filter((f) => datasets[f]);
+    if (compared.length >= 2) {
+      persona.formatComparison = equalizeFormats(
+        ctx.outDir,
+        ctx.persona,
+        Object.fromEntries(compared.map((f) => [f, datasets[f] as (ChatRow | TextRow)[]])),
+        o.formatComparison.tokenBudget,
+        seed,
+        tokens,
+      );
+    }
+    summary.personas.push(persona);
+  }
+  return summary;
+}
