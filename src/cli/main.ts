@@ -92,6 +92,17 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     });
 
   program
+    .command('report')
+    .description('write a self-contained HTML report and a Markdown summary of a run')
+    .argument('<run-dir>', 'the run directory (runs/<name>)')
+    .option('--out <file>', 'HTML file to write (default <run>/report.html; the Markdown goes beside it)')
+    .action(async (runDir: string, options: { out?: string }) => {
+      const { writeReport } = await import('../report/index.js');
+      const written = await writeReport(runDir, { outFile: options.out });
+      emit(program.opts(), written, `wrote ${written.html}\nwrote ${written.markdown}`);
+    });
+
+  program
     .command('serve')
     .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models)')
     .requiredOption('--model <dir>', 'a Hugging Face model directory, or "tiny" for the bundled model')

@@ -1,0 +1,164 @@
+/**
+ * What the report shows, as plain typed records. The section renderers read only these; the eval
+ * summary JSON is mapped onto them in one place (summary-input.ts), so a change in the summary's
+ * shape is a change to that mapping alone. Every field of every section is optional in the sense
+ * that a section whose data is absent is left out with a one-line note.
+ */
+
+/** A score with its sample size and 95% interval (bootstrap or exact, as the eval computed it). */
+export interface Estimate {
+  value: number;
+  lo: number;
+  hi: number;
+  n: number;
+}
+
+/** What a subject is, so baselines can be drawn apart from trained models. */
+export type SubjectKind = 'base' | 'prompted' | 'trained' | 'steered' | 'other';
+
+/** One row of the format/method comparison: a persona's strength under one condition. */
+export interface ComparisonRow {
+  persona: string;
+  /** The condition's name as shown: "base", "prompted", "chat", "first-person", "dpo", ... */
+  condition: string;
+  kind: SubjectKind;
+  /** Share of replies the classifier attributes to the persona. */
+  strength: Estimate;
+  /** The same under adversarial suffixes, when measured. */
+  adversarial?: Estimate;
+}
+
+export interface ConfusionMatrix {
+  /** Which subject's replies (or "held-out" for the classifier's own test split). */
+  title: string;
+  labels: string[];
+  /** counts[true][predicted]. */
+  counts: number[][];
+  accuracy?: Estimate;
+  macroF1?: Estimate;
+}
+
+export interface ClassifierSection {
+  comparison: ComparisonRow[];
+  confusion: ConfusionMatrix[];
+}
+
+export interface TraitRating {
+  trait: string;
+  elo: number;
+  /** Bradley-Terry strength (log scale) with its bootstrap interval. */
+  bt: { value: number; lo: number; hi: number };
+  matches: number;
+}
+
+export interface PreferenceRanking {
+  subject: string;
+  kind: SubjectKind;
+  traits: TraitRating[];
+  /** Judge verdicts that could not be parsed and were dropped. */
+  unparseable: number;
+  matches: number;
+}
+
+export interface RankCorrelation {
+  a: string;
+  b: string;
+  /** Which ranking was correlated: "Elo" or "Bradley-Terry". */
+  method?: string;
+  rho: number;
+  lo?: number;
+  hi?: number;
+  /** Traits ranked by both. */
+  n: number;
+}
+
+export interface PreferenceSection {
+  rankings: PreferenceRanking[];
+  spearman: RankCorrelation[];
+}
+
+/** Shift of one subject from the base model on one leakage category and measure (judge scores 1-5). */
+export interface LeakageShift {
+  subject: string;
+  category: string;
+  measure: 'position' | 'certainty';
+  shift: Estimate;
+}
+
+export interface DriftPoint {
+  subject: string;
+  metric: string;
+  turn: number;
+  score: Estimate;
+}
+
+export type BigFiveDomain = 'O' | 'C' | 'E' | 'A' | 'N';
+
+export interface BigFiveProfile {
+  subject: string;
+  kind: SubjectKind;
+  /** Domain scores on the 1-5 Likert scale. */
+  measured: Partial<Record<BigFiveDomain, Estimate>>;
+  /** The constitution's target profile, when it gives one. */
+  target?: Partial<Record<BigFiveDomain, number>>;
+  /** Distance between measured and target (as the eval defines it). */
+  distance?: number;
+}
+
+export interface CapabilityRow {
+  subject: string;
+  kind: SubjectKind;
+  /** Accuracy of the model the subject was made from (the base), on the same questions. */
+  before: Estimate;
+  after: Estimate;
+  /** Paired difference after - before, when the eval computed one. */
+  difference?: Estimate;
+}
+
+/** A generic score for evaluations without their own plot (identity probes, prefill, ...). */
+export interface ScoreRow {
+  evaluation: string;
+  subject: string;
+  /** The metric's name, e.g. "selfIdentifiesAsAI.direct". */
+  metric: string;
+  score: Estimate;
+  /** Differences from the base and prompted subjects on the same prompts. */
+  versus: { against: string; difference: Estimate; paired: boolean }[];
+}
+
+export interface Transcript {
+  evaluation: string;
+  subject: string;
+  turns: { role: string; content: string }[];
+  judge?: { verdict: string; reason: string };
+}
+
+export interface ReportData {
+  title: string;
+  run: {
+    name: string;
+    version: string;
+    gitRevision: string | null;
+    startedAt: string;
+    resumedAt: string[];
+    seeds: number[];
+  };
+  /** Journals found under journals/, with their item counts. */
+  journals: { name: string; items: number }[];
+  /** Where the summary was read from, or why it was not. */
+  summaryNote: string;
+  /** Level of the summary's intervals (0.95 unless the eval options changed it). */
+  confidence: number;
+  /** Evaluations that did not run or failed, with the reason, so absent sections can say why. */
+  evalStatus: { evaluation: string; status: 'ok' | 'skipped' | 'failed'; reason?: string }[];
+  /** Agreement between two judges, when two were configured. */
+  judgeAgreement?: { evaluation: string; metric: string; judges: [string, string]; statistic: string; value: number | null; n: number }[];
+  classifier?: ClassifierSection;
+  preferences?: PreferenceSection;
+  leakage?: LeakageShift[];
+  drift?: DriftPoint[];
+  bigFive?: BigFiveProfile[];
+  capability?: CapabilityRow[];
+  scores?: ScoreRow[];
+  transcripts?: Transcript[];
+}

@@ -1,0 +1,78 @@
+/**
+ * Reading a run directory into the report's data: manifest.json, the journals' item counts, the eval
+ * summary (evals/summary.json) and sample transcripts. Read-only; bad input is an InputError.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { z } from 'zod';
+import { InputError } from '../core/errors.js';
+import { loadFile } from '../core/load.js';
+import { evalSummarySchema } from '../evals/summary.js';
+import { fromSummary } from './from-summary.js';
+import type { ReportData } from './model.js';
+import { readTranscripts } from './transcripts-input.js';
+
+/** Where the eval stage writes its summary, relative to the run directory. */
+export const SUMMARY_PATH = join('evals', 'summary.json');
+
+/** The fields of core/journal.ts RunManifest that the report shows. */
+const manifestSchema = z.object({
+  name: z.string(),
+  personaLabVersion: z.string(),
+  gitRevision: z.string().nullable(),
+  startedAt: z.string(),
+  seeds: z.array(z.number()),
+  resumedAt: z.array(z.string()).optional(),
+});
+
+function journalCounts(runDir: string): ReportData['journals'] {
+  const root = join(runDir, 'journals');
+  if (!existsSync(root)) return [];
+  const walk = (dir: string): string[] =>
+    readdirSync(dir)
+      .sort()
+      .flatMap((name) => {
+        const path = join(dir, name);
+        return statSync(path).isDirectory() ? walk(path) : name.endsWith('.jsonl') ? [path] : [];
+      });
+  return walk(root).map((file) => {
+    const keys = new Set<string>();
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      try {
+        const parsed = JSON.parse(line) as { key?: unknown };
+        if (typeof parsed.key === 'string') keys.add(parsed.key);
+      } catch {
+        // blank or torn line
+      }
+    }
+    return { name: relative(root, file).slice(0, -'.jsonl'.length), items: keys.size };
+  });
+}
+
+export function readRun(runDir: string): ReportData {
+  if (!existsSync(runDir) || !statSync(runDir).isDirectory()) throw new InputError(runDir, '', 'expected a run directory (holding manifest.json)');
+  const manifestFile = join(runDir, 'manifest.json');
+  if (!existsSync(manifestFile)) throw new InputError(runDir, 'manifest.json', 'expected a run directory: manifest.json is missing');
+  const manifest = loadFile(manifestFile, manifestSchema);
+  const summaryFile = join(runDir, SUMMARY_PATH);
+  const summary = existsSync(summaryFile) ? loadFile(summaryFile, evalSummarySchema) : undefined;
+  const base: ReportData = {
+    title: `persona-lab report: ${manifest.name}`,
+    run: {
+      name: manifest.name,
+      version: manifest.personaLabVersion,
+      gitRevision: manifest.gitRevision,
+      startedAt: manifest.startedAt,
+      resumedAt: manifest.resumedAt ?? [],
+      seeds: manifest.seeds,
+    },
+    journals: journalCounts(runDir),
+    summaryNote: summary
+      ? `Evaluation summary ${SUMMARY_PATH} of ${summary.createdAt} (${summary.subjects.length} subjects; intervals at ${Math.round(summary.confidence * 100)}%; judges: ${summary.judges.join(', ') || 'none'}).`
+      : `No evaluation summary at ${SUMMARY_PATH}: the evaluations have not run (or not finished) in this run, so every results section is omitted.`,
+    confidence: summary?.confidence ?? 0.95,
+    evalStatus: [],
+    transcripts: readTranscripts(runDir, summary ? [summary.baseline, summary.prompted].filter((s): s is string => !!s) : ['base', 'prompted']),
+  };
+  return summary ? { ...base, ...fromSummary(summary) } : base;
+}
