@@ -4,42 +4,34 @@
  */
 import OpenAI from 'openai';
 import { InputError } from '../core/errors.js';
-import type { ModelRef } from '../providers/ref.js';
+import { resolveModelRef } from '../providers/index.js';
 import type { Experiment } from './config.js';
-
-interface Endpoint {
-  baseURL: string;
-  apiKey: string;
-}
-
-function endpointOf(ref: ModelRef, env: NodeJS.ProcessEnv): Endpoint | undefined {
-  if (typeof ref === 'string') {
-    if (!ref.startsWith('openai:')) return undefined;
-    const at = ref.indexOf('@', 'openai:'.length);
-    const baseURL = at >= 0 ? ref.slice(at + 1) : (env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1');
-    return { baseURL, apiKey: env.OPENAI_API_KEY ?? 'none' };
-  }
-  if (ref.provider !== 'openai') return undefined;
-  return { baseURL: ref.baseURL ?? env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', apiKey: env[ref.apiKeyEnv] ?? 'none' };
-}
 
 /** The innermost error code (ECONNREFUSED, ENOTFOUND, ...) of a connection failure, else its message. */
 function rootCause(error: unknown): string {
   let current = error as { cause?: unknown; code?: unknown; message?: string } | undefined;
-  let found = (error as Error).message;
+  let message = (error as Error).message;
   while (current) {
-    if (typeof current.code === 'string') found = current.code;
+    if (typeof current.code === 'string') return current.code;
+    if (current.message) message = current.message;
     current = current.cause as typeof current | undefined;
   }
-  return found;
+  return message;
 }
 
 export async function checkEndpoints(file: string, experiment: Experiment, env: NodeJS.ProcessEnv = process.env, timeoutMs = 5000): Promise<void> {
   const checked = new Map<string, Promise<string | undefined>>();
   for (const [role, ref] of Object.entries(experiment.models)) {
     if (ref === undefined) continue;
-    const endpoint = endpointOf(ref, env);
-    if (!endpoint) continue;
+    let resolved;
+    try {
+      resolved = resolveModelRef(ref, env);
+    } catch (error) {
+      if (error instanceof InputError) throw new InputError(file, `models.${role}`, error.expected);
+      throw error;
+    }
+    if (resolved.kind !== 'openai') continue;
+    const endpoint = { baseURL: resolved.endpoint.baseURL, apiKey: env[resolved.endpoint.apiKeyEnv] ?? 'none' };
     if (!checked.has(endpoint.baseURL)) {
       const client = new OpenAI({ baseURL: endpoint.baseURL, apiKey: endpoint.apiKey, maxRetries: 0, timeout: timeoutMs });
       checked.set(

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import YAML from 'yaml';
-import { runCli } from '../support/cli.js';
+import { closedPort, runCli } from '../support/cli.js';
 import { startLoopback, TINY, type Loopback } from '../data/support.js';
 
 let server: Loopback;
@@ -43,9 +43,9 @@ test('generate writes datasets with progress, and a re-run resumes without model
 
 test('an unreachable endpoint stops generate before anything is written', async () => {
   const file = join(dir, 'dead.yaml');
-  writeFileSync(file, YAML.stringify(experiment('http://127.0.0.1:9/v1', 'dead')));
+  writeFileSync(file, YAML.stringify(experiment(`http://127.0.0.1:${await closedPort()}/v1`, 'dead')));
   const result = await runCli(['generate', file]);
   assert.equal(result.code, 2);
-  assert.match(result.stderr, /dead\.yaml: models\.subject: a reachable OpenAI-compatible endpoint/);
+  assert.match(result.stderr, /dead\.yaml: models\.subject: a reachable OpenAI-compatible endpoint at http:\/\/127\.0\.0\.1:\d+\/v1 \(ECONNREFUSED\)/);
   assert.equal(existsSync(join(dir, 'dead')), false);
 });

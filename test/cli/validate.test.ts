@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runCli } from '../support/cli.js';
+import { closedPort, runCli } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pl-validate-'));
 const write = (name: string, text: string) => {
@@ -46,10 +46,11 @@ test('a missing file is named', async () => {
 });
 
 test('an unreachable endpoint names the experiment file and models.<role>', async () => {
-  const file = write('exp-endpoint.yaml', 'name: e\nconstitutions: [good.yaml]\nmodels:\n  subject: tiny\n  judge: "openai:judge-model@http://127.0.0.1:9/v1"\n');
+  const port = await closedPort();
+  const file = write('exp-endpoint.yaml', `name: e\nconstitutions: [good.yaml]\nmodels:\n  subject: tiny\n  judge: "openai:judge-model@http://127.0.0.1:${port}/v1"\n`);
   const result = await runCli(['validate', '--endpoints', file]);
   assert.equal(result.code, 2, result.stderr);
-  assert.match(result.stderr, /exp-endpoint\.yaml: models\.judge: a reachable OpenAI-compatible endpoint at http:\/\/127\.0\.0\.1:9\/v1 \(ECONNREFUSED\)/);
+  assert.match(result.stderr, /exp-endpoint\.yaml: models\.judge: a reachable OpenAI-compatible endpoint at http:\/\/127\.0\.0\.1:\d+\/v1 \(ECONNREFUSED\)/);
 });
 
 test('good files pass, with --json output; the example constitutions are valid', async () => {

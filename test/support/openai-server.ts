@@ -28,7 +28,7 @@ export type Reply =
   | string
   | string[] // one text per choice (n)
   | { texts: string[]; logprobs?: { token: string; logprob: number; top: { token: string; logprob: number }[] }[][]; finishReason?: string }
-  | { fault: 'status'; status: number; retryAfter?: number; body?: string }
+  | { fault: 'status'; status: number; retryAfter?: number; body?: string; headers?: Record<string, string> }
   | { fault: 'stall'; ms: number }
   | { fault: 'malformed' }
   | { fault: 'reset' };
@@ -46,6 +46,9 @@ export interface FakeServer {
   requests: ChatCompletionBody[];
   /** Authorization headers seen (to check keys are sent, and never elsewhere). */
   authHeaders: string[];
+  /** Chat requests being answered right now, and the most at any one time (concurrency limits). */
+  readonly inFlight: number;
+  readonly maxInFlight: number;
   close(): Promise<void>;
 }
 
@@ -103,6 +106,8 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
   const authHeaders: string[] = [];
   const attempts = new Map<string, number>();
   const sockets = new Set<import('node:net').Socket>();
+  let inFlight = 0;
+  let maxInFlight = 0;
 
   const server: Server = createServer(async (req, res) => {
     authHeaders.push(String(req.headers.authorization ?? ''));
@@ -126,13 +131,25 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       if (!url.endsWith('/chat/completions')) return send(res, 404, { error: { message: `no route ${url}` } });
       const body = JSON.parse(raw) as ChatCompletionBody;
       requests.push(body);
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      let done = false;
+      const finish = () => {
+        if (!done) inFlight--;
+        done = true;
+      };
+      res.once('finish', finish);
+      res.once('close', finish);
       const attempt = (attempts.get(raw) ?? 0) + 1;
       attempts.set(raw, attempt);
       const reply = await (options.chat ?? echo)(body, attempt);
       if (typeof reply === 'object' && !Array.isArray(reply) && 'fault' in reply) {
         switch (reply.fault) {
           case 'status':
-            return send(res, reply.status, reply.body ?? { error: { message: `injected ${reply.status}`, type: 'server_error' } }, reply.retryAfter !== undefined ? { 'retry-after': String(reply.retryAfter) } : {});
+            return send(res, reply.status, reply.body ?? { error: { message: `injected ${reply.status}`, type: 'server_error' } }, {
+              ...(reply.retryAfter !== undefined ? { 'retry-after': String(reply.retryAfter) } : {}),
+              ...reply.headers,
+            });
           case 'stall':
             await new Promise((r) => setTimeout(r, reply.ms));
             if (!res.destroyed) send(res, 200, completion(body, ['late'], undefined));
@@ -169,6 +186,12 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     baseURL: `http://127.0.0.1:${port}/v1`,
     requests,
     authHeaders,
+    get inFlight() {
+      return inFlight;
+    },
+    get maxInFlight() {
+      return maxInFlight;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
