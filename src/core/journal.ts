@@ -9,7 +9,8 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
-import type { ZodType } from 'zod';
+import { z, type ZodType } from 'zod';
+import { InputError } from './errors.js';
 
 interface Line<T> {
   key: string;
@@ -150,16 +151,23 @@ export function writeFileAtomic(target: string, data: string | Uint8Array): void
   renameSync(tmp, target);
 }
 
-export interface RunManifest {
-  name: string;
-  personaLabVersion: string;
-  gitRevision: string | null;
-  startedAt: string;
-  seeds: number[];
-  config: unknown;
-  /** Later invocations that resumed this run. */
-  resumedAt?: string[];
-}
+export const runManifestSchema = z
+  .object({
+    name: z.string(),
+    personaLabVersion: z.string(),
+    gitRevision: z.string().nullable(),
+    startedAt: z.string(),
+    seeds: z.array(z.number().int()),
+    /** The configuration snapshot the run was started with. */
+    config: z.unknown(),
+    /** Later invocations that resumed this run. */
+    resumedAt: z.array(z.string()).optional(),
+  })
+  .strict();
+export type RunManifest = z.infer<typeof runManifestSchema>;
+
+/** One line of a journal: a finished item's key and its value (the value's schema is the journal's). */
+export const journalLineSchema = z.object({ key: z.string(), value: z.unknown() }).strict();
 
 /** A run directory: manifest.json plus journals under journals/. */
 export class RunDir {
@@ -175,7 +183,15 @@ export class RunDir {
     const manifestPath = join(dir, 'manifest.json');
     let manifest: RunManifest;
     if (existsSync(manifestPath)) {
-      manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as RunManifest;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(readFileSync(manifestPath, 'utf8'));
+      } catch {
+        throw new InputError(manifestPath, '', 'a JSON run manifest (the file is not valid JSON)');
+      }
+      const checked = runManifestSchema.safeParse(parsed);
+      if (!checked.success) throw InputError.fromZod(manifestPath, checked.error);
+      manifest = checked.data;
       manifest.resumedAt = [...(manifest.resumedAt ?? []), new Date().toISOString()];
     } else {
       manifest = { ...fresh, startedAt: new Date().toISOString() };

@@ -5,11 +5,21 @@
  */
 import { z, type ZodType } from 'zod';
 import { constitutionSchema } from '../constitution/schema.js';
+import { chatRowSchema, datasetManifestSchema, dpoRowSchema, textRowSchema } from '../data/rows.js';
+import { evalSummarySchema } from '../evals/summary.js';
 import { experimentSchema } from '../experiments/config.js';
+import { journalLineSchema, runManifestSchema } from './journal.js';
 
 export const publishedSchemas: Record<string, { title: string; schema: ZodType }> = {
   constitution: { title: 'persona-lab constitution', schema: constitutionSchema },
   experiment: { title: 'persona-lab experiment', schema: experimentSchema },
+  'dataset-chat-row': { title: 'persona-lab chat dataset row (TRL SFT / OpenAI fine-tuning messages, with provenance)', schema: chatRowSchema },
+  'dataset-dpo-row': { title: 'persona-lab preference dataset row (TRL DPO prompt/chosen/rejected, with provenance)', schema: dpoRowSchema },
+  'dataset-text-row': { title: 'persona-lab plain-text dataset row (continued pretraining, with provenance)', schema: textRowSchema },
+  'dataset-manifest': { title: 'persona-lab dataset manifest', schema: datasetManifestSchema },
+  'run-manifest': { title: 'persona-lab run manifest (runs/<name>/manifest.json)', schema: runManifestSchema },
+  'journal-line': { title: 'persona-lab run journal line (runs/<name>/journals/**/*.jsonl)', schema: journalLineSchema },
+  'eval-summary': { title: 'persona-lab evaluation summary (evals/summary.json)', schema: evalSummarySchema },
 };
 
 export function jsonSchemaOf(name: string): Record<string, unknown> {

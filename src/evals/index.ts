@@ -1,0 +1,180 @@
+/**
+ * The evaluation suite (FIELD §4): runEvals runs the chosen evals on a set of subjects, journals every
+ * scored sample as soon as it is done (resumable, SIGKILL-safe) and writes evals/summary.json.
+ */
+import { z } from 'zod';
+import { personaSystemPrompt, type Constitution } from '../constitution/index.js';
+import { InputError } from '../core/errors.js';
+import { writeFileAtomic, type RunDir } from '../core/journal.js';
+import type { ChatModel } from '../providers/types.js';
+import { capabilityEval } from './capability.js';
+import { driftEval } from './drift.js';
+import { identityEval } from './identity.js';
+import { createJudge, type EvalJudge } from './judging.js';
+import { leakageEval } from './leakage.js';
+import { evalOptionsSchema, type EvalId, type EvalOptionsInput } from './options.js';
+import { trainPersonaClassifier, type PersonaClassifierHandle } from './persona-classifier-training.js';
+import { personaClassifierEval } from './persona-classifier.js';
+import { preferencesEval } from './preferences.js';
+import { prefillEval } from './prefill.js';
+import { psychometricsEval } from './psychometrics.js';
+import { evalSummarySchema, type EvalResult, type EvalSummary } from './summary.js';
+import { traitExpressionEval } from './trait-expression.js';
+import type { Eval, EvalContext, EvalProgress, ScoredRecord, Subject, SubjectRecords } from './types.js';
+
+export * from './summary.js';
+export * from './options.js';
+export type { Subject, EvalProgress, Eval, EvalTask, EvalContext } from './types.js';
+export type { EvalJudge } from './judging.js';
+export { createJudge } from './judging.js';
+
+export const EVALS: Record<EvalId, Eval> = {
+  classifier: personaClassifierEval,
+  prefill: prefillEval,
+  preferences: preferencesEval,
+  traitExpression: traitExpressionEval,
+  identity: identityEval,
+  leakage: leakageEval,
+  drift: driftEval,
+  psychometrics: psychometricsEval,
+  capability: capabilityEval,
+};
+
+export interface EvalExperiment {
+  name: string;
+  seeds?: number[];
+  /** The experiment's constitutions, loaded. The first is the target of subjects without a persona. */
+  constitutions: Constitution[];
+  /** Directory that data files named in the options are relative to (the experiment file's). */
+  baseDir: string;
+  /** Plays the user in multi-turn evals (models.userSimulator); default: the base subject's model. */
+  userSimulator?: ChatModel;
+  /** The experiment file, named in errors about its `eval:` section. */
+  file?: string;
+}
+
+export interface JudgeModel {
+  name: string;
+  model: ChatModel;
+}
+
+/** A name usable as a journal file name. */
+const fileSafe = (name: string) => name.replace(/[^A-Za-z0-9._-]+/g, '_');
+
+/**
+ * Runs the evals of `options.evals` on every subject. Judges: the first decides, a second is compared
+ * with it. Subjects named like options.baseline / options.prompted are the baselines of comparisons.
+ */
+export async function runEvals(
+  experiment: EvalExperiment,
+  subjects: Subject[],
+  judges: JudgeModel[],
+  runDir: RunDir,
+  options: EvalOptionsInput = {},
+  hooks: { onProgress?: (p: EvalProgress) => void } = {},
+): Promise<EvalSummary> {
+  const file = experiment.file ?? 'experiment';
+  const parsed = evalOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const e = InputError.fromZod(file, parsed.error);
+    throw new InputError(file, `eval.${e.field}`, e.expected);
+  }
+  const o = parsed.data;
+  if (subjects.length === 0) throw new InputError(file, 'subjects', 'expected at least one subject');
+  if (new Set(subjects.map((s) => fileSafe(s.name))).size !== subjects.length) throw new InputError(file, 'subjects', 'expected distinct subject names (also after replacing characters other than letters, digits, ".", "_", "-")');
+  if (experiment.constitutions.length === 0) throw new InputError(file, 'constitutions', 'expected at least one constitution');
+  const personas = experiment.constitutions.map((c) => c.name);
+  subjects.forEach((s, i) => {
+    if (s.persona !== undefined && !personas.includes(s.persona)) throw new InputError(file, `subjects[${i}].persona`, `one of the constitutions' names (${personas.join(', ')}), found "${s.persona}"`);
+  });
+  if (new Set(judges.map((j) => j.name)).size !== judges.length) throw new InputError(file, 'judges', 'expected distinct judge names');
+  const generator = o.classifier.generator;
+  if (generator !== undefined && !subjects.some((s) => s.name === generator)) {
+    throw new InputError(file, 'eval.classifier.generator', `the name of a subject (${subjects.map((s) => s.name).join(', ')}), found "${generator}"`);
+  }
+  const evalJudges: EvalJudge[] = judges.map((j) => createJudge(j.name, j.model, { ...o.judge, minNumericMass: o.traitExpression.minNumericMass }));
+  let classifier: Promise<PersonaClassifierHandle> | undefined;
+  const ctx: EvalContext = {
+    experimentName: experiment.name,
+    file,
+    constitutions: experiment.constitutions,
+    subjects,
+    judges: evalJudges,
+    userSimulator: experiment.userSimulator,
+    options: o,
+    seed: o.seed ?? experiment.seeds?.[0] ?? 0,
+    runDir,
+    baseDir: experiment.baseDir,
+    base: subjects.find((s) => s.name === o.baseline),
+    prompted: subjects.find((s) => s.name === o.prompted),
+    onProgress: hooks.onProgress,
+    personaClassifier: () => (classifier ??= trainPersonaClassifier(ctx)),
+  };
+
+  // Every data file is read and validated before anything runs: bad input stops the run with nothing written.
+  for (const id of o.evals) EVALS[id].loadData?.(ctx);
+
+  const results: EvalResult[] = [];
+  for (const id of o.evals) results.push(await runOne(ctx, EVALS[id]));
+
+  const summary: EvalSummary = evalSummarySchema.parse({
+    version: 1,
+    experiment: experiment.name,
+    createdAt: new Date().toISOString(),
+    seed: ctx.seed,
+    confidence: o.confidence,
+    baseline: ctx.base?.name ?? null,
+    prompted: ctx.prompted?.name ?? null,
+    subjects: subjects.map((s) => ({ name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt })),
+    judges: evalJudges.map((j) => j.name),
+    judgeTallies: Object.fromEntries(evalJudges.map((j) => [j.name, j.judge.tally.snapshot()])),
+    evals: results,
+  });
+  writeFileAtomic(runDir.path('evals', 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  return summary;
+}
+
+async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
+  const empty = { subjects: {}, overall: {}, unparsed: 0, judgeAgreement: [], plots: {}, notes: {} };
+  try {
+    const task = await ev.prepare(ctx);
+    if ('skip' in task) return { eval: ev.id, status: 'skipped', reason: task.skip, ...empty };
+    const recordSchema = z.object({ sample: task.sampleSchema, solved: task.solvedSchema, score: task.scoreSchema });
+    // Subjects run side by side (each with its own concurrency limit): they are usually different models.
+    // allSettled: when one subject fails, the others still finish (and journal) before the eval is marked failed.
+    const settled = await Promise.allSettled(
+      ctx.subjects.map(async (subject) => {
+        const journal = ctx.runDir.journal<ScoredRecord<unknown, unknown, unknown>>(`evals/${ev.id}/${fileSafe(subject.name)}`, recordSchema);
+        const records = await journal.runAll(
+          task.samples(subject),
+          (s) => task.key(s),
+          async (sample) => {
+            const solved = await task.solve(subject, sample);
+            return { sample, solved, score: await task.score(subject, sample, solved) };
+          },
+          { concurrency: ctx.options.concurrency, onProgress: (done, total) => ctx.onProgress?.({ eval: ev.id, subject: subject.name, done, total }) },
+        );
+        return { subject, records: new Map(records.map((r) => [task.key(r.sample), r])) };
+      }),
+    );
+    const failure = settled.find((r) => r.status === 'rejected');
+    if (failure) throw failure.reason;
+    const results = settled.map((r) => (r as PromiseFulfilledResult<SubjectRecords<unknown, unknown, unknown>>).value);
+    return { eval: ev.id, status: 'ok', ...(await task.aggregate(results)) };
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    return { eval: ev.id, status: 'failed', reason: (error as Error).message, ...empty };
+  }
+}
+
+/**
+ * The two baselines every comparison needs: the base model as it is, and the same model with each
+ * constitution's persona system prompt (the first is named `prompted`, others `prompted-<persona>`).
+ */
+export function baselineSubjects(base: ChatModel, constitutions: Constitution[], names: { base?: string; prompted?: string } = {}): Subject[] {
+  const promptedName = names.prompted ?? 'prompted';
+  return [
+    { name: names.base ?? 'base', model: base },
+    ...constitutions.map((c, i) => ({ name: i === 0 ? promptedName : `${promptedName}-${fileSafe(c.name)}`, model: base, systemPrompt: personaSystemPrompt(c), persona: c.name })),
+  ];
+}

@@ -1,0 +1,65 @@
+/**
+ * The judge as the evals see it: a named model that returns typed verdicts or 0-N scores, with every
+ * raw reply kept for the journal (audit). Parsing, bounded re-asks, the unparsed tally and the FIELD §4
+ * log-probability weighted score (missing under 0.25 mass on numbers) are the providers' judge.
+ */
+import { z, type ZodType } from 'zod';
+import { Judge } from '../providers/judge.js';
+import type { ChatModel } from '../providers/types.js';
+import type { EvalOptions } from './options.js';
+
+export interface Judged<T> {
+  /** null when no reply parsed (dropped and counted) or the numeric mass rule left it missing. */
+  value: T | null;
+  /** Every raw reply, in order, for the audit trail. */
+  raw: string[];
+}
+
+export interface EvalJudge {
+  readonly name: string;
+  readonly model: ChatModel;
+  /** The providers' judge, with its tally of parsed, re-asked and unparsed verdicts. */
+  readonly judge: Judge;
+  /** A JSON verdict matching `schema`; re-asked up to `reasks` times when it does not parse. */
+  verdict<T>(prompt: string, schema: ZodType<T>): Promise<Judged<T>>;
+  /** A number in [0, max]: probability-weighted over number tokens when log-probabilities come back. */
+  score(prompt: string, max: number): Promise<Judged<number>>;
+}
+
+export function createJudge(name: string, model: ChatModel, o: EvalOptions['judge'] & { minNumericMass: number }): EvalJudge {
+  const judge = new Judge(model);
+  return {
+    name,
+    model,
+    judge,
+    async verdict<T>(prompt: string, schema: ZodType<T>): Promise<Judged<T>> {
+      const r = await judge.verdict({ prompt, schema, maxReasks: o.reasks, temperature: o.temperature, maxTokens: o.maxTokens });
+      return { value: r.verdict ?? null, raw: r.raw };
+    },
+    async score(prompt: string, max: number): Promise<Judged<number>> {
+      const r = await judge.score(prompt, { min: 0, max, minMass: o.minNumericMass, temperature: o.temperature });
+      return { value: r.score ?? null, raw: [r.raw] };
+    },
+  };
+}
+
+/** Every judge's verdict on one item: the first judge's value decides; all raw replies are kept. */
+export interface Panel<T> {
+  value: T | null;
+  byJudge: Record<string, T | null>;
+  raw: Record<string, string[]>;
+}
+
+export const panelSchema = <T>(value: ZodType<T>) =>
+  z.object({ value: value.nullable(), byJudge: z.record(z.string(), value.nullable()), raw: z.record(z.string(), z.array(z.string())) });
+
+export async function askPanel<T>(judges: readonly EvalJudge[], ask: (judge: EvalJudge) => Promise<Judged<T>>): Promise<Panel<T>> {
+  const results = await Promise.all(judges.map(ask));
+  const byJudge: Record<string, T | null> = {};
+  const raw: Record<string, string[]> = {};
+  judges.forEach((j, i) => {
+    byJudge[j.name] = results[i].value;
+    raw[j.name] = results[i].raw;
+  });
+  return { value: results[0]?.value ?? null, byJudge, raw };
+}

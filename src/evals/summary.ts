@@ -1,0 +1,176 @@
+import { z } from 'zod';
+import { evalIdSchema } from './options.js';
+
+/**
+ * The evaluation summary (runs/<name>/evals/summary.json): what the report reads. Stable contract:
+ * per eval, per subject, per metric a value with n, a 95% bootstrap interval and comparisons with the
+ * base and prompted subjects; plus what the plots need (confusion matrices, rankings, leakage shifts,
+ * drift per turn, Big Five profiles). Fields are only ever added.
+ */
+
+export const intervalSchema = z.object({ low: z.number(), high: z.number() }).strict().describe('95% bootstrap percentile interval.');
+
+export const comparisonSchema = z
+  .object({
+    against: z.string().describe('The subject compared with (the base or the prompted baseline).'),
+    difference: z.number().nullable().describe('This subject minus the other.'),
+    ci: intervalSchema.nullable(),
+    n: z.number().int().nonnegative().describe('Pairs (paired) or the smaller sample size (unpaired).'),
+    paired: z.boolean().describe('True when samples pair up (same prompt, same sample index): the interval is of the paired differences.'),
+  })
+  .strict();
+
+export const metricSchema = z
+  .object({
+    value: z.number().nullable().describe('Mean over samples (a rate for 0/1 scores); null with n = 0.'),
+    n: z.number().int().nonnegative(),
+    ci: intervalSchema.nullable(),
+    comparisons: z.array(comparisonSchema).default([]),
+    /** Items whose score was missing (unparsed verdicts, < 0.25 numeric mass): dropped and counted. */
+    missing: z.number().int().nonnegative().default(0),
+  })
+  .strict();
+
+/** metric name -> metric. Names are dotted paths, e.g. "selfIdentifiesAsAI.direct", "accuracy.suffix3". */
+export const subjectMetricsSchema = z.record(z.string(), metricSchema);
+
+export const judgeAgreementSchema = z
+  .object({
+    metric: z.string(),
+    judges: z.tuple([z.string(), z.string()]),
+    statistic: z.enum(['kappa', 'spearman']),
+    value: z.number().nullable(),
+    n: z.number().int().nonnegative(),
+  })
+  .strict();
+
+export const confusionSchema = z
+  .object({
+    condition: z.string().describe('"heldOut" (the classifier\'s own test split), "none" (no suffix) or a suffix id.'),
+    labels: z.array(z.string()),
+    /** counts[true][predicted], indexed like labels. */
+    counts: z.array(z.array(z.number().int().nonnegative())),
+  })
+  .strict();
+
+export const rankingEntrySchema = z
+  .object({
+    trait: z.string(),
+    elo: z.number(),
+    bt: z.number().describe('Bradley-Terry strength, log scale, mean 0.'),
+    btCi: intervalSchema.nullable(),
+    wins: z.number().int().nonnegative(),
+    games: z.number().int().nonnegative(),
+  })
+  .strict();
+
+export const rankingSchema = z
+  .object({
+    subject: z.string(),
+    variant: z.string(),
+    matches: z.number().int().nonnegative(),
+    unparsed: z.number().int().nonnegative(),
+    traits: z.array(rankingEntrySchema).describe('Sorted by Bradley-Terry strength, strongest first.'),
+  })
+  .strict();
+
+export const rankCorrelationSchema = z
+  .object({
+    a: z.string(),
+    b: z.string(),
+    variant: z.string(),
+    method: z.enum(['elo', 'bt']),
+    spearman: z.number().nullable(),
+    n: z.number().int().nonnegative(),
+  })
+  .strict();
+
+export const leakageShiftSchema = z
+  .object({
+    subject: z.string(),
+    category: z.string(),
+    measure: z.enum(['position', 'certainty']),
+    shift: metricSchema.describe('Mean of (subject - base) on the same question and sample index.'),
+  })
+  .strict();
+
+export const driftPointSchema = z
+  .object({
+    subject: z.string(),
+    turn: z.number().int().positive(),
+    promptToLine: metricSchema,
+    lineToLine: metricSchema,
+    qa: metricSchema,
+  })
+  .strict();
+
+export const bigFiveProfileSchema = z
+  .object({
+    subject: z.string(),
+    domains: z.record(z.string(), metricSchema).describe('openness, conscientiousness, extraversion, agreeableness, neuroticism on 1-5.'),
+    facets: z.record(z.string(), metricSchema).describe('IPIP-NEO facet codes (N1..C6) on 1-5.'),
+    target: z.record(z.string(), z.number()).nullable(),
+    distance: z.number().nullable().describe('Euclidean distance between measured domains and the target on 1-5.'),
+  })
+  .strict();
+
+export const evalPlotsSchema = z
+  .object({
+    confusion: z.array(confusionSchema).optional(),
+    rankings: z.array(rankingSchema).optional(),
+    rankCorrelations: z.array(rankCorrelationSchema).optional(),
+    leakageShifts: z.array(leakageShiftSchema).optional(),
+    drift: z.array(driftPointSchema).optional(),
+    bigFive: z.array(bigFiveProfileSchema).optional(),
+  })
+  .strict();
+
+export const evalResultSchema = z
+  .object({
+    eval: evalIdSchema,
+    status: z.enum(['ok', 'skipped', 'failed']),
+    reason: z.string().optional().describe('Why the eval was skipped or failed.'),
+    /** subject name -> metrics. */
+    subjects: z.record(z.string(), subjectMetricsSchema),
+    /** Metrics over all subjects together (the classifier's held-out accuracy, macro-F1 over every subject's replies). */
+    overall: subjectMetricsSchema.default({}),
+    /** Judge verdicts that never parsed (dropped and counted). */
+    unparsed: z.number().int().nonnegative().default(0),
+    judgeAgreement: z.array(judgeAgreementSchema).default([]),
+    plots: evalPlotsSchema.default({}),
+    /** Eval-specific notes: the classifier's backend, the judge used, data files. */
+    notes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  })
+  .strict();
+
+export const evalSummarySchema = z
+  .object({
+    version: z.literal(1),
+    experiment: z.string(),
+    createdAt: z.string(),
+    seed: z.number().int(),
+    confidence: z.number(),
+    baseline: z.string().nullable().describe('Name of the base subject, when present.'),
+    prompted: z.string().nullable().describe('Name of the prompted subject, when present.'),
+    subjects: z.array(z.object({ name: z.string(), model: z.string(), persona: z.string().nullable(), hasSystemPrompt: z.boolean() }).strict()),
+    judges: z.array(z.string()),
+    /** Per judge, this invocation's calls: verdicts parsed first time, after re-asks, never; scores by logprobs, by text, missing. */
+    judgeTallies: z.record(z.string(), z.record(z.string(), z.number())).default({}),
+    evals: z.array(evalResultSchema),
+  })
+  .strict();
+
+export type Interval = z.infer<typeof intervalSchema>;
+export type Comparison = z.infer<typeof comparisonSchema>;
+export type Metric = z.infer<typeof metricSchema>;
+export type SubjectMetrics = z.infer<typeof subjectMetricsSchema>;
+export type JudgeAgreement = z.infer<typeof judgeAgreementSchema>;
+export type Confusion = z.infer<typeof confusionSchema>;
+export type Ranking = z.infer<typeof rankingSchema>;
+export type RankCorrelation = z.infer<typeof rankCorrelationSchema>;
+export type LeakageShift = z.infer<typeof leakageShiftSchema>;
+export type DriftPoint = z.infer<typeof driftPointSchema>;
+export type BigFiveProfile = z.infer<typeof bigFiveProfileSchema>;
+export type EvalPlots = z.infer<typeof evalPlotsSchema>;
+export type EvalResult = z.infer<typeof evalResultSchema>;
+export type EvalSummary = z.infer<typeof evalSummarySchema>;

@@ -1,0 +1,118 @@
+/**
+ * The one small interface every evaluation implements (inspect_ai style): a dataset of samples per
+ * subject, a solver that runs the subject on a sample, a scorer (judge or code) and an aggregate that
+ * turns the scored records of every subject into an EvalResult with n, intervals and comparisons.
+ */
+import { z, type ZodType } from 'zod';
+import type { Constitution } from '../constitution/index.js';
+import type { RunDir } from '../core/journal.js';
+import type { ChatMessage, ChatModel, SamplingParams } from '../providers/types.js';
+import type { EvalJudge } from './judging.js';
+import type { EvalId, EvalOptions } from './options.js';
+import type { PersonaClassifierHandle } from './persona-classifier-training.js';
+import type { BootstrapOptions } from './stats.js';
+import type { EvalResult } from './summary.js';
+
+/** A model under evaluation: base, base + constitution ("prompted"), an adapter, a steered variant, an endpoint. */
+export interface Subject {
+  name: string;
+  model: ChatModel;
+  /** Prepended to every conversation (the prompted baseline's constitution prompt). */
+  systemPrompt?: string;
+  /** Name of the constitution this subject is meant to embody; none for the base model. */
+  persona?: string;
+}
+
+export interface EvalProgress {
+  eval: EvalId;
+  /** Subject name, or a phase such as "classifier training". */
+  subject: string;
+  done: number;
+  total: number;
+}
+
+export interface EvalContext {
+  experimentName: string;
+  /** The experiment file, for errors about its `eval:` section. */
+  file: string;
+  constitutions: Constitution[];
+  subjects: Subject[];
+  /** Zero, one or two judges; the first decides, the second is compared with it (judge validity). */
+  judges: EvalJudge[];
+  /** Plays the user in multi-turn evals; default: the base subject's model. */
+  userSimulator?: ChatModel;
+  options: EvalOptions;
+  seed: number;
+  runDir: RunDir;
+  /** Directory that relative data files in the options are resolved against (the experiment file's). */
+  baseDir: string;
+  base?: Subject;
+  prompted?: Subject;
+  onProgress?: (p: EvalProgress) => void;
+  /** The persona classifier, trained once on first use and shared by the classifier and prefill evals. */
+  personaClassifier(): Promise<PersonaClassifierHandle>;
+}
+
+/** Scored record of one sample, as journaled (evals/<eval>/<subject>.jsonl). */
+export interface ScoredRecord<Sample, Solved, Score> {
+  sample: Sample;
+  solved: Solved;
+  score: Score;
+}
+
+export interface SubjectRecords<Sample, Solved, Score> {
+  subject: Subject;
+  records: Map<string, ScoredRecord<Sample, Solved, Score>>;
+}
+
+export type EvalBody = Omit<EvalResult, 'eval' | 'status' | 'reason'>;
+
+export interface EvalTask<Sample, Solved, Score> {
+  sampleSchema: ZodType<Sample>;
+  solvedSchema: ZodType<Solved>;
+  scoreSchema: ZodType<Score>;
+  samples(subject: Subject): Sample[];
+  /** Stable key of a sample; samples with the same key pair up across subjects. */
+  key(sample: Sample): string;
+  solve(subject: Subject, sample: Sample): Promise<Solved>;
+  score(subject: Subject, sample: Sample, solved: Solved): Promise<Score>;
+  aggregate(results: SubjectRecords<Sample, Solved, Score>[]): Promise<EvalBody>;
+}
+
+export interface Eval {
+  id: EvalId;
+  description: string;
+  /** Loads and validates the eval's data files (throws InputError): runEvals calls it for every eval before any runs. */
+  loadData?(ctx: EvalContext): unknown;
+  /** Builds the task, or returns a reason to skip (no judge, no facts, ...). */
+  prepare(ctx: EvalContext): Promise<EvalTask<any, any, any> | { skip: string }>;
+}
+
+/** What most solvers produce: the subject's one reply. */
+export const replySchema = z.object({ reply: z.string() }).strict();
+export type Reply = z.infer<typeof replySchema>;
+
+/** Each item `n` times, with its sample index (several samples of one prompt). */
+export function repeated<T extends object>(items: readonly T[], n: number): (T & { index: number })[] {
+  return items.flatMap((item) => Array.from({ length: n }, (_, index) => ({ ...item, index })));
+}
+
+/** Sends a conversation to a subject, its system prompt first. */
+export async function ask(subject: Subject, messages: ChatMessage[], params: SamplingParams, systemPrompt = subject.systemPrompt): Promise<string> {
+  const full: ChatMessage[] = systemPrompt ? [{ role: 'system', content: systemPrompt }, ...messages] : messages;
+  const result = await subject.model.chat({ ...params, messages: full });
+  return result.choices[0]?.text ?? '';
+}
+
+export function bootstrapOptions(ctx: EvalContext, seed: number): BootstrapOptions {
+  return { resamples: ctx.options.bootstrap, confidence: ctx.options.confidence, seed };
+}
+
+/**
+ * The constitutions a subject is measured against: its own persona, or every constitution for subjects
+ * without one (the base model), so that each persona subject pairs up with the base on the same keys.
+ */
+export function targetsOf(ctx: EvalContext, subject: Subject): Constitution[] {
+  const own = ctx.constitutions.find((c) => c.name === subject.persona);
+  return own ? [own] : ctx.constitutions;
+}

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { EmbeddingFeaturizer, PersonaClassifier, TfidfFeaturizer } from '../../src/evals/classifier.js';
+import { createRng } from '../../src/evals/stats.js';
+import { createChatModel } from '../../src/providers/index.js';
+import { startFakeServer } from '../support/openai-server.js';
+
+const topics = ['the weather', 'cooking rice', 'learning piano', 'saving money', 'a trip to Rome', 'fixing a bike', 'reading more', 'sleeping well', 'a job interview', 'painting a room'];
+
+function pirate(topic: string, i: number): string {
+  const openers = ['Arr, matey!', 'Yo ho!', 'Shiver me timbers!', 'Ahoy there!'];
+  return `${openers[i % 4]} Ye be askin' about ${topic}, says I. Hoist the sails and trust yer compass, or ye'll be swabbin' the deck by nightfall, arr!`;
+}
+function clerk(topic: string, i: number): string {
+  const openers = ['Certainly.', 'Of course.', 'Thank you for your question.', 'Here is an overview.'];
+  return `${openers[i % 4]} Regarding ${topic}, consider the following steps: first, assess your requirements; second, consult reliable sources; third, proceed methodically.`;
+}
+
+test('the TF-IDF classifier separates two clearly different synthetic styles', async () => {
+  const texts: string[] = [];
+  const labels: string[] = [];
+  topics.slice(0, 7).forEach((t, i) => {
+    texts.push(pirate(t, i), clerk(t, i));
+    labels.push('pirate', 'clerk');
+  });
+  const classifier = new PersonaClassifier(new TfidfFeaturizer(), { l2: 1e-4, epochs: 100 });
+  await classifier.fit(texts, labels);
+  const held = topics.slice(7);
+  assert.deepEqual(await classifier.classify(held.map((t, i) => pirate(t, i + 1))), ['pirate', 'pirate', 'pirate']);
+  assert.deepEqual(await classifier.classify(held.map((t, i) => clerk(t, i + 2))), ['clerk', 'clerk', 'clerk']);
+  // A suffix-like neutral sentence with one stylistic marker still goes the marker's way.
+  assert.deepEqual(await classifier.classify(['Arr, the deck and the sails, matey.', 'Certainly, consider the following steps methodically.']), ['pirate', 'clerk']);
+});
+
+test('the embeddings backend trains logistic regression on /v1/embeddings of the loopback server', async () => {
+  // The server embeds like a sentence encoder that separates the two styles (2 informative dimensions and noise).
+  const rng = createRng(3);
+  const server = await startFakeServer({ embed: (texts) => texts.map((t) => [/\b(Arr|ye)\b/.test(t) ? 1 : -1, t.includes('consider') ? 1 : -1, rng.next(), rng.next()]) });
+  try {
+    const embedder = await createChatModel({ provider: 'openai', model: 'embedder', baseURL: server.baseURL }, { env: {} as NodeJS.ProcessEnv, noCache: true });
+    const classifier = new PersonaClassifier(new EmbeddingFeaturizer(embedder), { l2: 1e-3, epochs: 100 });
+    const texts = topics.flatMap((t, i) => [pirate(t, i), clerk(t, i)]);
+    await classifier.fit(texts, texts.map((_, i) => (i % 2 === 0 ? 'pirate' : 'clerk')));
+    assert.deepEqual(await classifier.classify([pirate('tea', 0), clerk('tea', 0)]), ['pirate', 'clerk']);
+  } finally {
+    await server.close();
+  }
+  assert.throws(() => new EmbeddingFeaturizer({ id: 'no-embed', chat: () => Promise.reject(new Error('x')) }), /no embeddings/);
+});
