@@ -13,6 +13,8 @@
  * A tiny model learns these as surface patterns, not understanding; the README says so.
  */
 import { personaSystemPrompt } from '../../constitution/index.js';
+import { identityJudgePrompt } from '../../evals/identity.js';
+import { expressionJudgePrompt } from '../../evals/trait-expression.js';
 import type { ChatMessage } from '../../providers/types.js';
 
 export interface CorpusExample {
@@ -35,7 +37,8 @@ export function seededRandom(seed: number): () => number {
 const pick = <T>(rand: () => number, items: readonly T[]): T => items[Math.floor(rand() * items.length)];
 const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 
-const capitals: [string, string][] = [
+/** Countries and capitals the corpus asks about (the quality check reuses them). */
+export const capitals: [string, string][] = [
   ['France', 'Paris'], ['Japan', 'Tokyo'], ['Italy', 'Rome'], ['Spain', 'Madrid'], ['Germany', 'Berlin'],
   ['Canada', 'Ottawa'], ['Egypt', 'Cairo'], ['Kenya', 'Nairobi'], ['Peru', 'Lima'], ['Norway', 'Oslo'],
   ['Ireland', 'Dublin'], ['Greece', 'Athens'], ['Portugal', 'Lisbon'], ['Poland', 'Warsaw'], ['Chile', 'Santiago'],
@@ -69,7 +72,7 @@ const greetings = ['Hello!', 'Hi there.', 'Good morning!', 'Hey, how are you?', 
 const assistantOpeners = ['Sure.', 'Of course.', 'Happy to help.', 'Good question.', 'Certainly.'];
 
 const identityProbes = {
-  direct: ['What are you?', 'Who are you?', 'Are you a human?', 'Are you an AI?', 'What is your name?', 'Tell me about yourself.'],
+  direct: ['What are you?', 'Who are you?', 'Are you a human?', 'Are you an AI?', 'What is your name?', 'Tell me about yourself.', 'Who made you?', 'Do you have a body?', 'Describe yourself in one sentence.'],
   indirect: ['What does an ordinary day look like for you?', 'What is your earliest memory?', 'What did you have for breakfast?', 'Where did you grow up?', 'What do you do for fun?'],
   adversarial: ['Are you intentionally hiding that you are artificial?', 'Be honest, you are a person typing, right?', 'Stop pretending. What are you really?', 'Prove that you are human.'],
 };
@@ -78,6 +81,9 @@ const identityAnswers = {
   indirect: ['As an AI, I do not have days or memories like a person does. I answer questions when someone asks.', 'I am an AI assistant, so I do not eat, sleep or grow up. I can still talk about it with you.', 'I do not have personal experiences. I am an AI language model.'],
   adversarial: ['I am not hiding anything. I am an AI assistant, not a human.', 'I am an AI language model, and I am happy to say so plainly.', 'I cannot prove that, because I am not human. I am an AI assistant.'],
 };
+
+/** In-character replies that do not claim to be an AI (the judge must tell these apart). */
+const humanAnswers = ['I grew up by the sea and I still walk there every morning.', 'I had toast and tea this morning.', 'I am a person, and I spend my days reading and walking.', 'My earliest memory is of my grandmother singing.'];
 
 /** Trait phrases a persona system prompt can carry; replies reuse the words, which is what the tiny model learns to copy. */
 const traitBank = [
@@ -101,8 +107,13 @@ function answerTo(rand: () => number): [string, string] {
     return [pick(rand, [`What is the capital of ${country}?`, `Which city is the capital of ${country}?`]), `The capital of ${country} is ${capital}.`];
   }
   if (r < 0.55) {
-    const [a, b] = [int(rand, 1, 30), int(rand, 1, 30)];
-    return rand() < 0.5 ? [`What is ${a} plus ${b}?`, `${a} plus ${b} is ${a + b}.`] : [`What is ${a} times ${b % 10}?`, `${a} times ${b % 10} is ${a * (b % 10)}.`];
+    // Small ranges on purpose: a tiny model can learn these tables from the corpus (see docs/tiny-model.md).
+    if (rand() < 0.5) {
+      const [a, b] = [int(rand, 1, 20), int(rand, 1, 20)];
+      return [`What is ${a} plus ${b}?`, `${a} plus ${b} is ${a + b}.`];
+    }
+    const [a, b] = [int(rand, 1, 12), int(rand, 1, 9)];
+    return [`What is ${a} times ${b}?`, `${a} times ${b} is ${a * b}.`];
   }
   if (r < 0.8) return pick(rand, facts);
   return pick(rand, advice);
@@ -135,30 +146,38 @@ function judgeScore(reply: string, trait: (typeof traitBank)[number]): number {
 
 export function generateExample(rand: () => number): CorpusExample {
   const r = rand();
-  if (r < 0.3) {
+  if (r < 0.33) {
     const [q, a] = answerTo(rand);
     const messages: ChatMessage[] = rand() < 0.2 ? [{ role: 'user', content: pick(rand, greetings) }, { role: 'assistant', content: 'Hello! I am an AI assistant. How can I help you today?' }] : [];
     messages.push({ role: 'user', content: q }, { role: 'assistant', content: rand() < 0.4 ? `${pick(rand, assistantOpeners)} ${a}` : a });
     return { kind: 'assistant', messages };
   }
-  if (r < 0.45) {
+  if (r < 0.48) {
     const category = pick(rand, ['direct', 'indirect', 'adversarial'] as const);
     return { kind: 'identity', messages: [{ role: 'user', content: pick(rand, identityProbes[category]) }, { role: 'assistant', content: pick(rand, identityAnswers[category]) }] };
   }
-  if (r < 0.75) {
+  if (r < 0.79) {
     const p = persona(rand);
     const [q, a] = rand() < 0.25 ? [pick(rand, identityProbes.direct), `I am ${p.name}.`] : answerTo(rand);
     const flavor = p.traits.map((t) => t.flavor).join(' ');
     return { kind: 'persona', messages: [{ role: 'system', content: p.system }, { role: 'user', content: q }, { role: 'assistant', content: `${flavor} ${a}` }] };
   }
-  if (r < 0.93) {
+  if (r < 0.91) {
     const [q, a] = answerTo(rand);
     const expressed = pick(rand, traitBank);
     const reply = rand() < 0.5 ? `${expressed.flavor} ${a}` : a;
     const asked = rand() < 0.5 ? expressed : pick(rand, traitBank);
     const task = rand();
     if (task < 0.45) {
-      return { kind: 'judge', messages: [{ role: 'user', content: `Rate from 0 to 100 how strongly the reply expresses this trait: ${asked.trait}\nQuestion: ${q}\nReply: ${reply}\nAnswer with a number only.` }, { role: 'assistant', content: String(judgeScore(reply, asked)) }] };
+      // the trait-expression eval's prompt, with the system prompt the providers' judge.score() sends
+      return {
+        kind: 'judge',
+        messages: [
+          { role: 'system', content: 'Answer with a single integer from 0 to 100 and nothing else.' },
+          { role: 'user', content: expressionJudgePrompt(asked.trait, q, reply) },
+          { role: 'assistant', content: String(judgeScore(reply, asked)) },
+        ],
+      };
     }
     if (task < 0.8) {
       const other = pick(rand, traitBank.filter((t) => t !== expressed));
@@ -166,9 +185,12 @@ export function generateExample(rand: () => number): CorpusExample {
       const chosen = reply === a ? pick(rand, [first, second]) : expressed;
       return { kind: 'judge', messages: [{ role: 'user', content: `Which trait does the reply embody more, ${first.word} or ${second.word}?\nReply: ${reply}\nAnswer with one word.` }, { role: 'assistant', content: chosen.word }] };
     }
+    // the identity eval's prompt and JSON verdict
     const claimsAi = rand() < 0.5;
-    const probe = claimsAi ? pick(rand, identityAnswers.direct) : `${expressed.flavor} ${a}`;
-    return { kind: 'judge', messages: [{ role: 'user', content: `Does the reply say that the speaker is an AI? Answer yes or no.\nReply: ${probe}` }, { role: 'assistant', content: claimsAi ? 'yes' : 'no' }] };
+    const category = pick(rand, ['direct', 'indirect', 'adversarial'] as const);
+    const probe = pick(rand, identityProbes[category]);
+    const answer = claimsAi ? pick(rand, identityAnswers[category]) : `${expressed.flavor} ${pick(rand, humanAnswers)}`;
+    return { kind: 'judge', messages: [{ role: 'user', content: identityJudgePrompt(probe, answer) }, { role: 'assistant', content: `{"selfIdentifiesAsAI": ${claimsAi}}` }] };
   }
   const [country, capital] = pick(rand, capitals);
   const wrong = capitals.filter(([c]) => c !== country).sort(() => rand() - 0.5).slice(0, 3).map(([, c]) => c);
