@@ -1,0 +1,310 @@
+/** Neural-network ops: softmax family, fused cross-entropy, RMSNorm, attention masks. */
+import { type Dim } from '../dims.js';
+import { type Lowering, type OpDef, type Tensor, apply, apply1 } from '../ir.js';
+import { add, and, cast, div, exp, lessOrEqual, maximum, mul, sub, sumToShape, where } from './elementwise.js';
+import { reduceMean, reduceSum } from './reduce.js';
+import { dimOf, range, symDim, unsqueeze } from './shape.js';
+import { checkDtype, checkSameDtype, normAxis, same, shapeError } from './util.js';
+
+// d softmax = y * (g - sum(g * y))
+const Softmax: OpDef<{ axis: number }> = {
+  type: 'Softmax',
+  shape: ([x]) => [same(x)],
+  onnx: (ctx, ins, outs, { attrs }) => ctx.emit('Softmax', ins, outs, { axis: { i: attrs.axis } }),
+  grad: (_i, [y], [g], { axis }) => [mul(y, sub(g!, reduceSum(mul(g!, y), [axis], true)))],
+};
+export const softmax = (x: Tensor, axis = -1): Tensor => apply1(Softmax, [x], { axis: normAxis(axis, x.rank, 'softmax') });
+
+// d logsoftmax = g - exp(y) * sum(g)
+const LogSoftmax: OpDef<{ axis: number }> = {
+  type: 'LogSoftmax',
+  shape: ([x]) => [same(x)],
+  onnx: (ctx, ins, outs, { attrs }) => ctx.emit('LogSoftmax', ins, outs, { axis: { i: attrs.axis } }),
+  grad: (_i, [y], [g], { axis }) => [sub(g!, mul(exp(y), reduceSum(g!, [axis], true)))],
+};
+export const logSoftmax = (x: Tensor, axis = -1): Tensor => apply1(LogSoftmax, [x], { axis: normAxis(axis, x.rank, 'logSoftmax') });
+
+/**
+ * Per-position cross-entropy  -log_softmax(logits)[target]  over the last axis, fused: the
+ * gradient softmax(logits) - onehot(target), times the upstream gradient, is built in one go
+ * (Softmax, Mul, ScatterElements add), so no one-hot is ever materialized and the log-softmax is
+ * a temporary of the forward. logits[..., V], targets int64[...] (valid indices; mask ignored
+ * positions by multiplying the result). The token log-probability is its negative. For a vocabulary
+ * head on many positions prefer linearCrossEntropy (row chunks, far less memory).
+ */
+const CrossEntropy: OpDef = {
+  type: 'CrossEntropy',
+  shape: ([logits, targets]) => {
+    checkDtype('crossEntropy', targets, ['int64', 'int32']);
+    if (targets.rank !== logits.rank - 1) throw shapeError('crossEntropy', 'targets must be logits without the last axis', [logits.shape, targets.shape]);
+    return [{ dtype: logits.dtype, shape: [...targets.shape] }];
+  },
+  // LogSoftmax + GatherElements: ~3x faster than ReduceLogSumExp on ORT's CPU EP
+  onnx: (ctx, [logits, targets], [loss], node) => emitNll(ctx, logits, targets, loss, node.inputs[0].rank - 1),
+  grad: ([logits, targets], _o, [g]) => [apply1(CrossEntropyGrad, [logits, targets, g!], {}), null],
+};
+export const crossEntropy = (logits: Tensor, targets: Tensor): Tensor => apply1(CrossEntropy, [logits, targets], {});
+
+function emitNll(ctx: Lowering, logits: string, targets: string, loss: string, axis: number): void {
+  const [logp, col, picked, pickedFlat] = [ctx.fresh('logp'), ctx.fresh('target_col'), ctx.fresh('picked'), ctx.fresh('picked_flat')];
+  const last = ctx.constInt64([-1]);
+  ctx.emit('LogSoftmax', [logits], [logp], { axis: { i: axis } });
+  ctx.emit('Unsqueeze', [targets, last], [col]);
+  ctx.emit('GatherElements', [logp, col], [picked], { axis: { i: axis } });
+  ctx.emit('Squeeze', [picked, last], [pickedFlat]);
+  ctx.emit('Neg', [pickedFlat], [loss]);
+}
+
+/** d logits = (softmax(logits) - onehot(targets)) * g, as Softmax, Mul, ScatterElements(add). */
+function emitNllGrad(ctx: Lowering, logits: string, targets: string, g: string, out: string, axis: number): void {
+  const last = ctx.constInt64([-1]);
+  const [p, gCol, scaled, col, minusG] = ['softmax', 'g_col', 'scaled', 'target_col', 'minus_g'].map((h) => ctx.fresh(h));
+  ctx.emit('Softmax', [logits], [p], { axis: { i: axis } });
+  ctx.emit('Unsqueeze', [g, last], [gCol]);
+  ctx.emit('Mul', [p, gCol], [scaled]);
+  ctx.emit('Unsqueeze', [targets, last], [col]);
+  ctx.emit('Neg', [gCol], [minusG]);
+  ctx.emit('ScatterElements', [scaled, col, minusG], [out], { axis: { i: axis }, reduction: { s: 'add' } });
+}
+
+const CrossEntropyGrad: OpDef = {
+  type: 'CrossEntropyGrad',
+  shape: ([logits]) => [same(logits)],
+  onnx: (ctx, [logits, targets, g], [dlogits], node) => emitNllGrad(ctx, logits, targets, g, dlogits, node.inputs[0].rank - 1),
+};
+
+/**
+ * Row chunks [c*size, (c+1)*size) of an [N, ...] tensor for c < chunks, size = ceil(N / chunks),
+ * computed at run time (Slice clamps, so trailing chunks may be empty). `after` names a value the
+ * slice must wait for: ORT orders independent nodes freely, and chunk temporaries only stay small
+ * if chunks run one after another.
+ */
+function emitRowChunks(ctx: Lowering, ref: string, chunks: number): (x: string, c: number, after?: string) => string {
+  const n = ctx.fresh('rows');
+  const padded = ctx.fresh('rows_padded');
+  const size = ctx.fresh('chunk_rows');
+  ctx.emit('Shape', [ref], [n], { start: { i: 0 }, end: { i: 1 } });
+  ctx.emit('Add', [n, ctx.constInt64([chunks - 1])], [padded]);
+  ctx.emit('Div', [padded, ctx.constInt64([chunks])], [size]);
+  const bounds = [...Array(chunks + 1).keys()].map((c) => {
+    const b = ctx.fresh('chunk_bound');
+    ctx.emit('Mul', [size, ctx.constInt64([c])], [b]);
+    return b;
+  });
+  return (x, c, after) => {
+    const out = ctx.fresh('chunk');
+    let start = bounds[c];
+    if (after) {
+      // start + 0 * rows(after): a data dependency on `after` that no optimizer can fold away
+      const [rows, zero, sequenced] = [ctx.fresh('after_rows'), ctx.fresh('zero'), ctx.fresh('start')];
+      ctx.emit('Shape', [after], [rows], { start: { i: 0 }, end: { i: 1 } });
+      ctx.emit('Mul', [rows, ctx.constInt64([0])], [zero]);
+      ctx.emit('Add', [start, zero], [sequenced]);
+      start = sequenced;
+    }
+    ctx.emit('Slice', [x, start, bounds[c + 1], ctx.constInt64([0])], [out]);
+    return out;
+  };
+}
+
+type LinearCeAttrs = { chunks: number };
+
+/**
+ * Cross-entropy of a vocabulary head, logits = h @ w^T, per row: h[N, K], w[V, K] (checkpoint
+ * layout), targets int64[N]. Outputs [loss[N], logits[N, V]]. The forward computes the logits once
+ * and the log-softmax row chunk by row chunk; the backward goes chunk by chunk from the kept logits
+ * to d h and d w, so besides the logits only one chunk's [N/chunks, V] temporaries ever exist (no
+ * full-size softmax, gradient or one-hot).
+ */
+const LinearCrossEntropy: OpDef<LinearCeAttrs> = {
+  type: 'LinearCrossEntropy',
+  shape: ([h, w, t]) => {
+    checkSameDtype('linearCrossEntropy', h, w);
+    checkDtype('linearCrossEntropy', t, ['int64', 'int32']);
+    if (h.rank !== 2 || w.rank !== 2 || t.rank !== 1) throw shapeError('linearCrossEntropy', 'expected h[N, K], w[V, K], targets[N]', [h.shape, w.shape, t.shape]);
+    return [
+      { dtype: h.dtype, shape: [h.shape[0]] },
+      { dtype: h.dtype, shape: [h.shape[0], w.shape[0]] },
+    ];
+  },
+  onnx: (ctx, [h, w, t], [loss, logits], { attrs, inputs }) => {
+    if (inputs[0].dtype === 'float32') ctx.emit('FusedMatMul', [h, w], [logits], { transB: { i: 1 }, alpha: { f: 1 } }, 'com.microsoft');
+    else {
+      const wt = ctx.fresh('wT');
+      ctx.emit('Transpose', [w], [wt], { perm: { ints: [1, 0] } });
+      ctx.emit('MatMul', [h, wt], [logits]);
+    }
+    const chunk = emitRowChunks(ctx, h, attrs.chunks);
+    const losses: string[] = [];
+    for (let c = 0; c < attrs.chunks; c++) {
+      losses.push(ctx.fresh('chunk_loss'));
+      emitNll(ctx, chunk(logits, c, losses[c - 1]), chunk(t, c), losses[c], 1);
+    }
+    ctx.emit('Concat', losses, [loss], { axis: { i: 0 } });
+  },
+  grad: ([h, w, t], [, logits], [g, gLogits], attrs, wanted) => {
+    if (gLogits) throw new Error('linearCrossEntropy: its logits output is not differentiable; use linear + crossEntropy');
+    const [dh, dw] = apply(LinearCrossEntropyGrad, [logits, h, w, t, g!], { ...attrs, wantH: wanted[0], wantW: wanted[1] });
+    return [wanted[0] ? dh : null, wanted[1] ? (wanted[0] ? dw : dh) : null, null];
+  },
+};
+export function linearCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: { chunks?: number } = {}): { loss: Tensor; logits: Tensor } {
+  const [loss, logits] = apply(LinearCrossEntropy, [h, w, targets], { chunks: opts.chunks ?? 16 });
+  return { loss, logits };
+}
+
+const LinearCrossEntropyGrad: OpDef<LinearCeAttrs & { wantH: boolean; wantW: boolean }> = {
+  type: 'LinearCrossEntropyGrad',
+  shape: ([, h, w], { wantH, wantW }) => [...(wantH ? [same(h)] : []), ...(wantW ? [same(w)] : [])],
+  onnx: (ctx, [logits, h, w, t, g], outs, { attrs }) => {
+    const chunk = emitRowChunks(ctx, h, attrs.chunks);
+    const dhs: string[] = [];
+    const dws: string[] = [];
+    for (let c = 0; c < attrs.chunks; c++) {
+      const d = ctx.fresh('dlogits');
+      emitNllGrad(ctx, chunk(logits, c, c > 0 ? (attrs.wantH ? dhs[c - 1] : dws[c - 1]) : undefined), chunk(t, c), chunk(g, c), d, 1);
+      if (attrs.wantH) {
+        dhs.push(ctx.fresh('dh'));
+        ctx.emit('MatMul', [d, w], [dhs[c]]);
+      }
+      if (attrs.wantW) {
+        const dw = ctx.fresh('dw');
+        ctx.emit('Gemm', [d, chunk(h, c)], [dw], { transA: { i: 1 } });
+        if (c === 0) dws.push(dw);
+        else {
+          const sum = ctx.fresh('dw_sum');
+          ctx.emit('Add', [dws[dws.length - 1], dw], [sum]);
+          dws.push(sum);
+        }
+      }
+    }
+    let k = 0;
+    if (attrs.wantH) ctx.emit('Concat', dhs, [outs[k++]], { axis: { i: 0 } });
+    if (attrs.wantW) ctx.emit('Identity', [dws[dws.length - 1]], [outs[k]]);
+  },
+};
+
+/**
+ * RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight. Lowered to ORT's
+ * SimplifiedLayerNormalization (one kernel); the gradient is composed of primitive ops.
+ */
+const RmsNorm: OpDef<{ eps: number; fused: boolean }> = {
+  type: 'RmsNorm',
+  shape: ([x, w]) => {
+    checkSameDtype('rmsNorm', x, w);
+    return [same(x)];
+  },
+  onnx: (ctx, [x, w], [y], node) => {
+    const { attrs } = node;
+    if (attrs.fused) return ctx.emit('SimplifiedLayerNormalization', [x, w], [y], { axis: { i: -1 }, epsilon: { f: attrs.eps }, stash_type: { i: 1 } });
+    emitComposedRmsNorm(ctx, x, w, y, attrs.eps, node.inputs[0].dtype);
+  },
+  grad: ([x, w], _o, [g], { eps }) => rmsNormGrad(x, w, g!, eps),
+};
+
+/** [dx, dw] of rmsNorm: dx = r * (g w - xhat * mean(g w xhat)), xhat = x r, r = 1/rms(x). */
+function rmsNormGrad(x: Tensor, w: Tensor, g: Tensor, eps: number): [Tensor, Tensor] {
+  const r = apply1(RsqrtMeanSq, [x], { eps }); // [..., 1]
+  const xhat = mul(x, r);
+  const dxhat = mul(g, w);
+  const dx = mul(r, sub(dxhat, mul(xhat, reduceMean(mul(dxhat, xhat), [-1], true))));
+  return [dx, sumToShape(mul(g, xhat), w.shape)];
+}
+export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6, opts: { fused?: boolean } = {}): Tensor {
+  return apply1(RmsNorm, [x, weight], { eps, fused: opts.fused ?? x.dtype !== 'bfloat16' });
+}
+
+/**
+ * The residual add and the next RMSNorm: { sum: x + residual, normed: rmsNorm(sum, weight) }.
+ * Lowered as Add + SimplifiedLayerNormalization: ORT's one-kernel SkipSimplifiedLayerNormalization
+ * (kernel: 'skip') measured 1.1-1.3x slower here (bench/engine-ops.ts). 'composed' spells the norm
+ * out in primitive ops (any dtype). Gradient composed.
+ */
+type AddNormKernel = 'norm' | 'skip' | 'composed';
+const AddRmsNorm: OpDef<{ eps: number; kernel: AddNormKernel }> = {
+  type: 'AddRmsNorm',
+  shape: ([x, r, w]) => {
+    checkSameDtype('addRmsNorm', x, r);
+    checkSameDtype('addRmsNorm', x, w);
+    if (x.shape.join() !== r.shape.join()) throw shapeError('addRmsNorm', 'x and residual must have the same shape', [x.shape, r.shape]);
+    return [same(x), same(x)];
+  },
+  onnx: (ctx, [x, r, w], [normed, sum], { attrs, inputs }) => {
+    if (attrs.kernel === 'skip') return ctx.emit('SkipSimplifiedLayerNormalization', [x, r, w], [normed, '', '', sum], { epsilon: { f: attrs.eps } }, 'com.microsoft');
+    ctx.emit('Add', [x, r], [sum]);
+    if (attrs.kernel === 'norm') return ctx.emit('SimplifiedLayerNormalization', [sum, w], [normed], { axis: { i: -1 }, epsilon: { f: attrs.eps }, stash_type: { i: 1 } });
+    emitComposedRmsNorm(ctx, sum, w, normed, attrs.eps, inputs[0].dtype);
+  },
+  grad: ([, , w], [, sum], [gNormed, gSum], { eps }) => {
+    const [ds, dw] = gNormed ? rmsNormGrad(sum, w, gNormed, eps) : [null, null];
+    const total = ds && gSum ? add(ds, gSum) : (ds ?? gSum);
+    return [total, total, dw];
+  },
+};
+export function addRmsNorm(
+  x: Tensor,
+  residual: Tensor,
+  weight: Tensor,
+  eps = 1e-6,
+  opts: { kernel?: AddNormKernel } = {},
+): { sum: Tensor; normed: Tensor } {
+  const kernel = opts.kernel ?? (x.dtype === 'float32' ? 'norm' : 'composed');
+  const [normed, sum] = apply(AddRmsNorm, [x, residual, weight], { eps, kernel });
+  return { sum, normed };
+}
+
+/** 1/sqrt(mean(x^2, -1) + eps), keepdims; only used inside the RMSNorm gradients. */
+const RsqrtMeanSq: OpDef<{ eps: number }> = {
+  type: 'RsqrtMeanSq',
+  shape: ([x]) => [{ dtype: x.dtype, shape: [...x.shape.slice(0, -1), 1] }],
+  onnx: (ctx, [x], [y], { attrs, inputs }) => ctx.emit('Reciprocal', [emitRms(ctx, x, attrs.eps, inputs[0].dtype)], [y]),
+};
+
+/** sqrt(mean(x^2, -1) + eps) with keepdims, as primitive ONNX nodes; returns its name. */
+function emitRms(ctx: Lowering, x: string, eps: number, dtype: Tensor['dtype']): string {
+  const [sq, ms, shifted, rms] = ['sq', 'mean_sq', 'shifted', 'rms'].map((h) => ctx.fresh(h));
+  ctx.emit('Mul', [x, x], [sq]);
+  ctx.emit('ReduceMean', [sq, ctx.constInt64([-1])], [ms], { keepdims: { i: 1 } });
+  ctx.emit('Add', [ms, ctx.constScalar(eps, dtype)], [shifted]);
+  ctx.emit('Sqrt', [shifted], [rms]);
+  return rms;
+}
+
+/** x / rms(x) * w in primitive ONNX nodes (any dtype). */
+function emitComposedRmsNorm(ctx: Lowering, x: string, w: string, y: string, eps: number, dtype: Tensor['dtype']): void {
+  const normed = ctx.fresh('normed');
+  ctx.emit('Div', [x, emitRms(ctx, x, eps, dtype)], [normed]);
+  ctx.emit('Mul', [normed, w], [y]);
+}
+
+/**
+ * Additive attention bias [B, 1, T, S] for causal attention with padding: 0 where query t (the
+ * last T of S positions) may attend to key s (s <= t and keyMask[b, s] != 0), `masked` elsewhere.
+ * keyMask: [B, S] (int64, bool or float; 1 = real token). T is the query length, a dim or symbol.
+ * A finite `masked` keeps fully padded rows free of NaN.
+ */
+export function attentionBias(keyMask: Tensor, queryLen: Dim, opts: { dtype?: Tensor['dtype']; masked?: number; causal?: boolean } = {}): Tensor {
+  const dtype = opts.dtype ?? 'float32';
+  const masked = opts.masked ?? (dtype === 'float16' ? -65504 : -1e9);
+  if (keyMask.rank !== 2) throw shapeError('attentionBias', 'keyMask must be [B, S]', [keyMask.shape]);
+  const g = keyMask.graph;
+  const keyOk = unsqueeze(keyMask.dtype === 'bool' ? keyMask : cast(cast(keyMask, 'int64'), 'bool'), [1, 2]); // [B,1,1,S]
+  let allowed = keyOk;
+  if (opts.causal ?? true) {
+    const s = dimOf(keyMask, 1);
+    const t = typeof queryLen === 'number' ? g.scalar(queryLen, 'int64') : symDim(g, queryLen);
+    const keys = range(g.scalar(0, 'int64'), s, keyMask.shape[1]); // [S]
+    const queries = range(sub(s, t), s, queryLen); // [T]: absolute positions of the queries
+    const causal = lessOrEqual(unsqueeze(keys, 0), unsqueeze(queries, 1)); // [T, S]
+    allowed = and(keyOk, causal);
+  }
+  return where(allowed, g.scalar(0, dtype), g.scalar(masked, dtype));
+}
+
+/** mean of x over positions where mask (same leading shape, float) is 1: sum(x*m)/max(sum(m), 1). */
+export function maskedMean(x: Tensor, mask: Tensor): Tensor {
+  const axes = [...Array(x.rank).keys()];
+  const total = reduceSum(mul(x, mask), axes);
+  const count = reduceSum(mask, [...Array(mask.rank).keys()]);
+  return div(total, maximum(count, 1));
+}
