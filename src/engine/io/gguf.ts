@@ -9,8 +9,7 @@
  * rotate-half RoPE, llama.cpp's "normal" RoPE rotates adjacent pairs, so row j*(d/2)+i of a head moves
  * to row 2i+j. Qwen2/Qwen3 use llama.cpp's NeoX RoPE and keep the HF layout.
  */
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { writeFileInPieces } from '../../core/files.js';
 import type { ModelConfig } from './config.js';
 import { f32ToF16Bits } from './dtype.js';
 import { type LoraAdapter, loraScale } from './peft.js';
@@ -148,10 +147,8 @@ export function writeGguf(path: string, metadata: [string, GgufValue][], tensors
   }
   header.raw(Buffer.alloc(pad(header.length)));
 
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w');
-  try {
-    writeAll(fd, header.toBuffer());
+  writeFileInPieces(path, (put) => {
+    put(header.toBuffer());
     for (const t of tensors) {
       const data = t.data();
       const n = t.shape.reduce((a, b) => a * b, 1);
@@ -163,22 +160,12 @@ export function writeGguf(path: string, metadata: [string, GgufValue][], tensors
         for (let i = 0; i < n; i++) half[i] = f32ToF16Bits(data[i]);
         bytes = new Uint8Array(half.buffer);
       }
-      writeAll(fd, bytes);
-      writeAll(fd, new Uint8Array(pad(bytes.byteLength)));
+      put(bytes);
+      put(new Uint8Array(pad(bytes.byteLength)));
     }
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw error;
-  }
+  });
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
-}
 
 /** GGUF architecture name for a family; Mistral and SmolLM2 are plain llama to llama.cpp. */
 function ggufArchitecture(config: ModelConfig): 'llama' | 'qwen2' | 'qwen3' {

@@ -4,9 +4,10 @@
  * (offsets relative to the end of the header). Reading validates the whole header up front and then
  * reads one tensor at a time from the file descriptor, so a model is never held twice in memory.
  */
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { InputError } from '../../core/errors.js';
+import { writeFileInPieces } from '../../core/files.js';
 import { readStructured } from '../../core/load.js';
 import { DTYPE_SIZES, type Dtype, type FloatDtype, fromFloat32, isDtype, toFloat32 } from './dtype.js';
 
@@ -205,24 +206,11 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], metadat
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
 
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w');
-  try {
-    writeAll(fd, prefix);
-    writeAll(fd, Buffer.from(json));
-    for (const bytes of payloads) writeAll(fd, bytes);
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw error;
-  }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+  writeFileInPieces(path, (put) => {
+    put(prefix);
+    put(Buffer.from(json));
+    for (const bytes of payloads) put(bytes);
+  });
 }
 
 /**
