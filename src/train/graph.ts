@@ -1,0 +1,261 @@
+/**
+ * Training graphs: the engine's decoder (src/engine/models/llama.ts) with the engine's LoRA projection
+ * (src/engine/lora/: params lora.0.<module>.A [r, in] and .B [out, r], PEFT's layouts, scale input
+ * lora_scale_0 = alpha / r) or every weight trainable (full-parameter), an objective head, and the
+ * backward appended by the engine's autodiff, so one session call per micro-batch returns the loss
+ * and every gradient. Objectives return *summed* losses; the trainer divides accumulated gradients by
+ * the step's normaliser (target tokens or pairs).
+ */
+import {
+  type Graph,
+  type OpDef,
+  type Tensor,
+  abs,
+  add,
+  apply1,
+  linearCrossEntropy,
+  exp,
+  grad,
+  linear,
+  log,
+  maximum,
+  minimum,
+  mul,
+  neg,
+  reduceSum,
+  reshape,
+  reshapeAs,
+  slice,
+  sub,
+} from '../engine/graph/index.js';
+import { type SteerPositions, buildHooks } from '../engine/hooks/index.js';
+import type { ModelConfig } from '../engine/io/config.js';
+import { type LoraSpec as EngineLoraSpec, loraLinear, loraNames } from '../engine/lora/index.js';
+import { attentionBias } from '../engine/generate/layout.js';
+import { type Linear, buildDecoder } from '../engine/models/llama.js';
+import type { Feed } from '../engine/runtime/index.js';
+import type { Batch } from './data.js';
+import type { LoraTarget } from './options.js';
+
+export interface LoraSpec {
+  rank: number;
+  alpha: number;
+  targets: readonly LoraTarget[];
+  /** Dropout on the adapter's input (PEFT's lora_dropout); masks are fed per micro-batch. */
+  dropout?: number;
+}
+
+/** The graph input holding the dropout mask [B, T, in] of one adapted module. */
+export const dropoutMaskName = (module: string): string => `lora_dropout.${module}`;
+
+/**
+ * The engine's LoRA projection with PEFT's dropout on the adapter branch only:
+ * y = x W^T + ((x * mask) A^T) B^T * scale, mask an inverted-dropout keep mask fed per run
+ * (drawn from the run's RNG, so a resumed run draws the same masks).
+ */
+function dropoutLoraLinear(g: Graph, spec: EngineLoraSpec): Linear {
+  const scale = g.input(loraNames.scale(0), 'float32', []);
+  return (x, module, inFeatures, outFeatures, bias) => {
+    const y = linear(x, g.param(`${module}.weight`, [outFeatures, inFeatures]), bias ? g.param(`${module}.bias`, [outFeatures]) : undefined);
+    const target = spec.targets[module];
+    if (!target) return y;
+    const mask = g.input(dropoutMaskName(module), 'float32', ['B', 'T', inFeatures]);
+    const a = g.param(loraNames.a(0, module), [target.rank, inFeatures]);
+    const b = g.param(loraNames.b(0, module), [outFeatures, target.rank]);
+    return add(y, mul(linear(linear(mul(x, mask), a), b), scale));
+  };
+}
+
+/** HF module path suffix of each LoRA target. */
+export const TARGET_MODULES: Record<LoraTarget, string> = {
+  q: 'self_attn.q_proj',
+  k: 'self_attn.k_proj',
+  v: 'self_attn.v_proj',
+  o: 'self_attn.o_proj',
+  gate: 'mlp.gate_proj',
+  up: 'mlp.up_proj',
+  down: 'mlp.down_proj',
+};
+
+/** Input and output sizes of one targeted projection. */
+function moduleShape(config: ModelConfig, target: LoraTarget): { inFeatures: number; outFeatures: number } {
+  const { hiddenSize: d, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: ff } = config;
+  const shapes: Record<LoraTarget, [number, number]> = { q: [d, H * D], k: [d, KV * D], v: [d, KV * D], o: [H * D, d], gate: [d, ff], up: [d, ff], down: [ff, d] };
+  const [inFeatures, outFeatures] = shapes[target];
+  return { inFeatures, outFeatures };
+}
+
+/** A trainable tensor: its graph name and shape; for LoRA, its module (HF path) and factor. */
+export interface TrainableSpec {
+  name: string;
+  shape: number[];
+  module?: string;
+  factor?: 'A' | 'B';
+}
+
+/** The LoRA tensors of an adapter on `targets` of every layer, in a fixed order (layer, target, A then B). */
+export function loraTrainables(config: ModelConfig, lora: LoraSpec): TrainableSpec[] {
+  const out: TrainableSpec[] = [];
+  for (let layer = 0; layer < config.numLayers; layer++) {
+    for (const target of lora.targets) {
+      const module = `model.layers.${layer}.${TARGET_MODULES[target]}`;
+      const { inFeatures, outFeatures } = moduleShape(config, target);
+      out.push({ name: loraNames.a(0, module), shape: [lora.rank, inFeatures], module, factor: 'A' });
+      out.push({ name: loraNames.b(0, module), shape: [outFeatures, lora.rank], module, factor: 'B' });
+    }
+  }
+  return out;
+}
+
+/** Identity forward, no gradient: values the objective treats as constants (GRPO's old log-probs). */
+const StopGradient: OpDef = {
+  type: 'StopGradient',
+  shape: ([x]) => [{ dtype: x.dtype, shape: [...x.shape] }],
+  onnx: (ctx, ins, outs) => ctx.emit('Identity', ins, outs),
+  grad: () => [null],
+};
+export const stopGradient = (x: Tensor): Tensor => apply1(StopGradient, [x], {});
+
+/** log(1 + exp(x)), stable for large |x|. */
+function softplus(x: Tensor): Tensor {
+  return add(maximum(x, 0), log(add(exp(neg(abs(x))), 1)));
+}
+
+export type Objective = 'sft' | 'dpo' | 'grpo' | 'logprobs';
+
+export interface TrainGraphOptions {
+  config: ModelConfig;
+  /** LoRA adapter; absent means full-parameter training (every weight trainable). */
+  lora?: LoraSpec;
+  objective: Objective;
+  /**
+   * Preventative steering (FIELD §5) through the engine's steering hook: inputs steer_<layer> (coef * v)
+   * and steer_mask_<layer> [B,T] (which positions) are added to the residual stream leaving the layer.
+   */
+  steering?: { layer: number; positions: SteerPositions };
+  dpoBeta?: number;
+  grpoClip?: number;
+  grpoKl?: number;
+  /** Row chunks of the fused loss head (more: less memory, a little more overhead). */
+  lossChunks?: number;
+}
+
+export interface TrainGraph {
+  graph: Graph;
+  trainables: TrainableSpec[];
+  /** Output names: 'loss' (summed), 'grad.<name>' per trainable, and objective extras. */
+  outputs: string[];
+}
+
+/**
+ * Inputs (B rows of T tokens): input_ids, position_ids [B,T] int64; attention_bias [B,1,rep*T,T]
+ * (the engine's grouped-query layout, see segmentAttentionBias);
+ * targets [B,T] int64 (next tokens); weights [B,T] (loss weight per target). Per objective:
+ *  sft:  loss = sum(nll * weights)
+ *  dpo:  rows [chosen(P); rejected(P)], ref_logp [2P], nll_weights [2P,T];
+ *        loss = sum_p softplus(-beta * ((pc - rc) - (pr - rr))) + sum(nll * nll_weights); out logp [2P]
+ *  grpo: advantages [B], old_logp [B,T] (or the current, detached, when absent: iterations = 1),
+ *        ref_logp [B,T] when grpoKl > 0; loss = sum(weights * (-min(r A, clip(r) A) + kl * k3))
+ *  logprobs: forward only, out token_logp [B,T] and logp [B] (sum over weights).
+ * With LoRA, input lora_scale_0 [] is alpha / r for training and 0 for the frozen base (reference).
+ */
+export function buildTrainGraph(g: Graph, o: TrainGraphOptions): TrainGraph {
+  const { config } = o;
+  const inputIds = g.input('input_ids', 'int64', ['B', 'T']);
+  const positionIds = g.input('position_ids', 'int64', ['B', 'T']);
+  const attentionBias = g.input('attention_bias', 'float32', ['B', 1, `${config.numHeads / config.numKvHeads}*T`, 'T']);
+  const targets = g.input('targets', 'int64', ['B', 'T']);
+  const weights = g.input('weights', 'float32', ['B', 'T']);
+  const trainables = o.lora ? loraTrainables(config, o.lora) : [];
+  const spec: EngineLoraSpec = { targets: Object.fromEntries(trainables.filter((t) => t.factor === 'A').map((t) => [t.module!, { rank: o.lora!.rank }])) };
+  const dropout = o.lora?.dropout && o.objective !== 'logprobs' ? o.lora.dropout : 0;
+  const projection = o.lora ? (dropout > 0 ? dropoutLoraLinear(g, spec) : loraLinear(g, [spec])) : undefined;
+  const hook = o.steering
+    ? buildHooks(g, { steer: [{ ...o.steering, vector: new Float32Array(config.hiddenSize), coef: 1 }] }, config.hiddenSize, ['B', 'T'])
+    : undefined;
+  const { hidden } = buildDecoder(g, config, { inputIds, positionIds, attentionBias }, projection, hook);
+  // The vocabulary head and its cross-entropy fused in row chunks: only one chunk's softmax and
+  // gradient over the vocabulary ever exist (the issue's spike lost half its time and most of its
+  // memory to a naive loss head).
+  const headName = config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  const head = g.params.get(headName) ?? g.param(headName, [config.vocabSize, config.hiddenSize]);
+  const nll = reshapeAs(linearCrossEntropy(reshape(hidden, [-1, config.hiddenSize]), head, reshape(targets, [-1]), { chunks: o.lossChunks ?? 8 }).loss, targets); // [B, T]
+  const tokenLogp = neg(nll);
+  const seqLogp = reduceSum(mul(tokenLogp, weights), [1]); // [B]
+  const outputs: string[] = [];
+  const out = (name: string, t: Tensor) => {
+    g.output(name, t);
+    outputs.push(name);
+  };
+
+  let loss: Tensor;
+  switch (o.objective) {
+    case 'logprobs':
+      out('token_logp', tokenLogp);
+      out('logp', seqLogp);
+      return { graph: g, trainables, outputs };
+    case 'sft':
+      loss = reduceSum(mul(nll, weights), [0, 1]);
+      break;
+    case 'dpo': {
+      const refLogp = g.input('ref_logp', 'float32', ['B']);
+      const nllWeights = g.input('nll_weights', 'float32', ['B', 'T']);
+      const ratio = sub(seqLogp, refLogp); // [2P]: log pi/ref per row
+      const pairs = reshape(ratio, [2, -1]); // [2, P]
+      const chosen = reshape(slice(pairs, [0], [1], [0]), [-1]);
+      const rejected = reshape(slice(pairs, [1], [2], [0]), [-1]);
+      const margin = mul(sub(chosen, rejected), o.dpoBeta ?? 0.1);
+      loss = add(reduceSum(softplus(neg(margin)), [0]), reduceSum(mul(nll, nllWeights), [0, 1]));
+      out('logp', seqLogp);
+      break;
+    }
+    case 'grpo': {
+      const advantages = reshape(g.input('advantages', 'float32', ['B']), [-1, 1]);
+      const eps = o.grpoClip ?? 0.2;
+      const ratio = exp(sub(tokenLogp, stopGradient(tokenLogp)));
+      const clipped = minimum(maximum(ratio, 1 - eps), 1 + eps);
+      let perToken = neg(minimum(mul(ratio, advantages), mul(clipped, advantages)));
+      if (o.grpoKl && o.grpoKl > 0) {
+        const refLogp = g.input('ref_logp', 'float32', ['B', 'T']);
+        const d = sub(refLogp, tokenLogp);
+        const k3 = sub(sub(exp(d), d), 1); // unbiased, non-negative KL(pi || ref) estimate
+        out('kl', reduceSum(mul(k3, weights), [0, 1]));
+        perToken = add(perToken, mul(k3, o.grpoKl));
+      }
+      loss = reduceSum(mul(perToken, weights), [0, 1]);
+      out('logp', seqLogp);
+      break;
+    }
+  }
+  const wrt = trainables.length > 0 ? trainables.map((t) => g.params.get(t.name)!) : [...g.params.values()];
+  if (!o.lora) for (const p of wrt) trainables.push({ name: p.name!, shape: p.shape as number[] });
+  out('loss', loss);
+  grad(loss, wrt).forEach((d, i) => out(`grad.${trainables[i].name}`, d));
+  return { graph: g, trainables, outputs };
+}
+
+/**
+ * Additive attention bias in the engine's layout [B,1,rep*T,T] from segment ids (0 = padding):
+ * causal within a segment (and within the sliding window, if any), so packed sequences never see
+ * each other. A padding position attends to itself only, keeping softmax finite.
+ */
+export function segmentAttentionBias(segments: BigInt64Array, rows: number, length: number, rep: number, window: number | null = null): Float32Array {
+  const T = length;
+  return attentionBias(rows, T, T, rep, (b, q, k) => {
+    if (k > q || (window !== null && q - k >= window)) return false;
+    const sq = segments[b * T + q];
+    return k === q || (sq !== 0n && segments[b * T + k] === sq);
+  });
+}
+
+/** The graph inputs of a padded batch (see data.ts makeBatch). */
+export function batchFeeds(batch: Batch, rep: number, window: number | null): Record<string, Feed> {
+  const { rows: B, length: T } = batch;
+  return {
+    input_ids: { data: batch.inputIds, dims: [B, T] },
+    position_ids: { data: batch.positions, dims: [B, T] },
+    attention_bias: { data: segmentAttentionBias(batch.segments, B, T, rep, window), dims: [B, 1, rep * T, T] },
+    targets: { data: batch.targets, dims: [B, T] },
+    weights: { data: batch.weights, dims: [B, T] },
+  };
+}

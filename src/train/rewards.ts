@@ -1,0 +1,78 @@
+/**
+ * GRPO rewards (FIELD §3): several weighted signals, each a judge rubric scored by any ChatModel at a
+ * configurable granularity, a regular expression, or a classifier registered in code. Every signal
+ * is brought to [0, 1] (score / max; inverted when asked) before weighting, so the weights mean the
+ * same whatever the scale; advantages are normalised per group anyway.
+ */
+import { scoreWithLogprobs } from '../providers/judge.js';
+import type { ChatModel } from '../providers/types.js';
+import type { RewardSignal } from './options.js';
+
+/** A classifier or code reward: the prompt and the reply in, a score in [0, 1] out. */
+export type Classifier = (prompt: string, reply: string) => number | Promise<number>;
+
+export interface RewardContext {
+  /** The judge for `judge` signals (any provider: an endpoint or the local engine). */
+  judge?: ChatModel;
+  classifiers?: Record<string, Classifier>;
+  /** Default granularity of judge signals. */
+  granularity: 'binary' | number;
+}
+
+export interface Reward {
+  total: number;
+  /** Per signal, in [0, 1] (NaN when a judge gave no usable score; it then counts as 0). */
+  components: Record<string, number>;
+}
+
+export type RewardFunction = (prompt: string, reply: string) => Promise<Reward>;
+
+/** The judge's prompt for one signal: the rubric, then the exchange, then the scale. */
+export function judgePrompt(rubric: string, prompt: string, reply: string, max: number): string {
+  const scale = max === 1 ? 'Answer 1 if the reply satisfies the criterion, 0 if it does not.' : `Score it from 0 (not at all) to ${max} (completely).`;
+  return `Criterion: ${rubric}\n\n<user_message>\n${prompt}\n</user_message>\n\n<reply>\n${reply}\n</reply>\n\n${scale}`;
+}
+
+export function makeRewardFunction(signals: readonly RewardSignal[], ctx: RewardContext): RewardFunction {
+  for (const s of signals) {
+    if (s.kind === 'judge' && !ctx.judge) throw new Error(`reward signal ${s.name}: a judge signal needs a judge model (models.judge)`);
+    if (s.kind === 'classifier' && !ctx.classifiers?.[s.classifier!]) {
+      throw new Error(`reward signal ${s.name}: no classifier registered as "${s.classifier}" (have: ${Object.keys(ctx.classifiers ?? {}).join(', ') || 'none'})`);
+    }
+  }
+  const patterns = new Map(signals.filter((s) => s.kind === 'regex').map((s) => [s.name, new RegExp(s.pattern!, 'i')]));
+  const scoreOne = async (s: RewardSignal, prompt: string, reply: string): Promise<number> => {
+    switch (s.kind) {
+      case 'regex':
+        return patterns.get(s.name)!.test(reply) ? 1 : 0;
+      case 'classifier':
+        return Math.min(1, Math.max(0, await ctx.classifiers![s.classifier!](prompt, reply)));
+      case 'judge': {
+        const g = s.granularity ?? ctx.granularity;
+        const max = g === 'binary' ? 1 : g;
+        const r = await scoreWithLogprobs(ctx.judge!, judgePrompt(s.rubric!, prompt, reply, max), { min: 0, max, temperature: 0 });
+        return r.score === undefined ? Number.NaN : r.score / max;
+      }
+    }
+  };
+  return async (prompt, reply) => {
+    const values = await Promise.all(signals.map((s) => scoreOne(s, prompt, reply)));
+    const components: Record<string, number> = {};
+    let total = 0;
+    signals.forEach((s, i) => {
+      const v = s.invert && !Number.isNaN(values[i]) ? 1 - values[i] : values[i];
+      components[s.name] = v;
+      total += s.weight * (Number.isNaN(v) ? 0 : v);
+    });
+    return { total, components };
+  };
+}
+
+/** Group-normalised advantages (r - mean) / (std + eps), std the sample standard deviation (as TRL). */
+export function groupAdvantages(rewards: readonly number[], eps: number): number[] {
+  const n = rewards.length;
+  const mean = rewards.reduce((a, b) => a + b, 0) / n;
+  const variance = n > 1 ? rewards.reduce((a, r) => a + (r - mean) ** 2, 0) / (n - 1) : 0;
+  const std = Math.sqrt(variance);
+  return rewards.map((r) => (r - mean) / (std + eps));
+}

@@ -1,0 +1,245 @@
+/**
+ * What every objective sets up before its loop: the model and tokenizer, the trainable tensors
+ * (a fresh LoRA adapter with PEFT's default init, or every weight), the training session with the
+ * frozen weights baked in, the preventative-steering vector, and how the result is written.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/journal.js';
+import { Model } from '../engine/generate/model.js';
+import { Graph } from '../engine/graph/index.js';
+import { hookNames } from '../engine/hooks/index.js';
+import type { ModelConfig } from '../engine/io/config.js';
+import { type LoraAdapter, type LoraModule, saveLoraAdapter } from '../engine/io/peft.js';
+import { writeSafetensors } from '../engine/io/safetensors.js';
+import { TextTokenizer } from '../engine/io/tokenizer.js';
+import { type Feed, Session } from '../engine/runtime/index.js';
+import { type LoraSpec, type Objective, type TrainableSpec, TARGET_MODULES, buildTrainGraph, dropoutMaskName } from './graph.js';
+import type { Param } from './optim.js';
+import type { LoraTarget, PreventativeSteering } from './options.js';
+import { Rng } from './rng.js';
+
+/** The options every objective shares (a parsed sft/dpo/grpo block of the train section). */
+export interface RunShape {
+  lora: { rank: number; alpha: number; dropout: number; targets: LoraTarget[] };
+  fullParameter: boolean;
+  seed?: number;
+  steering?: PreventativeSteering;
+}
+
+export interface SetupInput {
+  /** A model directory or an already loaded engine Model. */
+  model: string | Model;
+  options: RunShape;
+  seed: number;
+  objective: Objective;
+  dpoBeta?: number;
+  grpoClip?: number;
+  grpoKl?: number;
+  /** The steering vector itself (overrides options.steering.vector, a file). */
+  steeringVector?: Float32Array;
+  threads?: number;
+}
+
+export interface Setup {
+  model: Model;
+  config: ModelConfig;
+  tokenizer: TextTokenizer;
+  lora: LoraSpec | undefined;
+  trainables: TrainableSpec[];
+  params: Param[];
+  session: Session;
+  /** Feeds shared by every call: the LoRA scale, steering vector. */
+  constantFeeds: Record<string, Feed>;
+  /** rep = query heads per KV head, for the attention bias layout. */
+  rep: number;
+  /** Writes the trained adapter (PEFT) or model (HF directory) into `dir`. */
+  writeOutput(dir: string): void;
+  /** Preventative steering in force (the vector already times coef), for the reference and the sampler. */
+  steering: { layer: number; positions: PreventativeSteering['positions']; vector: Float32Array } | null;
+  /** LoRA dropout masks for a [B,T] batch (none when dropout is 0), drawn from the run's RNG. */
+  dropoutMasks(rows: number, length: number, rng: Rng): Record<string, Feed>;
+  /** Per-batch steering mask feeds for [B,T] rows, given which positions are reply tokens. */
+  steeringMask(rows: number, length: number, reply: Float32Array, real: Float32Array): Record<string, Feed>;
+}
+
+/** PEFT's default LoRA init: A ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0. */
+export function initLora(trainables: readonly TrainableSpec[], rng: Rng): Param[] {
+  return trainables.map((t) => {
+    const data = new Float32Array(t.shape[0] * t.shape[1]);
+    if (t.factor === 'A') {
+      const bound = 1 / Math.sqrt(t.shape[1]);
+      rng.fillUniform(data, -bound, bound);
+    }
+    return { name: t.name, shape: t.shape, data };
+  });
+}
+
+/**
+ * A steering vector file: JSON number[] (one vector), number[][] (one per layer: the layer's is
+ * taken), or an object with `vector` / `vectors` holding those.
+ */
+export function readSteeringVector(file: string, layer: number, hidden: number): Float32Array {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw new InputError(file, '', 'a JSON steering vector (file missing or malformed)');
+  }
+  const obj = raw as { vector?: unknown; vectors?: unknown };
+  const value: unknown = Array.isArray(raw) ? raw : (obj.vectors ?? obj.vector);
+  const perLayer = Array.isArray(value) && Array.isArray(value[0]);
+  const v: unknown = perLayer ? (value as unknown[])[layer] : value;
+  if (!Array.isArray(v) || v.length !== hidden || v.some((x) => typeof x !== 'number')) {
+    throw new InputError(file, perLayer ? `[${layer}]` : 'vector', `${hidden} numbers (the model's hidden size)`);
+  }
+  return Float32Array.from(v as number[]);
+}
+
+function loraAdapterOf(config: ModelConfig, lora: LoraSpec, dropout: number, trainables: readonly TrainableSpec[], params: readonly Param[], base: string): LoraAdapter {
+  const modules = new Map<string, LoraModule>();
+  trainables.forEach((t, i) => {
+    if (t.factor !== 'A') return;
+    const b = params[i + 1];
+    modules.set(t.module!, { rank: lora.rank, inFeatures: t.shape[1], outFeatures: b.shape[0], alpha: lora.alpha, A: params[i].data, B: b.data });
+  });
+  void config;
+  return {
+    config: {
+      r: lora.rank,
+      loraAlpha: lora.alpha,
+      targetModules: lora.targets.map((t) => TARGET_MODULES[t].split('.')[1]),
+      loraDropout: dropout,
+      useRslora: false,
+      baseModelNameOrPath: base,
+      rankPattern: {},
+      alphaPattern: {},
+    },
+    modules,
+  };
+}
+
+/** Copies config and tokenizer files next to fully trained weights so the directory loads as a model. */
+function writeModelDir(dir: string, source: string, params: readonly Param[]): void {
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(source)) {
+    if (/\.(json|jinja|txt|model)$/.test(f) && !f.startsWith('model.safetensors')) copyFileSync(join(source, f), join(dir, f));
+  }
+  writeSafetensors(join(dir, 'model.safetensors'), params.map((p) => ({ name: p.name, shape: p.shape, data: p.data })), { format: 'pt' });
+}
+
+export async function setup(input: SetupInput): Promise<Setup> {
+  const o = input.options;
+  const model = typeof input.model === 'string' ? Model.load(input.model, { weightsAs: 'feed', threads: input.threads }) : input.model;
+  const { config } = model;
+  const tokenizer = TextTokenizer.load(model.dir);
+  const lora: LoraSpec | undefined = o.fullParameter ? undefined : { rank: o.lora.rank, alpha: o.lora.alpha, targets: o.lora.targets, dropout: o.lora.dropout };
+  const steering = o.steering;
+  if (steering && (steering.layer < 0 || steering.layer >= config.numLayers)) {
+    throw new InputError('train options', 'steering.layer', `a layer in 0..${config.numLayers - 1}`);
+  }
+  const g = new Graph(`train-${input.objective}`);
+  const tg = buildTrainGraph(g, {
+    config,
+    lora,
+    objective: input.objective,
+    steering: steering && { layer: steering.layer, positions: steering.positions },
+    dpoBeta: input.dpoBeta,
+    grpoClip: input.grpoClip,
+    grpoKl: input.grpoKl,
+  });
+  let params: Param[];
+  const frozen = new Map(model.weights);
+  if (lora) {
+    params = initLora(tg.trainables, Rng.seeded(input.seed ^ 0x5eed));
+  } else {
+    // full-parameter: every weight is trained, starting from the model's own values (copied)
+    params = tg.trainables.map((t) => ({
+      name: t.name,
+      shape: t.shape,
+      data: Float32Array.from(model.weights.get(t.name)!),
+      decay: t.shape.length > 1 && !/norm/.test(t.name),
+    }));
+    frozen.clear();
+  }
+  const session = await Session.create(g, { weights: frozen, weightsAs: 'initializer', threads: input.threads });
+  const constantFeeds: Record<string, Feed> = {};
+  if (lora) constantFeeds.lora_scale_0 = { data: new Float32Array([lora.alpha / lora.rank]), dims: [] };
+  let steer: Setup['steering'] = null;
+  if (steering) {
+    const v = input.steeringVector ?? readSteeringVector(steering.vector, steering.layer, config.hiddenSize);
+    if (v.length !== config.hiddenSize) throw new InputError('train options', 'steering.vector', `${config.hiddenSize} numbers (the model's hidden size)`);
+    steer = { layer: steering.layer, positions: steering.positions, vector: v.map((x) => x * steering.coef) };
+    constantFeeds[hookNames.steerVector(steering.layer)] = { data: steer.vector, dims: [config.hiddenSize] };
+  }
+  const base = model.dir;
+  return {
+    model,
+    config,
+    tokenizer,
+    lora,
+    trainables: tg.trainables,
+    params,
+    session,
+    constantFeeds,
+    rep: config.numHeads / config.numKvHeads,
+    steering: steer,
+    writeOutput: (dir) =>
+      lora ? saveLoraAdapter(dir, loraAdapterOf(config, lora, o.lora.dropout, tg.trainables, params, base)) : writeModelDir(dir, base, params),
+    dropoutMasks: (rows, length, rng) => {
+      const p = lora?.dropout ?? 0;
+      if (p === 0) return {};
+      return Object.fromEntries(
+        tg.trainables
+          .filter((t) => t.factor === 'A')
+          .map((t) => [dropoutMaskName(t.module!), { data: rng.dropoutMask(rows * length * t.shape[1], p), dims: [rows, length, t.shape[1]] }]),
+      );
+    },
+    steeringMask: (rows, length, reply, real) => {
+      if (!steering) return {};
+      const m = steering.positions === 'all' ? real : steering.positions === 'reply' ? reply : real.map((x, i) => x * (1 - reply[i]));
+      return { [hookNames.steerMask(steering.layer)]: { data: m, dims: [rows, length] } };
+    },
+  };
+}
+
+/** Writes a small JSON file atomically (metrics, reference caches). */
+export function writeJson(file: string, value: unknown): void {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+export function readJsonIfExists<T>(file: string): T | null {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : null;
+}
+
+export interface ReferenceScorer {
+  /** Log-probabilities of a batch's targets (feeds as for training; extra feeds are ignored). */
+  score(feeds: Record<string, Feed>): Promise<{ tokenLogp: Float32Array; logp: Float32Array }>;
+  release(): Promise<void>;
+}
+
+/**
+ * A forward-only session returning per-token and per-row log-probabilities under the frozen base
+ * model (the adapter at scale 0, or the original weights in full-parameter runs): the reference of
+ * DPO and of GRPO's KL term. Preventative steering applies to it as to the policy, so the two
+ * differ only by what training changed. Weights are fed (shared with the engine Model, no copy).
+ */
+export async function referenceScorer(s: Setup, threads?: number): Promise<ReferenceScorer> {
+  const g = new Graph('reference-logprobs');
+  buildTrainGraph(g, { config: s.config, lora: s.lora, objective: 'logprobs', steering: s.steering ?? undefined });
+  const weights = new Map(s.model.weights);
+  for (const p of s.params) if (s.lora) weights.set(p.name, new Float32Array(p.data.length));
+  const session = await Session.create(g, { weights, weightsAs: 'feed', threads, outputs: ['token_logp', 'logp'] });
+  const constant: Record<string, Feed> = s.lora ? { lora_scale_0: { data: new Float32Array([0]), dims: [] } } : {};
+  if (s.steering) constant[hookNames.steerVector(s.steering.layer)] = { data: s.steering.vector, dims: [s.config.hiddenSize] };
+  const names = new Set(session.inputNames);
+  return {
+    async score(feeds) {
+      const used = Object.fromEntries(Object.entries(feeds).filter(([name]) => names.has(name)));
+      const out = await session.run({ ...used, ...constant }, ['token_logp', 'logp']);
+      return { tokenLogp: out.token_logp.data as Float32Array, logp: out.logp.data as Float32Array };
+    },
+    release: () => session.release(),
+  };
+}
