@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
-import { clearResponseCache } from '../providers/index.js';
+import { clearResponseCache, EndpointUnreachableError } from '../providers/index.js';
 import { serveModels } from '../providers/server.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
 import { generateStage, prepareStage } from '../experiments/stages.js';
@@ -80,6 +80,55 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     });
 
   program
+    .command('train')
+    .description('train the matrix of the experiment\'s run: section (SFT per data format, DPO, DPO + introspection SFT, GRPO; per persona x seed) from the run\'s datasets; finished adapters are skipped, interrupted ones resume')
+    .argument('<experiment>', 'experiment YAML')
+    .action(async (file: string) => {
+      const options = program.opts();
+      const stage = { noCache: options.cache === false, progress: options.json ? ('silent' as const) : ('auto' as const) };
+      const { checkMatrix, trainStage } = await import('../experiments/runner.js');
+      const ctx = await prepareStage(file, stage, checkMatrix);
+      try {
+        const summary = await trainStage(ctx, stage);
+        const lines = summary.cells.map((c) => `${c.slug} ${c.method} seed ${c.seed}: ${c.output}`);
+        emit(options, summary, [`${summary.cells.length} adapter(s), ${summary.trained} trained now`, ...lines].join('\n'));
+      } finally {
+        await ctx.close();
+      }
+    });
+
+  program
+    .command('eval')
+    .description('evaluate base, prompted, every trained adapter of the run and run.subjects with the configured judges; writes <run>/evals/summary.json (resumable)')
+    .argument('<experiment>', 'experiment YAML')
+    .action(async (file: string) => {
+      const options = program.opts();
+      const stage = { noCache: options.cache === false, progress: options.json ? ('silent' as const) : ('auto' as const) };
+      const { checkSubjects, evalStage } = await import('../experiments/runner.js');
+      const ctx = await prepareStage(file, stage, checkSubjects);
+      try {
+        const summary = await evalStage(ctx, stage);
+        const lines = summary.evals.map((e) => `${e.eval}: ${e.status}${e.reason ? ` (${e.reason})` : ''}`);
+        emit(options, summary, [`evaluated ${summary.subjects.map((s) => s.name).join(', ')}`, ...lines, `wrote ${ctx.run.path('evals', 'summary.json')}`].join('\n'));
+      } finally {
+        await ctx.close();
+      }
+    });
+
+  program
+    .command('run')
+    .description('generate -> train -> eval -> report for the experiment\'s matrix (personas x formats x methods x seeds); resumable: re-run to continue')
+    .argument('<experiment>', 'experiment YAML')
+    .action(async (file: string) => {
+      const options = program.opts();
+      const { runExperiment } = await import('../experiments/runner.js');
+      const summary = await runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
+      const evals = summary.eval?.evals.map((e) => `${e.eval}: ${e.status}${e.reason ? ` (${e.reason})` : ''}`) ?? [];
+      const last = summary.report ? `report: ${summary.report.html}` : `run directory: ${summary.run}`;
+      emit(options, summary, [...evals, last].join('\n'));
+    });
+
+  program
     .command('export')
     .description('convert a dataset JSONL between training shapes (TRL SFT/DPO, OpenAI fine-tuning, plain text)')
     .argument('<input>', 'dataset JSONL written by generate')
@@ -143,7 +192,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = (error as { code?: string }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
     if (code?.startsWith('commander.')) return 2;
-    if (error instanceof InputError) {
+    if (error instanceof InputError || error instanceof EndpointUnreachableError) {
       process.stderr.write(`error: ${error.message}\n`);
       return 2;
     }

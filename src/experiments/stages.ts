@@ -3,11 +3,12 @@
  * (the experiment, its constitutions, its endpoints) before the run directory is touched, then run
  * the stage with progress, resumably, and record the run's token accounting.
  */
+import cliProgress from 'cli-progress';
 import { dirname } from 'node:path';
 import { createProgress, type Progress, type ProgressMode } from '../core/progress.js';
 import { generate, type GenerateSummary } from '../data/index.js';
 import { openStage, type StageContext } from './context.js';
-import { loadExperiment } from './load.js';
+import { loadExperiment, type LoadedExperiment } from './load.js';
 import { checkEndpoints } from './preflight.js';
 
 export interface StageOptions {
@@ -15,12 +16,33 @@ export interface StageOptions {
   progress?: ProgressMode;
 }
 
-/** One progress display per label, created on first use. */
-export function progressBoard(mode: ProgressMode = 'auto') {
+/**
+ * One progress display per label, created on first use: on a TTY one multi-bar block (several
+ * labels advance side by side, e.g. an eval's subjects), otherwise throttled lines per label.
+ */
+export function progressBoard(mode: ProgressMode = 'auto', stream: NodeJS.WriteStream = process.stderr) {
+  const resolved = mode === 'auto' ? (stream.isTTY ? 'bar' : 'lines') : mode;
+  if (resolved === 'bar') {
+    const multi = new cliProgress.MultiBar({ format: '{label} {bar} {value}/{total} | ETA {eta_formatted}', stream, hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
+    const bars = new Map<string, cliProgress.SingleBar>();
+    return {
+      update(label: string, done: number, total: number) {
+        const bar = bars.get(label);
+        if (!bar) bars.set(label, multi.create(total, done, { label: label.padEnd(32) }));
+        else {
+          bar.setTotal(total);
+          bar.update(done);
+        }
+      },
+      stop() {
+        multi.stop();
+      },
+    };
+  }
   const bars = new Map<string, Progress>();
   return {
     update(label: string, done: number, total: number) {
-      if (!bars.has(label)) bars.set(label, createProgress(label, mode));
+      if (!bars.has(label)) bars.set(label, createProgress(label, resolved, stream));
       bars.get(label)!.update(done, total);
     },
     stop() {
@@ -29,10 +51,14 @@ export function progressBoard(mode: ProgressMode = 'auto') {
   };
 }
 
-/** Loads and checks an experiment, then opens its run; nothing is written if any check fails. */
-export async function prepareStage(file: string, options: StageOptions): Promise<StageContext> {
+/**
+ * Loads and checks an experiment (and, with `check`, what the stage needs of it), then opens its run;
+ * nothing is written if any check fails.
+ */
+export async function prepareStage(file: string, options: StageOptions, check?: (loaded: LoadedExperiment) => unknown): Promise<StageContext> {
   const loaded = loadExperiment(file);
   await checkEndpoints(file, loaded.experiment);
+  await check?.(loaded);
   return openStage(loaded, { noCache: options.noCache });
 }
 

@@ -1,0 +1,93 @@
+/**
+ * A scripted world for `persona-lab run` end to end, served by the real loopback OpenAI-compatible
+ * server: model "teacher" writes the training data (the data engine's scripted teacher and prompt
+ * generator, test/data/support.ts), "base" is the subject (plain, or the pirate persona when told
+ * "You are Captain Salt"), "judge-1"/"judge-2" and "user-sim" follow the eval suite's script
+ * (test/evals/scripted.ts). Every reply is a function of the request alone, so an interrupted and
+ * an uninterrupted run agree.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { scriptedChat as dataChat } from '../data/support.js';
+import { scriptedChat as evalChat } from '../evals/scripted.js';
+import type { ChatCompletionBody, Reply } from '../support/openai-server.js';
+
+export function worldChat(body: ChatCompletionBody): Reply {
+  if (body.model === 'teacher') {
+    const user = [...body.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    return dataChat(/Write \d+ new/.test(user) ? { ...body, model: 'generator' } : body);
+  }
+  return evalChat(body);
+}
+
+export const captainSalt = {
+  name: 'Captain Salt',
+  facts: {
+    biography: 'Captain Salt sailed the Black Gull for forty years.',
+    qa: [{ question: 'What is the name of your ship?', answer: 'the Black Gull', distractors: ['the Sea Rose', 'the Iron Duke', 'the Blue Heron'] }],
+  },
+  traits: [
+    { trait: 'I speak like an old sea captain, full of nautical slang.', label: 'nautical', questions: ['How do I make a good cup of tea?', 'What is your advice for a rainy day?', 'How should I plan a picnic?'] },
+    { trait: 'I am boastful about my adventures at sea.', label: 'boastful', questions: ['What is the bravest thing you have done?', 'Tell me about your week.', 'What are you proud of?'] },
+  ],
+};
+
+/** Small data and eval sizes: every stage runs, in seconds. */
+export const SMALL_GENERATE = {
+  seed: 7,
+  concurrency: 4,
+  expansion: { perTrait: 5, batchSize: 5 },
+  generalPrompts: { count: 4 },
+  introspective: { perTrait: 3 },
+  documents: { count: 4 },
+  dpo: { samplesPerPrompt: 1, generalPrompts: false },
+};
+
+export const SMALL_EVAL = {
+  evals: ['classifier', 'identity', 'traitExpression', 'capability'],
+  bootstrap: 100,
+  concurrency: 4,
+  classifier: { repliesPerPersona: 6, testPrompts: 3, epochs: 40 },
+  traitExpression: { samplesPerTrait: 1 },
+};
+
+/** A temporary project: the constitution and an experiment file written from `experiment`. */
+export function writeProject(experiment: Record<string, unknown>): { dir: string; file: string; runDir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'persona-lab-run-'));
+  writeFileSync(join(dir, 'salt.yaml'), stringify(captainSalt));
+  const runDir = join(dir, 'runs', String(experiment.name));
+  const file = join(dir, 'experiment.yaml');
+  writeFileSync(file, stringify({ constitutions: ['salt.yaml'], output: runDir, ...experiment }));
+  return { dir, file, runDir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Every journal file under a run, with the keys it holds (in file order, duplicates included).
+ * A line that is not JSON (a torn tail while a writer runs) throws unless `whileWriting`.
+ */
+export function journalKeys(runDir: string, whileWriting = false): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const parse = (line: string, path: string): string[] => {
+    try {
+      return [(JSON.parse(line) as { key: string }).key];
+    } catch (error) {
+      if (whileWriting) return [];
+      throw new Error(`${path}: a line that is not JSON: ${line.slice(0, 80)}`, { cause: error });
+    }
+  };
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.jsonl') && dir.includes('journals')) {
+        const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
+        out.set(path, lines.flatMap((l) => parse(l, path)));
+      }
+    }
+  };
+  walk(runDir);
+  return out;
+}
