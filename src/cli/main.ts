@@ -4,11 +4,12 @@
  */
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
 import { clearResponseCache, EndpointUnreachableError } from '../providers/index.js';
 import { serveModels } from '../providers/server.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
-import { generateStage, prepareStage } from '../experiments/stages.js';
+import { generateStage, prepareStage, progressBoard } from '../experiments/stages.js';
 import { initProject } from './init.js';
 import { validateFiles } from './validate.js';
 
@@ -126,6 +127,67 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       const evals = summary.eval?.evals.map((e) => `${e.eval}: ${e.status}${e.reason ? ` (${e.reason})` : ''}`) ?? [];
       const last = summary.report ? `report: ${summary.report.html}` : `run directory: ${summary.run}`;
       emit(options, summary, [...evals, last].join('\n'));
+    });
+
+  program
+    .command('steer')
+    .description('persona vectors per trait, a steering layer sweep, projection monitoring, data screening, the assistant axis and capping threshold (local subject; resumable)')
+    .argument('<experiment>', 'experiment YAML')
+    .action(async (file: string) => {
+      const options = program.opts();
+      const stage = { noCache: options.cache === false, progress: options.json ? ('silent' as const) : ('auto' as const) };
+      const { requireLocal, runSteerStage, steerOptionsSchema } = await import('../steer/index.js');
+      const ctx = await prepareStage(file, stage, (loaded) => {
+        try {
+          requireLocal(loaded.experiment.models.subject);
+        } catch (error) {
+          if (error instanceof InputError) throw new InputError(file, error.field, error.expected);
+          throw error;
+        }
+      });
+      const board = progressBoard(stage.progress);
+      try {
+        const { experiment, constitutions } = ctx.loaded;
+        const summary = await runSteerStage({
+          constitutions: constitutions.map((c) => c.constitution),
+          options: experiment.steer ?? steerOptionsSchema.parse({}),
+          subject: experiment.models.subject,
+          teacher: await ctx.model('teacher'),
+          judge: await ctx.model('judge'),
+          run: ctx.run,
+          baseDir: dirname(resolve(file)),
+          seed: experiment.seeds[0],
+          onProgress: board.update,
+        });
+        const lines = summary.traits.map((t) => `${t.persona} trait ${t.trait}: ${t.vectorFile}`);
+        emit(options, summary, [...lines, `wrote ${ctx.run.path('steer')}`].join('\n'));
+      } finally {
+        board.stop();
+        ctx.saveAccounting();
+        await ctx.close();
+      }
+    });
+
+  program
+    .command('tiny')
+    .description('the bundled tiny model (models/tiny)')
+    .command('build')
+    .description('pretrain the tiny chat model from scratch with the engine on its generated corpus (reproducible per seed; a killed build resumes)')
+    .option('--out <dir>', 'model directory to write', 'models/tiny')
+    .option('--seed <n>', 'seed of corpus, initial weights and data order', (v) => Number(v))
+    .option('--examples <n>', 'dialogues in the corpus', (v) => Number(v))
+    .option('--steps <n>', 'optimizer steps', (v) => Number(v))
+    .action(async (o: { out: string; seed?: number; examples?: number; steps?: number }) => {
+      const { buildTinyModel } = await import('../experiments/tiny/index.js');
+      const board = progressBoard(program.opts().json ? 'silent' : 'auto');
+      try {
+        const result = await buildTinyModel({ outDir: o.out, seed: o.seed, examples: o.examples, steps: o.steps }, {
+          onProgress: (p) => p.totalSteps && board.update(`tiny ${p.stage}`, p.step ?? 0, p.totalSteps),
+        });
+        emit(program.opts(), result, `wrote ${result.outDir}: ${result.parameters} parameters, loss ${result.firstLoss?.toFixed(3)} -> ${result.finalLoss?.toFixed(3)} in ${Math.round(result.seconds)} s`);
+      } finally {
+        board.stop();
+      }
     });
 
   program
