@@ -12,7 +12,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, ProviderError } from '../core/errors.js';
 import { type LocalModelRef, localModelSchema, type ModelRef } from '../providers/ref.js';
-import type { CallOptions, ChatModel, ChatRequest, ChatResult, TokenLogprob } from '../providers/types.js';
+import type { CallOptions, ChatModel, ChatRequest, ChatResult, CompletionRequest, TokenLogprob } from '../providers/types.js';
 import { type GenerationDefaults, TextTokenizer, loadGenerationConfig } from './io/index.js';
 import { type Generation, Model, type RowOptions } from './generate/model.js';
 import { findStop } from './generate/sample.js';
@@ -87,7 +87,19 @@ export class LocalChatModel implements ChatModel {
 
   async chat(request: ChatRequest, options: CallOptions = {}): Promise<ChatResult> {
     options.signal?.throwIfAborted();
-    const prompt = this.tokenizer.encodeChat(request.messages.map((m) => ({ ...m })), { addGenerationPrompt: true });
+    return this.sample(this.tokenizer.encodeChat(request.messages.map((m) => ({ ...m })), { addGenerationPrompt: true }), request, options);
+  }
+
+  /** Raw text in, continuation out: no chat template (the text's special tokens are honoured). */
+  async complete(request: CompletionRequest, options: CallOptions = {}): Promise<ChatResult> {
+    options.signal?.throwIfAborted();
+    const prompt = this.tokenizer.encode(request.prompt);
+    if (prompt.length === 0) throw new InputError('completion request', 'prompt', 'a prompt of at least one token');
+    return this.sample(prompt, request, options);
+  }
+
+  /** Samples n continuations of prompt token ids with the request's parameters (generation_config fills the rest). */
+  private async sample(prompt: number[], request: CompletionRequest | ChatRequest, options: CallOptions): Promise<ChatResult> {
     const n = request.n ?? 1;
     const d = this.defaults;
     const stops = request.stop ?? [];
