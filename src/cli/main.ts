@@ -9,7 +9,10 @@ import { InputError } from '../core/errors.js';
 import { clearResponseCache, EndpointUnreachableError } from '../providers/index.js';
 import { serveModels } from '../providers/server.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
-import { generateStage, prepareStage, progressBoard } from '../experiments/stages.js';
+import type { StageContext } from '../experiments/context.js';
+import type { LoadedExperiment } from '../experiments/load.js';
+import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
+import type { EvalSummary } from '../evals/summary.js';
 import { initProject } from './init.js';
 import { validateFiles } from './validate.js';
 
@@ -64,57 +67,59 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       emit(program.opts(), results, results.map((r) => `ok ${r.file}: ${r.summary}`).join('\n'));
     });
 
-  program
-    .command('generate')
-    .description('generate every training-data format of the experiment (resumable: re-run to continue)')
-    .argument('<experiment>', 'experiment YAML')
-    .action(async (file: string) => {
-      const options = program.opts();
-      const ctx = await prepareStage(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
-      try {
-        const summary = await generateStage(ctx, { progress: options.json ? 'silent' : 'auto' });
-        const lines = summary.personas.flatMap((p) => Object.entries(p.datasets).map(([name, m]) => `${p.persona} ${name}: ${Object.entries(m.rows).map(([split, n]) => `${n} ${split}`).join(', ')}`));
-        emit(options, summary, [`datasets in ${summary.dir}`, ...lines].join('\n'));
-      } finally {
-        await ctx.close();
-      }
-    });
+  /**
+   * A command over an experiment file: the experiment, its endpoints and `check` are validated before
+   * the run directory is touched; then the stage runs and its result is printed; the run is closed.
+   */
+  const stageCommand = <T>(
+    name: string,
+    description: string,
+    body: (ctx: StageContext, stage: StageOptions, file: string) => Promise<{ result: T; lines: string[] }>,
+    check?: (loaded: LoadedExperiment, file: string) => unknown,
+  ) =>
+    program
+      .command(name)
+      .description(description)
+      .argument('<experiment>', 'experiment YAML')
+      .action(async (file: string) => {
+        const options = program.opts();
+        const stage: StageOptions = { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' };
+        const ctx = await prepareStage(file, stage, check && ((loaded) => check(loaded, file)));
+        try {
+          const { result, lines } = await body(ctx, stage, file);
+          emit(options, result, lines.join('\n'));
+        } finally {
+          await ctx.close();
+        }
+      });
+  const runner = () => import('../experiments/runner.js');
+  const statusLines = (summary: EvalSummary) => summary.evals.map((e) => `${e.eval}: ${e.status}${e.reason ? ` (${e.reason})` : ''}`);
 
-  program
-    .command('train')
-    .description('train the matrix of the experiment\'s run: section (SFT per data format, DPO, DPO + introspection SFT, GRPO; per persona x seed) from the run\'s datasets; finished adapters are skipped, interrupted ones resume')
-    .argument('<experiment>', 'experiment YAML')
-    .action(async (file: string) => {
-      const options = program.opts();
-      const stage = { noCache: options.cache === false, progress: options.json ? ('silent' as const) : ('auto' as const) };
-      const { checkMatrix, trainStage } = await import('../experiments/runner.js');
-      const ctx = await prepareStage(file, stage, checkMatrix);
-      try {
-        const summary = await trainStage(ctx, stage);
-        const lines = summary.cells.map((c) => `${c.slug} ${c.method} seed ${c.seed}: ${c.output}`);
-        emit(options, summary, [`${summary.cells.length} adapter(s), ${summary.trained} trained now`, ...lines].join('\n'));
-      } finally {
-        await ctx.close();
-      }
-    });
+  stageCommand('generate', 'generate every training-data format of the experiment (resumable: re-run to continue)', async (ctx, stage) => {
+    const summary = await generateStage(ctx, stage);
+    const lines = summary.personas.flatMap((p) => Object.entries(p.datasets).map(([name, m]) => `${p.persona} ${name}: ${Object.entries(m.rows).map(([split, n]) => `${n} ${split}`).join(', ')}`));
+    return { result: summary, lines: [`datasets in ${summary.dir}`, ...lines] };
+  });
 
-  program
-    .command('eval')
-    .description('evaluate base, prompted, every trained adapter of the run and run.subjects with the configured judges; writes <run>/evals/summary.json (resumable)')
-    .argument('<experiment>', 'experiment YAML')
-    .action(async (file: string) => {
-      const options = program.opts();
-      const stage = { noCache: options.cache === false, progress: options.json ? ('silent' as const) : ('auto' as const) };
-      const { checkSubjects, evalStage } = await import('../experiments/runner.js');
-      const ctx = await prepareStage(file, stage, checkSubjects);
-      try {
-        const summary = await evalStage(ctx, stage);
-        const lines = summary.evals.map((e) => `${e.eval}: ${e.status}${e.reason ? ` (${e.reason})` : ''}`);
-        emit(options, summary, [`evaluated ${summary.subjects.map((s) => s.name).join(', ')}`, ...lines, `wrote ${ctx.run.path('evals', 'summary.json')}`].join('\n'));
-      } finally {
-        await ctx.close();
-      }
-    });
+  stageCommand(
+    'train',
+    "train the matrix of the experiment's run: section (SFT per data format, DPO, DPO + introspection SFT, GRPO; per persona x seed) from the run's datasets; finished adapters are skipped, interrupted ones resume",
+    async (ctx, stage) => {
+      const summary = await (await runner()).trainStage(ctx, stage);
+      return { result: summary, lines: [`${summary.cells.length} adapter(s), ${summary.trained} trained now`, ...summary.cells.map((c) => `${c.slug} ${c.method} seed ${c.seed}: ${c.output}`)] };
+    },
+    async (loaded) => (await runner()).checkMatrix(loaded),
+  );
+
+  stageCommand(
+    'eval',
+    'evaluate base, prompted, every trained adapter of the run and run.subjects with the configured judges; writes <run>/evals/summary.json (resumable)',
+    async (ctx, stage) => {
+      const summary = await (await runner()).evalStage(ctx, stage);
+      return { result: summary, lines: [`evaluated ${summary.subjects.map((s) => s.name).join(', ')}`, ...statusLines(summary), `wrote ${ctx.run.path('evals', 'summary.json')}`] };
+    },
+    async (loaded) => (await runner()).checkSubjects(loaded),
+  );
 
   program
     .command('run')
@@ -122,29 +127,17 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .argument('<experiment>', 'experiment YAML')
     .action(async (file: string) => {
       const options = program.opts();
-      const { runExperiment } = await import('../experiments/runner.js');
-      const summary = await runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
-      const evals = summary.eval?.evals.map((e) => `${e.eval}: ${e.status}${e.reason ? ` (${e.reason})` : ''}`) ?? [];
+      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
+      const evals = summary.eval ? statusLines(summary.eval) : [];
       const last = summary.report ? `report: ${summary.report.html}` : `run directory: ${summary.run}`;
       emit(options, summary, [...evals, last].join('\n'));
     });
 
-  program
-    .command('steer')
-    .description('persona vectors per trait, a steering layer sweep, projection monitoring, data screening, the assistant axis and capping threshold (local subject; resumable)')
-    .argument('<experiment>', 'experiment YAML')
-    .action(async (file: string) => {
-      const options = program.opts();
-      const stage = { noCache: options.cache === false, progress: options.json ? ('silent' as const) : ('auto' as const) };
-      const { requireLocal, runSteerStage, steerOptionsSchema } = await import('../steer/index.js');
-      const ctx = await prepareStage(file, stage, (loaded) => {
-        try {
-          requireLocal(loaded.experiment.models.subject);
-        } catch (error) {
-          if (error instanceof InputError) throw new InputError(file, error.field, error.expected);
-          throw error;
-        }
-      });
+  stageCommand(
+    'steer',
+    'persona vectors per trait, a steering layer sweep, projection monitoring, data screening, the assistant axis and capping threshold (local subject; resumable)',
+    async (ctx, stage, file) => {
+      const { runSteerStage, steerOptionsSchema } = await import('../steer/index.js');
       const board = progressBoard(stage.progress);
       try {
         const { experiment, constitutions } = ctx.loaded;
@@ -159,14 +152,21 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
           seed: experiment.seeds[0],
           onProgress: board.update,
         });
-        const lines = summary.traits.map((t) => `${t.persona} trait ${t.trait}: ${t.vectorFile}`);
-        emit(options, summary, [...lines, `wrote ${ctx.run.path('steer')}`].join('\n'));
+        return { result: summary, lines: [...summary.traits.map((t) => `${t.persona} trait ${t.trait}: ${t.vectorFile}`), `wrote ${ctx.run.path('steer')}`] };
       } finally {
         board.stop();
         ctx.saveAccounting();
-        await ctx.close();
       }
-    });
+    },
+    async (loaded, file) => {
+      try {
+        (await import('../steer/index.js')).requireLocal(loaded.experiment.models.subject);
+      } catch (error) {
+        if (error instanceof InputError) throw new InputError(file, error.field, error.expected);
+        throw error;
+      }
+    },
+  );
 
   program
     .command('tiny')
