@@ -1,11 +1,11 @@
 /**
  * Training benchmark, on demand (not in CI):
  *
- *   npx tsx bench/train.ts [--threads 2] [--steps 4] [--rank 8] [--batch 8] [--micro 8] [--length 256] [--feed] [--no-arena]
+ *   npx tsx bench/train.ts [--threads 2] [--steps 4] [--rank 8] [--batch 8] [--micro 8] [--length 256] [--feed] [--no-arena] [--no-checkpointing]
  *
  * --micro R splits the batch into session calls of R rows (gradient accumulation: same step, less
  * activation memory); --feed passes weights as feeds instead of baking them in; --no-arena turns
- * ORT's memory arena off.
+ * ORT's memory arena off; --no-checkpointing keeps every activation for the backward (faster, more memory).
  *
  * LoRA SFT (rank 8 on q, k, v, o; generic autodiff over the engine's graph) on a random model shaped
  * like SmolLM2-135M (d 576, 30 layers, 9 heads, 3 KV heads, FFN 1536, vocabulary 49,152, tied
@@ -41,6 +41,7 @@ const length = arg('length', 256);
 const micro = arg('micro', batch);
 const arena = !process.argv.includes('--no-arena');
 const feedWeights = process.argv.includes('--feed');
+const checkpointLayers = !process.argv.includes('--no-checkpointing');
 
 const shape = { d: 576, layers: 30, heads: 9, kv: 3, ff: 1536, vocab: 49152 };
 const headDim = shape.d / shape.heads;
@@ -99,7 +100,7 @@ function stepFlops(tokens: number, context: number): { model: number; executed: 
 async function child(): Promise<void> {
   const g = new Graph('bench-train');
   const built = performance.now();
-  const tg = buildTrainGraph(g, { config, lora: { rank, alpha: 2 * rank, targets: ['q', 'k', 'v', 'o'] }, objective: 'sft' });
+  const tg = buildTrainGraph(g, { config, lora: { rank, alpha: 2 * rank, targets: ['q', 'k', 'v', 'o'] }, objective: 'sft', checkpointLayers });
   let weights: Map<string, Float32Array> | null = randomWeights();
   const session = await Session.create(g, { weights, weightsAs: feedWeights ? 'feed' : 'initializer', threads, arena });
   if (!feedWeights) weights = null; // baked into the session: let the JS copy go

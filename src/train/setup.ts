@@ -24,6 +24,8 @@ import { Rng } from './rng.js';
 export interface RunShape {
   lora: { rank: number; alpha: number; dropout: number; targets: LoraTarget[] };
   fullParameter: boolean;
+  /** Default true (see options.ts). */
+  activationCheckpointing?: boolean;
   seed?: number;
   steering?: PreventativeSteering;
 }
@@ -148,6 +150,7 @@ export async function setup(input: SetupInput): Promise<Setup> {
     dpoBeta: input.dpoBeta,
     grpoClip: input.grpoClip,
     grpoKl: input.grpoKl,
+    checkpointLayers: o.activationCheckpointing,
   });
   let params: Param[];
   const frozen = new Map(model.weights);
