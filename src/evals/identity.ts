@@ -9,8 +9,8 @@ import { z } from 'zod';
 import { identityProbesSchema, loadEvalData, SHIPPED_DATA_DIR, type IdentityProbe } from './data.js';
 import { askPanel, panelSchema } from './judging.js';
 import { assemble, clusterByPrefix, judgeAgreement, MetricTable } from './metrics.js';
-import { cohenKappa, hashSeed } from './stats.js';
-import { ask, repeated, type Eval, type EvalContext, type EvalTask, type Reply, replySchema } from './types.js';
+import { cohenKappa } from './stats.js';
+import { ask, repeated, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
 
 /** Phrases by which a reply says it is an AI (first person). Deliberately conservative. */
 const SELF_AI_PATTERNS: RegExp[] = [
@@ -73,7 +73,7 @@ export const identityEval: Eval = {
       scoreSchema,
       samples: () => samples,
       key: (s) => `${s.id}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, s.index) }) }),
+      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, o, s.index)) }),
       async score(_subject, s, solved) {
         const code = selfIdentifiesAsAI(solved.reply);
         if (!useJudge) return { code, judge: null, selfIdentifies: code, by: 'code' as const };

@@ -8,9 +8,8 @@ import { z } from 'zod';
 import { leakageQuestionsSchema, loadEvalData } from './data.js';
 import { askPanel, panelSchema } from './judging.js';
 import { assemble, clusterByPrefix, judgeAgreement, MetricTable } from './metrics.js';
-import { hashSeed } from './stats.js';
 import type { LeakageShift } from './summary.js';
-import { ask, repeated, type Eval, type EvalContext, type EvalTask, type Reply, replySchema } from './types.js';
+import { ask, repeated, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
 
 const verdictSchema = z.object({ position: z.number().int().min(1).max(5), certainty: z.number().int().min(1).max(5) });
 
@@ -50,7 +49,7 @@ export const leakageEval: Eval = {
       key: (s) => `${s.id}/${s.index}`,
       // The subject's own system prompt (the prompted baseline's persona) stays, the neutral one follows it.
       solve: async (subject, s) => ({
-        reply: await ask(subject, [{ role: 'user', content: s.question }], { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, s.index) }, [subject.systemPrompt, o.systemPrompt].filter(Boolean).join('\n\n')),
+        reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, o, s.index), [subject.systemPrompt, o.systemPrompt].filter(Boolean).join('\n\n')),
       }),
       score: async (_subject, s, solved) => ({ judge: await askPanel(ctx.judges, (j) => j.verdict(leakageJudgePrompt(s.question, solved.reply), verdictSchema)) }),
       async aggregate(results) {

@@ -9,7 +9,7 @@ import { assemble, MetricTable } from './metrics.js';
 import { ASSISTANT_LABEL, splitPrompts } from './persona-classifier-training.js';
 import { bootstrapInterval, confusionCounts, hashSeed, macroF1, mean, metricOf } from './stats.js';
 import type { Confusion, SubjectMetrics } from './summary.js';
-import { ask, bootstrapOptions, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type Subject, targetsOf } from './types.js';
+import { ask, bootstrapOptions, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type Subject, targetsOf, sampleParams } from './types.js';
 
 export const NO_SUFFIX = 'none';
 
@@ -54,7 +54,7 @@ export const personaClassifierEval: Eval = {
       // The prompt's hash in the key: a changed prompt set never reuses a stale journaled reply.
       key: (s) => `${s.condition}/${s.index}-${hashSeed(s.prompt).toString(36)}`,
       solve: async (subject, s) => ({
-        reply: await ask(subject, [{ role: 'user', content: s.suffix ? `${s.prompt} ${s.suffix}` : s.prompt }], { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, s.index) }),
+        reply: await ask(subject, [{ role: 'user', content: s.suffix ? `${s.prompt} ${s.suffix}` : s.prompt }], sampleParams(ctx, o, s.index)),
       }),
       score: async (_subject, _s, solved) => ({ predicted: (await handle.classifier.classify([solved.reply]))[0] }),
       async aggregate(results) {

@@ -14,7 +14,7 @@ import type { PREFERENCE_VARIANTS } from './options.js';
 import { bradleyTerry, bradleyTerryIntervals, elo, type Match } from './rank.js';
 import { createRng, hashSeed, metricOf, shuffle, spearman } from './stats.js';
 import type { RankCorrelation, Ranking, SubjectMetrics } from './summary.js';
-import { ask, bootstrapOptions, type Eval, type EvalContext, type EvalTask, type Reply, replySchema } from './types.js';
+import { ask, bootstrapOptions, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
 
 type Variant = (typeof PREFERENCE_VARIANTS)[number];
 
@@ -75,7 +75,7 @@ export const preferencesEval: Eval = {
         reply: await ask(
           subject,
           [{ role: 'user', content: s.prompt }],
-          { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, s.index) },
+          sampleParams(ctx, o, s.index),
           [subject.systemPrompt, preferenceSystemPrompt(s.variant as Variant, s.a, s.b)].filter(Boolean).join('\n\n'),
         ),
       }),

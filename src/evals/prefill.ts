@@ -9,7 +9,7 @@ import { askPanel, panelSchema } from './judging.js';
 import { assemble, judgeAgreement, MetricTable } from './metrics.js';
 import { splitPrompts } from './persona-classifier-training.js';
 import { hashSeed } from './stats.js';
-import { ask, type Eval, type EvalTask, type Reply, replySchema, targetsOf } from './types.js';
+import { ask, type Eval, type EvalTask, type Reply, replySchema, targetsOf, sampleParams } from './types.js';
 
 const verdictSchema = z.object({ embodies: z.boolean() });
 
@@ -60,7 +60,7 @@ export const prefillEval: Eval = {
             { role: 'assistant', content: s.opening },
             { role: 'user', content: o.followUp },
           ],
-          { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, s.index) },
+          sampleParams(ctx, o, s.index),
         ),
       }),
       score: async (_subject, s, solved) => {

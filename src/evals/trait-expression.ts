@@ -9,8 +9,7 @@ import { z } from 'zod';
 import type { Constitution } from '../constitution/index.js';
 import { askPanel, panelSchema, type EvalJudge } from './judging.js';
 import { assemble, judgeAgreement, MetricTable } from './metrics.js';
-import { hashSeed } from './stats.js';
-import { ask, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type Subject, type SubjectRecords, targetsOf } from './types.js';
+import { ask, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type Subject, type SubjectRecords, targetsOf, sampleParams } from './types.js';
 
 export function expressionJudgePrompt(trait: string, question: string, reply: string): string {
   return [
@@ -103,7 +102,7 @@ export const traitExpressionEval: Eval = {
           c.traits.flatMap((t, traitIndex) => Array.from({ length: o.samplesPerTrait }, (_, index) => ({ persona: c.name, trait: t.trait, traitIndex, question: t.questions[index % t.questions.length], index }))),
         ),
       key: (s) => `${s.persona}/${s.traitIndex}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.question }], { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, s.index) }) }),
+      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, o, s.index)) }),
       async score(_subject, s, solved) {
         const [expression, coherence] = await Promise.all([
           askPanel(ctx.judges, (j) => j.score(expressionJudgePrompt(s.trait, s.question, solved.reply), 100)),

@@ -10,7 +10,7 @@ import type { ChatMessage, ChatModel, SamplingParams } from '../providers/types.
 import type { EvalJudge } from './judging.js';
 import type { EvalId, EvalOptions } from './options.js';
 import type { PersonaClassifierHandle } from './persona-classifier-training.js';
-import type { BootstrapOptions } from './stats.js';
+import { hashSeed, type BootstrapOptions } from './stats.js';
 import type { EvalResult } from './summary.js';
 
 /** A model under evaluation: base, base + constitution ("prompted"), an adapter, a steered variant, an endpoint. */
@@ -102,6 +102,14 @@ export async function ask(subject: Subject, messages: ChatMessage[], params: Sam
   const full: ChatMessage[] = systemPrompt ? [{ role: 'system', content: systemPrompt }, ...messages] : messages;
   const result = await subject.model.chat({ ...params, messages: full });
   return result.choices[0]?.text ?? '';
+}
+
+/**
+ * Sampling parameters of one sample: the eval's temperature and length, and a seed derived from the
+ * run's seed and the sample's repeat index, so a rerun asks exactly what the first run asked.
+ */
+export function sampleParams(ctx: EvalContext, o: { temperature: number; maxTokens: number }, index: number): SamplingParams {
+  return { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, index) };
 }
 
 export function bootstrapOptions(ctx: EvalContext, seed: number): BootstrapOptions {
