@@ -16,7 +16,9 @@
  * utilisation) is the result, absolute tokens/s are contaminated on a shared machine.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Graph } from '../src/engine/graph/index.js';
@@ -42,6 +44,8 @@ const micro = arg('micro', batch);
 const arena = !process.argv.includes('--no-arena');
 const feedWeights = process.argv.includes('--feed');
 const checkpointLayers = !process.argv.includes('--no-checkpointing');
+const profile = process.argv.includes('--profile');
+const profilePrefix = `bench-train-profile-${process.pid}`;
 
 const shape = { d: 576, layers: 30, heads: 9, kv: 3, ff: 1536, vocab: 49152 };
 const headDim = shape.d / shape.heads;
@@ -96,13 +100,23 @@ function stepFlops(tokens: number, context: number): { model: number; executed: 
   return { model: 3 * forward, executed: 2 * forward };
 }
 
+/** Time per ONNX op type per step from an ORT profile (Chrome trace), largest first. */
+function summariseProfile(path: string, runs: number): string {
+  const events = JSON.parse(readFileSync(path, 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
+  const byOp = new Map<string, number>();
+  for (const e of events) if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) byOp.set(e.args!.op_name!, (byOp.get(e.args!.op_name!) ?? 0) + e.dur);
+  const total = [...byOp.values()].reduce((a, b) => a + b, 0);
+  const rows = [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  return [`profile ${path}: kernel time per step ${(total / runs / 1000).toFixed(0)} ms`, ...rows.map(([op, us]) => `  ${op.padEnd(28)} ${(us / runs / 1000).toFixed(1).padStart(8)} ms  ${((100 * us) / total).toFixed(1)}%`)].join('\n');
+}
+
 /** The child: builds the graph and session, runs `steps` optimizer steps, prints JSON. */
 async function child(): Promise<void> {
   const g = new Graph('bench-train');
   const built = performance.now();
   const tg = buildTrainGraph(g, { config, lora: { rank, alpha: 2 * rank, targets: ['q', 'k', 'v', 'o'] }, objective: 'sft', checkpointLayers });
   let weights: Map<string, Float32Array> | null = randomWeights();
-  const session = await Session.create(g, { weights, weightsAs: feedWeights ? 'feed' : 'initializer', threads, arena });
+  const session = await Session.create(g, { weights, weightsAs: feedWeights ? 'feed' : 'initializer', threads, arena, prepacking: !process.argv.includes('--no-prepacking'), ...(profile && { profilePrefix: join(tmpdir(), profilePrefix) }) });
   if (!feedWeights) weights = null; // baked into the session: let the JS copy go
   const createMs = performance.now() - built;
   const params = initLora(tg.trainables, Rng.seeded(2));
@@ -117,8 +131,15 @@ async function child(): Promise<void> {
   for (let r = 0; r < batch; r += micro) micros.push({ ...constant, ...batchFeeds(makeBatch(rows.slice(r, r + micro), 0), shape.heads / shape.kv, null) });
   const outputs = ['loss', ...params.map((p) => `grad.${p.name}`)];
   const accumulator = new GradAccumulator(params.map((p) => p.data.length));
+  const createPeakMiB = process.resourceUsage().maxRSS / 1024;
+  writeFileSync('/proc/self/clear_refs', '5'); // reset the peak (VmHWM): the training steps' own peak is read below
   const times: number[] = [];
+  let cpu = process.cpuUsage();
+  const rssTrace: number[] = [];
+  if (process.env.RSS_TRACE) setInterval(() => rssTrace.push(process.memoryUsage.rss() / 2 ** 20), 100).unref();
   for (let s = 0; s <= steps; s++) {
+    if (s === 1) cpu = process.cpuUsage();
+    rssTrace.length = 0;
     const t0 = performance.now();
     for (const feeds of micros) {
       const out = await session.run(feeds, outputs);
@@ -129,11 +150,18 @@ async function child(): Promise<void> {
     optimizer.update(grads, 1e-4);
     accumulator.reset();
     if (s > 0) times.push(performance.now() - t0); // step 0 warms up
+    if (process.env.RSS_TRACE && s === 1) console.error(rssTrace.map((r) => r.toFixed(0)).join(' '));
   }
+  cpu = process.cpuUsage(cpu);
   const sorted = [...times].sort((x, y) => x - y);
-  const peakMiB = process.resourceUsage().maxRSS / 1024;
-  console.log(JSON.stringify({ stepMs: sorted[Math.floor(sorted.length / 2)], minMs: sorted[0], createMs, peakMiB, nodes: session.compiled.nodeCount }));
+  const peakMiB = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+  console.log(JSON.stringify({ createPeakMiB, userMs: cpu.user / 1000 / steps, systemMs: cpu.system / 1000 / steps, stepMs: sorted[Math.floor(sorted.length / 2)], minMs: sorted[0], createMs, peakMiB, nodes: session.compiled.nodeCount }));
   void weights;
+  if (profile) {
+    await session.ort.endProfiling(); // writes the trace; onnxruntime-node does not return its path
+    const path = readdirSync(tmpdir()).filter((f) => f.startsWith(profilePrefix)).sort().pop()!;
+    console.error(summariseProfile(join(tmpdir(), path), steps + 1));
+  }
   await session.release();
 }
 
@@ -145,7 +173,8 @@ async function main(): Promise<void> {
   const before = await measureMatmulGflops({ threads, rounds: 3 });
   const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', ...process.argv.slice(2)], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`training child failed: ${r.stderr}`);
-  const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { stepMs: number; minMs: number; createMs: number; peakMiB: number; nodes: number };
+  if (r.stderr) console.log(r.stderr);
+  const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { createPeakMiB: number; userMs: number; systemMs: number; stepMs: number; minMs: number; createMs: number; peakMiB: number; nodes: number };
   const after = await measureMatmulGflops({ threads, rounds: 3 });
   const matmul = (before + after) / 2;
   const flops = stepFlops(tokens, length / 2);
@@ -153,10 +182,12 @@ async function main(): Promise<void> {
   console.log(`\nORT big MatMul 2048^3: ${before.toFixed(1)} GFLOP/s before, ${after.toFixed(1)} after (mean ${matmul.toFixed(1)})`);
   console.log(`session: ${res.nodes} ONNX nodes, created in ${(res.createMs / 1000).toFixed(1)} s`);
   console.log(`training step (median of ${steps}): ${res.stepMs.toFixed(0)} ms (best ${res.minMs.toFixed(0)} ms)`);
+  console.log(`  CPU per step        user ${res.userMs.toFixed(0)} ms, system ${res.systemMs.toFixed(0)} ms (system time is page faults and allocation)`);
   console.log(`  tokens/s            ${(tokens / (res.stepMs / 1000)).toFixed(0).padStart(8)}   best ${(tokens / (res.minMs / 1000)).toFixed(0)}   (target >= 800 idle)`);
   console.log(`  model GFLOP/s (6N)  ${rate(flops.model, res.stepMs).toFixed(1).padStart(8)}   MFU vs big MatMul ${(rate(flops.model, res.stepMs) / matmul).toFixed(2)}x`);
   console.log(`  executed GFLOP/s    ${rate(flops.executed, res.stepMs).toFixed(1).padStart(8)}   ${(rate(flops.executed, res.stepMs) / matmul).toFixed(2)}x of big MatMul (LoRA: no frozen-weight gradients)`);
-  console.log(`  peak RSS            ${res.peakMiB.toFixed(0).padStart(8)} MiB   (target <= 4096)`);
+  console.log(`  peak RSS, training  ${res.peakMiB.toFixed(0).padStart(8)} MiB   (target <= 4096)`);
+  console.log(`  peak RSS, creation  ${res.createPeakMiB.toFixed(0).padStart(8)} MiB   (compiling and loading the session, before the first step)`);
   console.log(`load average at end ${load()}: absolute figures are contaminated by other processes on a shared machine; the MFU ratio much less so`);
 }
 

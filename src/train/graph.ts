@@ -62,7 +62,7 @@ function dropoutLoraLinear(g: Graph, spec: EngineLoraSpec): Linear {
     const mask = g.input(dropoutMaskName(module), 'float32', ['B', 'T', inFeatures]);
     const a = g.param(loraNames.a(0, module), [target.rank, inFeatures]);
     const b = g.param(loraNames.b(0, module), [outFeatures, target.rank]);
-    return add(y, mul(linear(linear(mul(x, mask), a), b), scale));
+    return add(y, linear(mul(linear(mul(x, mask), a), scale), b));
   };
 }
 
@@ -187,10 +187,11 @@ export function buildTrainGraph(g: Graph, o: TrainGraphOptions): TrainGraph {
   });
   // The vocabulary head and its cross-entropy fused in row chunks: only one chunk's softmax and
   // gradient over the vocabulary ever exist (the spike lost half its time and most of its
-  // memory to a naive loss head).
+  // memory to a naive loss head). LoRA leaves the head frozen, so the forward also finishes the
+  // head's backward matmul and keeps [N, d] rather than [N, V] (a logprobs pass needs neither).
   const headName = config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   const head = g.params.get(headName) ?? g.param(headName, [config.vocabSize, config.hiddenSize]);
-  const nll = reshapeAs(linearCrossEntropy(reshape(hidden, [-1, config.hiddenSize]), head, reshape(targets, [-1]), { chunks: o.lossChunks ?? 8 }).loss, targets); // [B, T]
+  const nll = reshapeAs(linearCrossEntropy(reshape(hidden, [-1, config.hiddenSize]), head, reshape(targets, [-1]), { chunks: o.lossChunks ?? 8, frozenHead: o.lora !== undefined && o.objective !== 'logprobs' }).loss, targets); // [B, T]
   const tokenLogp = neg(nll);
   const seqLogp = reduceSum(mul(tokenLogp, weights), [1]); // [B]
   const outputs: string[] = [];

@@ -47,9 +47,10 @@ export function grad(loss: Tensor, wrt?: readonly Tensor[], seedOrOptions?: Tens
   }
 
   graph.hasBackward = true;
+  const barrier = barriers(lastNode);
   const grads = new Map<Tensor, Tensor>();
   grads.set(loss, seed ?? expandAs(graph.scalar(1, loss.dtype), loss));
-  const recompute = opts.checkpoints ? recomputer(new Set(opts.checkpoints), lastNode) : null;
+  const recompute = opts.checkpoints ? recomputer(new Set(opts.checkpoints), lastNode, barrier) : null;
   for (let i = nodes.length - 1; i >= 0; i--) {
     const node = nodes[i];
     const dOut = node.outputs.map((o) => grads.get(o) ?? null);
@@ -59,10 +60,13 @@ export function grad(loss: Tensor, wrt?: readonly Tensor[], seedOrOptions?: Tens
     if (!node.op.grad) {
       throw new Error(`grad: op ${node.op.type} has no gradient rule${node.op.inferenceOnly ? ' (inference-only)' : ''} but lies between ${targets.map(String).join(', ')} and the loss`);
     }
-    // with checkpoints, the rule sees recomputed copies of the forward values, computed after dOut
+    // The rule sees forward values that wait for dOut: recomputed copies from the checkpoints, or the
+    // values themselves behind a barrier. Otherwise ORT may run a rule's forward-only part (e.g.
+    // sigmoid(gate) in SwiGLU's) early, in the forward, and hold its result through the backward.
     const dep = dOut.find((d) => d !== null)!;
-    const ins = recompute ? node.inputs.map((t) => recompute(t, dep)) : node.inputs;
-    const outs = recompute ? node.outputs.map((t) => recompute(t, dep)) : node.outputs;
+    const wait = recompute ?? barrier;
+    const ins = node.inputs.map((t) => wait(t, dep));
+    const outs = node.outputs.map((t) => wait(t, dep));
     const dIn = node.op.grad(ins, outs, dOut, node.attrs as never, wanted);
     node.inputs.forEach((t, k) => {
       const d = dIn[k];
@@ -81,14 +85,8 @@ export function grad(loss: Tensor, wrt?: readonly Tensor[], seedOrOptions?: Tens
  * roots wait for `dep` (the gradient reaching the segment first), so ORT cannot run the
  * recomputation early and keep it alive through the backward.
  */
-function recomputer(checkpoints: Set<Tensor>, lastForwardNode: number): (t: Tensor, dep: Tensor) => Tensor {
+function recomputer(checkpoints: Set<Tensor>, lastForwardNode: number, barrier: Barrier): Barrier {
   const copies = new Map<Tensor, Tensor>();
-  const barriers = new Map<Tensor, Tensor>();
-  const barrier = (t: Tensor, dep: Tensor): Tensor => {
-    let b = barriers.get(t);
-    if (!b) barriers.set(t, (b = apply1(After, [t, dep], {})));
-    return b;
-  };
   const copy = (t: Tensor, dep: Tensor): Tensor => {
     if (!t.producer || checkpoints.has(t) || t.producer.id > lastForwardNode) return t;
     const cached = copies.get(t);
@@ -100,6 +98,23 @@ function recomputer(checkpoints: Set<Tensor>, lastForwardNode: number): (t: Tens
     return copies.get(t)!;
   };
   return copy;
+}
+
+type Barrier = (t: Tensor, dep: Tensor) => Tensor;
+
+/**
+ * Returns f(t, dep): t for leaves and backward values; for a computed forward value, t as seen
+ * once dep exists (one barrier per forward value, made at its first use: the gradient reaching its
+ * consumer last in the forward, i.e. first in the backward).
+ */
+function barriers(lastForwardNode: number): Barrier {
+  const made = new Map<Tensor, Tensor>();
+  return (t, dep) => {
+    if (!t.producer || t.producer.id > lastForwardNode) return t;
+    let b = made.get(t);
+    if (!b) made.set(t, (b = apply1(After, [t, dep], {})));
+    return b;
+  };
 }
 
 /** x, once dep has been computed: a zero-copy Reshape whose shape input depends on dep's size. */

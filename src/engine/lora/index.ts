@@ -48,7 +48,8 @@ export function loraLinear(g: Graph, specs: readonly LoraSpec[]): Linear {
       if (!target) return;
       const A = g.param(loraNames.a(a, module), [target.rank, inFeatures]);
       const B = g.param(loraNames.b(a, module), [outFeatures, target.rank]);
-      y = add(y, mul(linear(linear(x, A), B), scales[a]));
+      // scaling the rank-r intermediate costs r/out of scaling the output
+      y = add(y, linear(mul(linear(x, A), scales[a]), B));
     });
     return y;
   };

@@ -20,13 +20,14 @@ import {
   cast,
   concat,
   cos,
+  expand,
   gather,
   linear,
   matmul,
   mul,
   reshape,
   rmsNorm,
-  silu,
+  swiglu,
   sin,
   slice,
   softmax,
@@ -209,6 +210,9 @@ export function buildDecoder(
   let x = gather(g.param('model.embed_tokens.weight', [config.vocabSize, d]), inputs.inputIds);
   const keys: Tensor[] = [];
   const values: Tensor[] = [];
+  // [B, 1, rep*T, P+T] -> [B, KV, rep*T, P+T] once: ORT's Add broadcasting over the KV axis took
+  // ~4x a same-shape Add, in every layer (and again in the backward)
+  const attentionBias = KV > 1 ? expand(inputs.attentionBias, [1, KV, 1, 1]) : inputs.attentionBias;
   for (let i = 0; i < config.numLayers; i++) {
     const p = `model.layers.${i}`;
     // ---- attention
@@ -227,7 +231,7 @@ export function buildDecoder(
     const pastV = inputs.pastValues?.[i];
     const newScores = matmul(qg, kT); // [B, KV, rep*T, T]
     const scores = pastK ? concat([matmul(qg, pastK), newScores], -1) : newScores;
-    const probs = softmax(add(scores, inputs.attentionBias), -1); // [B, KV, rep*T, P+T]
+    const probs = softmax(add(scores, attentionBias), -1); // [B, KV, rep*T, P+T]
     const attn =
       pastK && pastV
         ? add(matmul(slice(probs, [0], [pastK.shape[3]], [3]), pastV), matmul(slice(probs, [pastK.shape[3]], [END], [3]), v))
@@ -239,7 +243,7 @@ export function buildDecoder(
     const m = norm(g, x, `${p}.post_attention_layernorm.weight`, d, eps);
     const gate = project(m, `${p}.mlp.gate_proj`, d, ff, config.mlpBias);
     const up = project(m, `${p}.mlp.up_proj`, d, ff, config.mlpBias);
-    x = add(x, project(mul(silu(gate), up), `${p}.mlp.down_proj`, ff, d, config.mlpBias));
+    x = add(x, project(swiglu(gate, up), `${p}.mlp.down_proj`, ff, d, config.mlpBias));
     if (afterLayer) x = afterLayer(i, x);
   }
   return { hidden: norm(g, x, 'model.norm.weight', d, eps), keys, values };

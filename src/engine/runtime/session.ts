@@ -44,6 +44,14 @@ export interface SessionOptions {
   logSeverity?: 0 | 1 | 2 | 3 | 4;
   /** Write the model as ORT optimized it (fusions applied) to this path, to see what runs. */
   optimizedModelPath?: string;
+  /**
+   * Let ORT pre-pack constant MatMul weights into its GEMM layout at creation (default true). Off
+   * saves a packed copy of every baked-in weight (each layout it is multiplied in) for a little
+   * packing work per run.
+   */
+  prepacking?: boolean;
+  /** Profile every node's run time to <prefix>_<date>.json (Chrome trace format); see endProfiling(). */
+  profilePrefix?: string;
 }
 
 /** A tensor as plain data; number[] is converted to the input's dtype. */
@@ -110,6 +118,8 @@ export class Session {
         executionProviders: opts.executionProviders ?? ['cpu'],
         logSeverityLevel: opts.logSeverity ?? 3,
         ...(opts.optimizedModelPath !== undefined && { optimizedModelFilePath: opts.optimizedModelPath }),
+        ...(opts.prepacking === false && { extra: { session: { disable_prepacking: '1' } } }),
+        ...(opts.profilePrefix !== undefined && { enableProfiling: true, profileFilePrefix: opts.profilePrefix }),
       });
     } finally {
       if (dir) await rm(dir, { recursive: true, force: true });

@@ -116,6 +116,21 @@ const cases: Record<string, GradCase> = {
     inputs: { t: { dtype: 'int64', shape: ['N'], dims: [3], data: [3, 0, 2] } },
     build: ({ w }, { t }, g) => G.linearCrossEntropy(g.constant(Float64Array.from([1, 2, 3, 0, -1, 1]), [3, 2], 'float64'), w, t, { chunks: 2 }).loss,
   },
+  'linearCrossEntropy frozenHead, weighted rows, uneven chunks (5 rows / 3)': {
+    params: { h: [5, 3] },
+    inputs: { t: { dtype: 'int64', shape: ['N'], dims: [5], data: [0, 2, 1, 1, 2] } },
+    build: ({ h }, { t }, g) => {
+      const w = g.constant(Float64Array.from([1, 2, 3, 0, -1, 1, 2, 0.5, -2]), [3, 3], 'float64');
+      const rowWeights = g.constant(Float64Array.from([1, -2, 0.5, 0, 3]), [5], 'float64');
+      return G.mul(G.linearCrossEntropy(G.mul(h, 2), w, t, { chunks: 3, frozenHead: true }).loss, rowWeights);
+    },
+  },
+  'linearCrossEntropy frozenHead, empty chunks (2 rows / 4), float32': {
+    dtype: 'float32',
+    params: { h: [2, 3] },
+    inputs: { t: { dtype: 'int64', shape: ['N'], dims: [2], data: [1, 2] } },
+    build: ({ h }, { t }, g) => G.mul(G.linearCrossEntropy(h, g.constant([1, 2, 3, 0, -1, 1, 2, 0.5, -2], [3, 3]), t, { chunks: 4, frozenHead: true }).loss, g.constant([2, -1], [2])),
+  },
   'rmsNorm composed (float64)': { params: { x: [2, 3, 4], w: [4] }, build: ({ x, w }) => G.rmsNorm(x, w, 1e-5, { fused: false }) },
   'rmsNorm fused (float32)': { dtype: 'float32', params: { x: [2, 3, 4], w: [4] }, build: ({ x, w }) => G.rmsNorm(x, w, 1e-5) },
   'addRmsNorm composed (float64), both outputs used': {

@@ -56,7 +56,12 @@ const Linear: OpDef = {
     if (w.rank !== 2 || !dimEq(x.shape[x.rank - 1], w.shape[1])) throw shapeError('linear', 'expected x[..., K] and w[N, K]', [x.shape, w.shape]);
     return [{ dtype: x.dtype, shape: [...x.shape.slice(0, -1), w.shape[0]] }];
   },
-  onnx: (ctx, [x, w], [y]) => {
+  onnx: (ctx, [x, w], [y], { inputs }) => {
+    if (inputs[1].graph.hasBackward && inputs[1].dtype === 'float32') {
+      // training: the backward multiplies by w itself (g @ w), so the forward uses w too (transB)
+      // rather than a folded transposed copy: one copy of each weight, not two
+      return ctx.emit('FusedMatMul', [x, w], [y], { transB: { i: 1 }, alpha: { f: 1 } }, 'com.microsoft');
+    }
     const wt = ctx.fresh('wT');
     ctx.emit('Transpose', [w], [wt], { perm: { ints: [1, 0] } });
     ctx.emit('MatMul', [x, wt], [y]);

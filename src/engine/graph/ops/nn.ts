@@ -1,6 +1,6 @@
 /** Neural-network ops: softmax family, fused cross-entropy, RMSNorm, attention masks. */
 import { type Dim } from '../dims.js';
-import { type Lowering, type OpDef, type Tensor, apply, apply1 } from '../ir.js';
+import { type DType, type Lowering, type OpDef, type Tensor, apply, apply1 } from '../ir.js';
 import { add, and, cast, div, exp, lessOrEqual, maximum, mul, sub, sumToShape, where } from './elementwise.js';
 import { reduceMean, reduceSum } from './reduce.js';
 import { dimOf, range, symDim, unsqueeze } from './shape.js';
@@ -45,8 +45,8 @@ const CrossEntropy: OpDef = {
 };
 export const crossEntropy = (logits: Tensor, targets: Tensor): Tensor => apply1(CrossEntropy, [logits, targets], {});
 
-function emitNll(ctx: Lowering, logits: string, targets: string, loss: string, axis: number): void {
-  const [logp, col, picked, pickedFlat] = [ctx.fresh('logp'), ctx.fresh('target_col'), ctx.fresh('picked'), ctx.fresh('picked_flat')];
+function emitNll(ctx: Lowering, logits: string, targets: string, loss: string, axis: number, logp = ctx.fresh('logp')): void {
+  const [col, picked, pickedFlat] = [ctx.fresh('target_col'), ctx.fresh('picked'), ctx.fresh('picked_flat')];
   const last = ctx.constInt64([-1]);
   ctx.emit('LogSoftmax', [logits], [logp], { axis: { i: axis } });
   ctx.emit('Unsqueeze', [targets, last], [col]);
@@ -55,22 +55,34 @@ function emitNll(ctx: Lowering, logits: string, targets: string, loss: string, a
   ctx.emit('Neg', [pickedFlat], [loss]);
 }
 
-/** d logits = (softmax(logits) - onehot(targets)) * g, as Softmax, Mul, ScatterElements(add). */
-function emitNllGrad(ctx: Lowering, logits: string, targets: string, g: string, out: string, axis: number): void {
+/**
+ * d logits = (p - onehot(targets)) * g from the softmax p, as Mul and ScatterElements(add); with no
+ * g (g = 1), p - onehot(targets) alone.
+ */
+function emitNllGrad(ctx: Lowering, p: string, targets: string, g: string | null, out: string, axis: number, dtype: DType = 'float32'): void {
   const last = ctx.constInt64([-1]);
-  const [p, gCol, scaled, col, minusG] = ['softmax', 'g_col', 'scaled', 'target_col', 'minus_g'].map((h) => ctx.fresh(h));
-  ctx.emit('Softmax', [logits], [p], { axis: { i: axis } });
-  ctx.emit('Unsqueeze', [g, last], [gCol]);
-  ctx.emit('Mul', [p, gCol], [scaled]);
+  const [gCol, scaled, col, minusG, colShape] = ['g_col', 'scaled', 'target_col', 'minus_g', 'col_shape'].map((h) => ctx.fresh(h));
   ctx.emit('Unsqueeze', [targets, last], [col]);
-  ctx.emit('Neg', [gCol], [minusG]);
-  ctx.emit('ScatterElements', [scaled, col, minusG], [out], { axis: { i: axis }, reduction: { s: 'add' } });
+  if (g) {
+    ctx.emit('Unsqueeze', [g, last], [gCol]);
+    ctx.emit('Mul', [p, gCol], [scaled]);
+    ctx.emit('Neg', [gCol], [minusG]);
+  } else {
+    ctx.emit('Shape', [col], [colShape]);
+    ctx.emit('Expand', [ctx.constScalar(-1, dtype), colShape], [minusG]);
+  }
+  ctx.emit('ScatterElements', [g ? scaled : p, col, minusG], [out], { axis: { i: axis }, reduction: { s: 'add' } });
 }
 
 const CrossEntropyGrad: OpDef = {
   type: 'CrossEntropyGrad',
   shape: ([logits]) => [same(logits)],
-  onnx: (ctx, [logits, targets, g], [dlogits], node) => emitNllGrad(ctx, logits, targets, g, dlogits, node.inputs[0].rank - 1),
+  onnx: (ctx, [logits, targets, g], [dlogits], node) => {
+    const axis = node.inputs[0].rank - 1;
+    const p = ctx.fresh('softmax');
+    ctx.emit('Softmax', [logits], [p], { axis: { i: axis } });
+    emitNllGrad(ctx, p, targets, g, dlogits, axis);
+  },
 };
 
 /**
@@ -107,62 +119,89 @@ function emitRowChunks(ctx: Lowering, ref: string, chunks: number): (x: string, 
   };
 }
 
-type LinearCeAttrs = { chunks: number };
+type LinearCeAttrs = { chunks: number; frozenHead: boolean };
 
 /**
  * Cross-entropy of a vocabulary head, logits = h @ w^T, per row: h[N, K], w[V, K] (checkpoint
- * layout), targets int64[N]. Outputs [loss[N], logits[N, V]]. The forward computes the logits once
- * and the log-softmax row chunk by row chunk; the backward goes chunk by chunk from the kept logits
- * to d h and d w, so besides the logits only one chunk's [N/chunks, V] temporaries ever exist (no
- * full-size softmax, gradient or one-hot).
+ * layout), targets int64[N]. Chunk by chunk, in sequence: project, log-softmax, pick the target,
+ * so the full [N, V] logits never exist (the issue's spike lost half its time and most of its
+ * memory to a naive loss head). Outputs loss[N] and what the backward needs:
+ * - frozenHead: u[N, K] = (softmax - onehot(target)) @ w, row by row. d loss_n / d h_n is
+ *   g_n * u_n for any upstream g, so the forward finishes the head's backward matmul chunk by chunk
+ *   and keeps 4.7 MB instead of the [N, V] log-probabilities (400 MB at B8 x 256, V 49,152). d w
+ *   needs those, so a frozen head has no gradient.
+ * - otherwise one log-softmax [rows, V] per chunk, from which the backward gets softmax (exp, one
+ *   pass) and goes chunk by chunk to d h and d w.
  */
 const LinearCrossEntropy: OpDef<LinearCeAttrs> = {
   type: 'LinearCrossEntropy',
-  shape: ([h, w, t]) => {
+  shape: ([h, w, t], { chunks, frozenHead }) => {
     checkSameDtype('linearCrossEntropy', h, w);
     checkDtype('linearCrossEntropy', t, ['int64', 'int32']);
     if (h.rank !== 2 || w.rank !== 2 || t.rank !== 1) throw shapeError('linearCrossEntropy', 'expected h[N, K], w[V, K], targets[N]', [h.shape, w.shape, t.shape]);
-    return [
-      { dtype: h.dtype, shape: [h.shape[0]] },
-      { dtype: h.dtype, shape: [h.shape[0], w.shape[0]] },
-    ];
+    const loss = { dtype: h.dtype, shape: [h.shape[0]] };
+    if (frozenHead) return [loss, same(h)];
+    return [loss, ...Array.from({ length: chunks }, () => ({ dtype: h.dtype, shape: ['lce_chunk_rows', w.shape[0]] }))];
   },
-  onnx: (ctx, [h, w, t], [loss, logits], { attrs, inputs }) => {
-    if (inputs[0].dtype === 'float32') ctx.emit('FusedMatMul', [h, w], [logits], { transB: { i: 1 }, alpha: { f: 1 } }, 'com.microsoft');
-    else {
-      const wt = ctx.fresh('wT');
-      ctx.emit('Transpose', [w], [wt], { perm: { ints: [1, 0] } });
-      ctx.emit('MatMul', [h, wt], [logits]);
-    }
+  onnx: (ctx, [h, w, t], [loss, ...kept], { attrs, inputs }) => {
+    const dtype = inputs[0].dtype;
+    const project = headProjection(ctx, w, dtype);
     const chunk = emitRowChunks(ctx, h, attrs.chunks);
     const losses: string[] = [];
+    const rowGrads: string[] = [];
     for (let c = 0; c < attrs.chunks; c++) {
+      const [logits, logp] = [ctx.fresh('logits'), attrs.frozenHead ? ctx.fresh('logp') : kept[c]];
+      project(chunk(h, c, attrs.frozenHead ? rowGrads[c - 1] : losses[c - 1]), logits);
       losses.push(ctx.fresh('chunk_loss'));
-      emitNll(ctx, chunk(logits, c, losses[c - 1]), chunk(t, c), losses[c], 1);
+      const targets = chunk(t, c);
+      emitNll(ctx, logits, targets, losses[c], 1, logp);
+      if (attrs.frozenHead) {
+        const [p, d] = [ctx.fresh('softmax'), ctx.fresh('dlogits')];
+        ctx.emit('Exp', [logp], [p]);
+        emitNllGrad(ctx, p, targets, null, d, 1, dtype);
+        rowGrads.push(ctx.fresh('row_grad'));
+        ctx.emit('MatMul', [d, w], [rowGrads[c]]);
+      }
     }
     ctx.emit('Concat', losses, [loss], { axis: { i: 0 } });
+    if (attrs.frozenHead) ctx.emit('Concat', rowGrads, [kept[0]], { axis: { i: 0 } });
   },
-  grad: ([h, w, t], [, logits], [g, gLogits], attrs, wanted) => {
-    if (gLogits) throw new Error('linearCrossEntropy: its logits output is not differentiable; use linear + crossEntropy');
-    const [dh, dw] = apply(LinearCrossEntropyGrad, [logits, h, w, t, g!], { ...attrs, wantH: wanted[0], wantW: wanted[1] });
+  grad: ([h, w, t], [, ...kept], [g, ...gKept], attrs, wanted) => {
+    if (gKept.some((d) => d)) throw new Error('linearCrossEntropy: only its loss is differentiable');
+    if (attrs.frozenHead) {
+      if (wanted[1]) throw new Error('linearCrossEntropy: the head w was declared frozen (frozenHead) but is differentiated');
+      return [mul(kept[0], unsqueeze(g!, [1])), null, null];
+    }
+    const [dh, dw] = apply(LinearCrossEntropyGrad, [h, w, t, g!, ...kept], { ...attrs, wantH: wanted[0], wantW: wanted[1] });
     return [wanted[0] ? dh : null, wanted[1] ? (wanted[0] ? dw : dh) : null, null];
   },
 };
-export function linearCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: { chunks?: number } = {}): { loss: Tensor; logits: Tensor } {
-  const [loss, logits] = apply(LinearCrossEntropy, [h, w, targets], { chunks: opts.chunks ?? 16 });
-  return { loss, logits };
+/** frozenHead: w gets no gradient, and the backward keeps 1/V-th the memory (see LinearCrossEntropy). */
+export function linearCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: { chunks?: number; frozenHead?: boolean } = {}): { loss: Tensor } {
+  const [loss] = apply(LinearCrossEntropy, [h, w, targets], { chunks: opts.chunks ?? 16, frozenHead: opts.frozenHead ?? false });
+  return { loss };
+}
+
+/** rows @ w^T into `out`: FusedMatMul (transB) in float32, else w transposed once up front. */
+function headProjection(ctx: Lowering, w: string, dtype: string): (rows: string, out: string) => void {
+  if (dtype === 'float32') return (rows, out) => ctx.emit('FusedMatMul', [rows, w], [out], { transB: { i: 1 }, alpha: { f: 1 } }, 'com.microsoft');
+  const wt = ctx.fresh('wT');
+  ctx.emit('Transpose', [w], [wt], { perm: { ints: [1, 0] } });
+  return (rows, out) => ctx.emit('MatMul', [rows, wt], [out]);
 }
 
 const LinearCrossEntropyGrad: OpDef<LinearCeAttrs & { wantH: boolean; wantW: boolean }> = {
   type: 'LinearCrossEntropyGrad',
-  shape: ([, h, w], { wantH, wantW }) => [...(wantH ? [same(h)] : []), ...(wantW ? [same(w)] : [])],
-  onnx: (ctx, [logits, h, w, t, g], outs, { attrs }) => {
+  shape: ([h, w], { wantH, wantW }) => [...(wantH ? [same(h)] : []), ...(wantW ? [same(w)] : [])],
+  onnx: (ctx, [h, w, t, g, ...logps], outs, node) => {
+    const { attrs } = node;
     const chunk = emitRowChunks(ctx, h, attrs.chunks);
     const dhs: string[] = [];
     const dws: string[] = [];
     for (let c = 0; c < attrs.chunks; c++) {
-      const d = ctx.fresh('dlogits');
-      emitNllGrad(ctx, chunk(logits, c, c > 0 ? (attrs.wantH ? dhs[c - 1] : dws[c - 1]) : undefined), chunk(t, c), chunk(g, c), d, 1);
+      const [p, d] = [ctx.fresh('softmax'), ctx.fresh('dlogits')];
+      ctx.emit('Exp', [logps[c]], [p]); // softmax from the kept log-softmax: one pass
+      emitNllGrad(ctx, p, chunk(t, c), chunk(g, c, c > 0 ? (attrs.wantH ? dhs[c - 1] : dws[c - 1]) : undefined), d, 1, node.inputs[0].dtype);
       if (attrs.wantH) {
         dhs.push(ctx.fresh('dh'));
         ctx.emit('MatMul', [d, w], [dhs[c]]);

@@ -2,7 +2,7 @@
 import { dimProduct } from '../dims.js';
 import { type OpDef, type Tensor, apply1 } from '../ir.js';
 import { cast, div, equal, exp, mul, sub } from './elementwise.js';
-import { dimOf, expandAs, unsqueeze } from './shape.js';
+import { dimOf, expandLike, fromInputs, symDim, unsqueeze } from './shape.js';
 import { normAxis } from './util.js';
 
 type ReduceAttrs = { axes: number[]; keepdims: boolean };
@@ -30,15 +30,16 @@ function keep(t: Tensor, x: Tensor, { axes, keepdims }: ReduceAttrs): Tensor {
   return keepdims ? t : unsqueeze(t, axes.map((a) => normAxis(a, x.rank, 'reduce')).sort((a, b) => a - b));
 }
 
-const ReduceSum = reduceOp('ReduceSum', ([x], _o, [g], attrs) => [expandAs(keep(g!, x, attrs), x)]);
+const ReduceSum = reduceOp('ReduceSum', ([x], _o, [g], attrs) => [expandLike(keep(g!, x, attrs), x)]);
 export const reduceSum = (x: Tensor, axes: number[], keepdims = false): Tensor => apply1(ReduceSum, [x], { axes, keepdims });
 
 const ReduceMean = reduceOp('ReduceMean', ([x], _o, [g], attrs) => {
   const axes = attrs.axes.map((a) => normAxis(a, x.rank, 'reduceMean'));
   const n = dimProduct(axes.map((a) => x.shape[a]));
-  // symbolic counts are read from x's run-time shape
-  const count = typeof n === 'number' ? n : cast(axes.map((a) => dimOf(x, a)).reduce((acc, d) => mul(acc, d)), x.dtype);
-  return [expandAs(div(keep(g!, x, attrs), count), x)];
+  // symbolic counts come from the inputs' dims when they determine them, else x's run-time shape
+  const dimTensor = (a: number) => (fromInputs(x.graph, [x.shape[a]]) ? symDim(x.graph, x.shape[a]) : dimOf(x, a));
+  const count = typeof n === 'number' ? n : cast(axes.map(dimTensor).reduce((acc, d) => mul(acc, d)), x.dtype);
+  return [expandLike(div(keep(g!, x, attrs), count), x)];
 });
 export const reduceMean = (x: Tensor, axes: number[], keepdims = false): Tensor => apply1(ReduceMean, [x], { axes, keepdims });
 

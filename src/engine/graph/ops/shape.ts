@@ -1,5 +1,5 @@
 /** Shape ops: reshape, transpose, concat, slice, gather, expand, (un)squeeze, shape and range. */
-import { type Dim, dimDiv, dimEq, dimProduct, unknownDim } from '../dims.js';
+import { type Dim, dimDiv, dimEq, dimProduct, dimSymbols, unknownDim } from '../dims.js';
 import { type Graph, type OpDef, type Tensor, apply, apply1 } from '../ir.js';
 import { sumToShape } from './elementwise.js';
 import { checkDtype, normAxis, same, shapeError } from './util.js';
@@ -29,7 +29,7 @@ const Reshape: OpDef<{ dims: Dim[] }> = {
     return [{ dtype: x.dtype, shape: out }];
   },
   onnx: (ctx, [x], [y], { attrs }) => ctx.emit('Reshape', [x, ctx.shapeOf(attrs.dims)], [y]),
-  grad: ([x], _o, [g]) => [reshapeAs(g!, x)],
+  grad: ([x], _o, [g]) => [reshapeLike(g!, x)],
 };
 export const reshape = (x: Tensor, dims: readonly Dim[]): Tensor =>
   dimsKey(dims) === dimsKey(x.shape) ? x : apply1(Reshape, [x], { dims: [...dims] });
@@ -48,8 +48,31 @@ const ReshapeAs: OpDef = {
   type: 'ReshapeAs',
   shape: ([x, ref]) => [{ dtype: x.dtype, shape: [...ref.shape] }],
   onnx: withShapeOfRef('Reshape'),
-  grad: ([x], _o, [g]) => [reshapeAs(g!, x), null],
+  grad: ([x], _o, [g]) => [reshapeLike(g!, x), null],
 };
+/**
+ * Whether a shape can be computed at run time from the graph's inputs alone (numbers and products
+ * of input symbols; not sums or unknowns).
+ */
+export function fromInputs(graph: Graph, dims: readonly Dim[]): boolean {
+  return dims.every((d) => typeof d === 'number' || (!d.includes('+') && dimSymbols(d).every((s) => graph.symbols.has(s))));
+}
+
+/**
+ * x reshaped to ref's shape, for gradient rules: from the graph inputs' dims when they determine it,
+ * so the backward holds no reference to ref (a Shape(ref) node in the backward keeps a forward
+ * activation alive until then, just for its shape); else Shape(ref).
+ */
+export function reshapeLike(x: Tensor, ref: Tensor): Tensor {
+  return fromInputs(ref.graph, ref.shape) ? reshape(x, ref.shape) : reshapeAs(x, ref);
+}
+
+/** x broadcast to ref's shape, for gradient rules; see reshapeLike. */
+export function expandLike(x: Tensor, ref: Tensor): Tensor {
+  if (dimsKey(x.shape) === dimsKey(ref.shape)) return x;
+  return fromInputs(ref.graph, ref.shape) ? expand(x, ref.shape) : expandAs(x, ref);
+}
+
 export function reshapeAs(x: Tensor, ref: Tensor): Tensor {
   if (dimsKey(x.shape) === dimsKey(ref.shape)) return x;
   return apply1(ReshapeAs, [x, ref], {});
