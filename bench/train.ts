@@ -1,19 +1,23 @@
 /**
  * Training benchmark, on demand (not in CI):
  *
- *   npx tsx bench/train.ts [--threads 2] [--steps 4] [--rank 8] [--batch 8] [--micro 8] [--length 256] [--feed] [--no-arena] [--no-checkpointing]
+ *   npx tsx bench/train.ts [--threads 2] [--steps 4] [--rank 8] [--batch 8] [--micro 8] [--length 256] [--feed] [--no-arena] [--no-prepacking] [--no-checkpointing] [--profile]
  *
  * --micro R splits the batch into session calls of R rows (gradient accumulation: same step, less
  * activation memory); --feed passes weights as feeds instead of baking them in; --no-arena turns
- * ORT's memory arena off; --no-checkpointing keeps every activation for the backward (faster, more memory).
+ * ORT's memory arena off; --no-prepacking stops ORT pre-packing baked-in weights; --profile prints
+ * kernel time per ONNX op type. By default the step runs with and without activation checkpointing
+ * side by side (--no-checkpointing: only without).
  *
  * LoRA SFT (rank 8 on q, k, v, o; generic autodiff over the engine's graph) on a random model shaped
  * like SmolLM2-135M (d 576, 30 layers, 9 heads, 3 KV heads, FFN 1536, vocabulary 49,152, tied
  * embeddings), batch 8 x 256. One optimizer step = one session call (loss and every LoRA gradient)
- * plus clipping and AdamW in TypeScript. The training runs in a child process so its peak resident
- * memory is its own; ORT's big-MatMul rate is measured just before and just after it in the parent,
- * and the load average is printed: other processes' load hits both, so the ratio (model-FLOPs
- * utilisation) is the result, absolute tokens/s are contaminated on a shared machine.
+ * plus clipping and AdamW in TypeScript. Each variant trains in a child process so its peak resident
+ * memory is its own (the training steps' peak, reset after the session is created, and creation's
+ * own); ORT's big-MatMul rate is measured before, between and after them in the parent, and the
+ * load average is printed: other processes' load hits both, so the ratios (model-FLOPs utilisation,
+ * fraction of the MatMul-rate bound) are the result, absolute tokens/s are contaminated on a shared
+ * machine.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -135,11 +139,8 @@ async function child(): Promise<void> {
   writeFileSync('/proc/self/clear_refs', '5'); // reset the peak (VmHWM): the training steps' own peak is read below
   const times: number[] = [];
   let cpu = process.cpuUsage();
-  const rssTrace: number[] = [];
-  if (process.env.RSS_TRACE) setInterval(() => rssTrace.push(process.memoryUsage.rss() / 2 ** 20), 100).unref();
   for (let s = 0; s <= steps; s++) {
     if (s === 1) cpu = process.cpuUsage();
-    rssTrace.length = 0;
     const t0 = performance.now();
     for (const feeds of micros) {
       const out = await session.run(feeds, outputs);
@@ -150,7 +151,6 @@ async function child(): Promise<void> {
     optimizer.update(grads, 1e-4);
     accumulator.reset();
     if (s > 0) times.push(performance.now() - t0); // step 0 warms up
-    if (process.env.RSS_TRACE && s === 1) console.error(rssTrace.map((r) => r.toFixed(0)).join(' '));
   }
   cpu = process.cpuUsage(cpu);
   const sorted = [...times].sort((x, y) => x - y);
@@ -165,30 +165,58 @@ async function child(): Promise<void> {
   await session.release();
 }
 
+interface ChildResult {
+  createPeakMiB: number;
+  userMs: number;
+  systemMs: number;
+  stepMs: number;
+  minMs: number;
+  createMs: number;
+  peakMiB: number;
+  nodes: number;
+}
+
+/** The variants run side by side (each in its own child), with the command line's other flags. */
+const VARIANTS: { name: string; args: string[]; checkpointing: boolean }[] = [
+  { name: 'checkpointing (default)', args: [], checkpointing: true },
+  { name: 'no checkpointing', args: ['--no-checkpointing'], checkpointing: false },
+];
+
 async function main(): Promise<void> {
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const tokens = batch * length;
+  const passed = process.argv.slice(2).filter((a) => a !== '--no-checkpointing');
+  const variants = process.argv.includes('--no-checkpointing') ? VARIANTS.filter((v) => !v.checkpointing) : VARIANTS;
   console.log(`LoRA SFT rank ${rank} on q,k,v,o; random SmolLM2-135M-shaped model; batch ${batch} x ${length} in session calls of ${micro} rows; threads ${threads}; weights as ${feedWeights ? 'feeds' : 'initializers'}; arena ${arena ? 'on' : 'off'}`);
   console.log(`load average at start ${load()} (the machine has ${(await import('node:os')).cpus().length} cores)`);
-  const before = await measureMatmulGflops({ threads, rounds: 3 });
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', ...process.argv.slice(2)], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`training child failed: ${r.stderr}`);
-  if (r.stderr) console.log(r.stderr);
-  const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { createPeakMiB: number; userMs: number; systemMs: number; stepMs: number; minMs: number; createMs: number; peakMiB: number; nodes: number };
-  const after = await measureMatmulGflops({ threads, rounds: 3 });
-  const matmul = (before + after) / 2;
+  const matmulRates = [await measureMatmulGflops({ threads, rounds: 3 })];
+  const results: ChildResult[] = [];
+  for (const v of variants) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', ...passed, ...v.args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`training child (${v.name}) failed: ${r.stderr}`);
+    if (r.stderr) console.log(`${v.name}:\n${r.stderr}`);
+    results.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult);
+    matmulRates.push(await measureMatmulGflops({ threads, rounds: 3 }));
+  }
+  const matmul = matmulRates.reduce((a, b) => a + b, 0) / matmulRates.length;
   const flops = stepFlops(tokens, length / 2);
   const rate = (f: number, ms: number) => f / (ms / 1000) / 1e9;
-  console.log(`\nORT big MatMul 2048^3: ${before.toFixed(1)} GFLOP/s before, ${after.toFixed(1)} after (mean ${matmul.toFixed(1)})`);
-  console.log(`session: ${res.nodes} ONNX nodes, created in ${(res.createMs / 1000).toFixed(1)} s`);
-  console.log(`training step (median of ${steps}): ${res.stepMs.toFixed(0)} ms (best ${res.minMs.toFixed(0)} ms)`);
-  console.log(`  CPU per step        user ${res.userMs.toFixed(0)} ms, system ${res.systemMs.toFixed(0)} ms (system time is page faults and allocation)`);
-  console.log(`  tokens/s            ${(tokens / (res.stepMs / 1000)).toFixed(0).padStart(8)}   best ${(tokens / (res.minMs / 1000)).toFixed(0)}   (target >= 800 idle)`);
-  console.log(`  model GFLOP/s (6N)  ${rate(flops.model, res.stepMs).toFixed(1).padStart(8)}   MFU vs big MatMul ${(rate(flops.model, res.stepMs) / matmul).toFixed(2)}x`);
-  console.log(`  executed GFLOP/s    ${rate(flops.executed, res.stepMs).toFixed(1).padStart(8)}   ${(rate(flops.executed, res.stepMs) / matmul).toFixed(2)}x of big MatMul (LoRA: no frozen-weight gradients)`);
-  console.log(`  peak RSS, training  ${res.peakMiB.toFixed(0).padStart(8)} MiB   (target <= 4096)`);
-  console.log(`  peak RSS, creation  ${res.createPeakMiB.toFixed(0).padStart(8)} MiB   (compiling and loading the session, before the first step)`);
-  console.log(`load average at end ${load()}: absolute figures are contaminated by other processes on a shared machine; the MFU ratio much less so`);
+  console.log(`\nORT big MatMul 2048^3, GFLOP/s, before/between/after the variants: ${matmulRates.map((r) => r.toFixed(1)).join(' / ')} (mean ${matmul.toFixed(1)})`);
+  const perToken = flops.executed / tokens;
+  console.log(`executed work per token: ${(perToken / 1e6).toFixed(0)} MFLOP (forward + backward to activations; + ${(perToken / 2e6).toFixed(0)} recomputed with checkpointing)`);
+  console.log(`the target, 800 tokens/s, needs ${((800 * perToken) / 1e9).toFixed(0)} GFLOP/s executed: ${((800 * perToken) / 1e9 / matmul).toFixed(2)}x this machine's big-MatMul rate`);
+  variants.forEach((v, i) => {
+    const res = results[i];
+    const executed = flops.executed * (v.checkpointing ? 1.5 : 1);
+    const bound = (matmul * 1e9) / (executed / tokens);
+    console.log(`\n${v.name}: ${res.nodes} ONNX nodes, session created in ${(res.createMs / 1000).toFixed(1)} s`);
+    console.log(`  step (median of ${steps})   ${res.stepMs.toFixed(0).padStart(8)} ms   best ${res.minMs.toFixed(0)} ms; CPU user ${res.userMs.toFixed(0)} ms, system ${res.systemMs.toFixed(0)} ms`);
+    console.log(`  tokens/s            ${(tokens / (res.stepMs / 1000)).toFixed(0).padStart(8)}      best ${(tokens / (res.minMs / 1000)).toFixed(0)}; at most ${bound.toFixed(0)} if every executed FLOP ran at the big-MatMul rate (${((tokens / (res.stepMs / 1000)) / bound).toFixed(2)} of it)`);
+    console.log(`  model GFLOP/s (6N)  ${rate(flops.model, res.stepMs).toFixed(1).padStart(8)}      MFU vs big MatMul ${(rate(flops.model, res.stepMs) / matmul).toFixed(2)}x (LoRA executes 4N, not 6N)`);
+    console.log(`  executed GFLOP/s    ${rate(executed, res.stepMs).toFixed(1).padStart(8)}      ${(rate(executed, res.stepMs) / matmul).toFixed(2)}x of big MatMul`);
+    console.log(`  peak RSS, training  ${res.peakMiB.toFixed(0).padStart(8)} MiB  (target <= 4096); creating the session: ${res.createPeakMiB.toFixed(0)} MiB`);
+  });
+  console.log(`\nload average at end ${load()}: absolute figures are contaminated by other processes on a shared machine; the ratios much less so`);
 }
 
 if (process.argv.includes('--child')) await child();

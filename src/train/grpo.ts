@@ -39,6 +39,7 @@ class GrpoSource extends EpochSource<Prompt> {
   private stats: { rewards: number[]; components: Record<string, number[]>; lengths: number[]; kl: number[]; clipped: number } = GrpoSource.empty();
   readonly extraOutputs: string[];
   private state: TrainState | null = null;
+  private policyModel: Model | null = null;
 
   constructor(
     private readonly s: Setup,
@@ -64,13 +65,26 @@ class GrpoSource extends EpochSource<Prompt> {
     return super.next(state, rng);
   }
 
-  /** The current policy as an engine Model: base + the adapter as trained so far (or the trained weights). */
+  /**
+   * The current policy as an engine Model: base + the adapter as trained so far (or the trained
+   * weights). Loaded once; later steps put the new parameters into its sessions in place.
+   */
   private async policy(): Promise<Model> {
+    if (this.policyModel) {
+      await this.s.updatePolicy(this.policyModel);
+      return this.policyModel;
+    }
     const dir = join(this.runDir, 'policy');
     this.s.writeOutput(dir);
-    return this.s.lora
+    this.policyModel = this.s.lora
       ? Model.load(this.s.model.dir, { adapters: [{ path: dir }], weightsAs: 'feed', threads: this.threads })
       : Model.load(dir, { weightsAs: 'feed', threads: this.threads });
+    return this.policyModel;
+  }
+
+  async close(): Promise<void> {
+    await this.policyModel?.close();
+    this.policyModel = null;
   }
 
   protected async build(prompts: Prompt[], rng: Rng): Promise<MicroBatch> {
@@ -79,20 +93,15 @@ class GrpoSource extends EpochSource<Prompt> {
     const model = await this.policy();
     const rows = prompts.flatMap((p) => Array.from({ length: G }, () => p.ids));
     const seed = rng.seed();
-    let generations;
-    try {
-      generations = await model.generate(rows, {
-        temperature: this.o.temperature,
-        topP: this.o.topP,
-        maxTokens: this.o.maxNewTokens,
-        // one random stream per completion, or a group would be G copies of one sample
-        rows: rows.map((_, i) => ({ seed: (seed + i) | 0 })),
-        // the policy samples as it trains: under preventative steering, steered
-        hooks: this.s.steering ? { steer: [{ layer: this.s.steering.layer, vector: this.s.steering.vector, coef: 1, positions: this.s.steering.positions }] } : undefined,
-      });
-    } finally {
-      await model.close();
-    }
+    const generations = await model.generate(rows, {
+      temperature: this.o.temperature,
+      topP: this.o.topP,
+      maxTokens: this.o.maxNewTokens,
+      // one random stream per completion, or a group would be G copies of one sample
+      rows: rows.map((_, i) => ({ seed: (seed + i) | 0 })),
+      // the policy samples as it trains: under preventative steering, steered
+      hooks: this.s.steering ? { steer: [{ layer: this.s.steering.layer, vector: this.s.steering.vector, coef: 1, positions: this.s.steering.positions }] } : undefined,
+    });
     const replies = generations.map((g) => this.s.tokenizer.decode(g.tokens, { skipSpecialTokens: true }));
     const rewards = await Promise.all(replies.map((r, i) => this.reward(prompts[Math.floor(i / G)].text, r)));
     const advantages = prompts.flatMap((_, k) => groupAdvantages(rewards.slice(k * G, (k + 1) * G).map((r) => r.total), this.o.advantageEps));
@@ -173,21 +182,23 @@ export interface GrpoInput extends TrainRunInput<GrpoOptions> {
 /** GRPO with the engine's own sampler and a pluggable, weighted reward. */
 export async function trainGrpo(input: GrpoInput): Promise<TrainOutput> {
   const o = input.options;
-  if (typeof input.model !== 'string') throw new Error('trainGrpo needs a model directory: it reloads the policy (base + current adapter) to sample each step');
+  if (typeof input.model !== 'string') throw new Error('trainGrpo needs a model directory: it loads the policy (base + current adapter) to sample with');
   const seed = input.seed ?? o.seed ?? 1;
   const reward = makeRewardFunction(o.rewards, { judge: input.judge, classifiers: input.classifiers, granularity: o.granularity });
   const s = await setup({ model: input.model, options: o, seed, objective: 'grpo', grpoClip: o.clip, grpoKl: o.klCoef, steeringVector: input.steeringVector, threads: input.threads });
   const samples = Journal.open<Sample>(join(input.runDir, 'grpo-samples.jsonl'));
   const reference = o.klCoef > 0 ? await referenceScorer(s, input.threads) : null;
+  let source: GrpoSource | undefined;
   try {
     const prompts: Prompt[] = input.rows.map((row, index) => {
       const messages = promptMessages(row.prompt);
       const text = messages.filter((m) => m.role === 'user').at(-1)?.content ?? '';
       return { index, messages, text, ids: s.tokenizer.encode(s.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false }) };
     });
-    const source = new GrpoSource(s, prompts, o, seed, reward, input.runDir, samples, reference, input.threads);
+    source = new GrpoSource(s, prompts, o, seed, reward, input.runDir, samples, reference, input.threads);
     return await runLoop(s, input, source, seed);
   } finally {
+    await source?.close();
     samples.close();
     await reference?.release();
     await s.session.release();

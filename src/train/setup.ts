@@ -58,6 +58,8 @@ export interface Setup {
   rep: number;
   /** Writes the trained adapter (PEFT) or model (HF directory) into `dir`. */
   writeOutput(dir: string): void;
+  /** Puts the parameters as trained so far into a model loaded from writeOutput's directory, in place. */
+  updatePolicy(policy: Model): Promise<void>;
   /** Preventative steering in force (the vector already times coef), for the reference and the sampler. */
   steering: { layer: number; positions: PreventativeSteering['positions']; vector: Float32Array } | null;
   /** LoRA dropout masks for a [B,T] batch (none when dropout is 0), drawn from the run's RNG. */
@@ -99,14 +101,13 @@ export function readSteeringVector(file: string, layer: number, hidden: number):
   return Float32Array.from(v as number[]);
 }
 
-function loraAdapterOf(config: ModelConfig, lora: LoraSpec, dropout: number, trainables: readonly TrainableSpec[], params: readonly Param[], base: string): LoraAdapter {
+function loraAdapterOf(lora: LoraSpec, dropout: number, trainables: readonly TrainableSpec[], params: readonly Param[], base: string): LoraAdapter {
   const modules = new Map<string, LoraModule>();
   trainables.forEach((t, i) => {
     if (t.factor !== 'A') return;
     const b = params[i + 1];
     modules.set(t.module!, { rank: lora.rank, inFeatures: t.shape[1], outFeatures: b.shape[0], alpha: lora.alpha, A: params[i].data, B: b.data });
   });
-  void config;
   return {
     config: {
       r: lora.rank,
@@ -188,8 +189,9 @@ export async function setup(input: SetupInput): Promise<Setup> {
     constantFeeds,
     rep: config.numHeads / config.numKvHeads,
     steering: steer,
-    writeOutput: (dir) =>
-      lora ? saveLoraAdapter(dir, loraAdapterOf(config, lora, o.lora.dropout, tg.trainables, params, base)) : writeModelDir(dir, base, params),
+    writeOutput: (dir) => (lora ? saveLoraAdapter(dir, loraAdapterOf(lora, o.lora.dropout, tg.trainables, params, base)) : writeModelDir(dir, base, params)),
+    updatePolicy: (policy) =>
+      lora ? policy.setAdapter(0, loraAdapterOf(lora, o.lora.dropout, tg.trainables, params, base)) : policy.setWeights(new Map(params.map((p) => [p.name, p.data]))),
     dropoutMasks: (rows, length, rng) => {
       const p = lora?.dropout ?? 0;
       if (p === 0) return {};

@@ -106,17 +106,60 @@ const DEFAULT_MAX_TOKENS = 256;
 const AUTO_INITIALIZER_BYTES = 1.5e9;
 
 export class Model {
-  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly sessions = new Map<string, { session: Promise<Session>; placement: WeightPlacement }>();
   private rope: RopeTables | null = null;
   private ropeLength = 0;
 
   private constructor(
     readonly dir: string,
     readonly config: ModelConfig,
-    readonly weights: ReadonlyMap<string, Float32Array>,
-    readonly adapters: readonly { adapter: LoraAdapter; scale: number }[],
+    private readonly weightMap: Map<string, Float32Array>,
+    private readonly adapterList: { adapter: LoraAdapter; scale: number }[],
     private readonly options: LoadOptions,
   ) {}
+
+  get weights(): ReadonlyMap<string, Float32Array> {
+    return this.weightMap;
+  }
+
+  get adapters(): readonly { adapter: LoraAdapter; scale: number }[] {
+    return this.adapterList;
+  }
+
+  /**
+   * Replaces adapter `index` with one of the same modules and ranks (the adapter being trained, say)
+   * without reloading anything: sessions with fed weights take the new values, sessions with baked-in
+   * weights are rebuilt at their next use.
+   */
+  async setAdapter(index: number, adapter: LoraAdapter): Promise<void> {
+    const current = this.adapterList[index];
+    if (!current) throw new Error(`setAdapter: the model has ${this.adapterList.length} adapter(s), no index ${index}`);
+    const shape = (x: LoraAdapter) => [...x.modules].map(([m, w]) => `${m}:${w.rank}`).sort().join(',');
+    const [was, now] = [shape(current.adapter), shape(adapter)];
+    if (was !== now) throw new Error(`setAdapter: the new adapter's modules and ranks (${now}) differ from the loaded one's (${was})`);
+    this.adapterList[index] = { adapter, scale: current.scale };
+    await this.refresh(loraWeights(this.adapterList.map((a) => a.adapter)));
+  }
+
+  /** Replaces base weights (same names and sizes; full-parameter training, say), as setAdapter does. */
+  async setWeights(weights: ReadonlyMap<string, Float32Array>): Promise<void> {
+    for (const [name, data] of weights) {
+      const current = this.weightMap.get(name);
+      if (!current || current.length !== data.length) throw new Error(`setWeights: ${name} is ${current ? `${current.length} values, not ${data.length}` : 'not a weight of this model'}`);
+      this.weightMap.set(name, data);
+    }
+    await this.refresh(weights);
+  }
+
+  private async refresh(changed: ReadonlyMap<string, Float32Array>): Promise<void> {
+    for (const [key, { session, placement }] of [...this.sessions]) {
+      if (placement === 'feed') (await session).setWeights(changed);
+      else {
+        this.sessions.delete(key);
+        await (await session.catch(() => null))?.release();
+      }
+    }
+  }
 
   /** Reads config.json and the safetensors weights (any float dtype, converted to f32), checking every shape. */
   static load(dir: string, options: LoadOptions = {}): Model {
@@ -154,15 +197,15 @@ export class Model {
 
   private session(spec: GraphSpec): Promise<Session> {
     const key = specKey(spec);
-    let s = this.sessions.get(key);
-    if (!s) {
-      const weights = new Map(this.weights);
-      for (const [k, v] of loraWeights(this.adapters.map((a) => a.adapter))) weights.set(k, v);
-      s = Session.create(buildGraph(this.config, spec), { weights, weightsAs: this.placement(spec), threads: this.options.threads });
-      s.catch(() => this.sessions.delete(key));
-      this.sessions.set(key, s);
-    }
-    return s;
+    const open = this.sessions.get(key);
+    if (open) return open.session;
+    const weights = new Map(this.weights);
+    for (const [k, v] of loraWeights(this.adapters.map((a) => a.adapter))) weights.set(k, v);
+    const placement = this.placement(spec);
+    const session = Session.create(buildGraph(this.config, spec), { weights, weightsAs: placement, threads: this.options.threads });
+    session.catch(() => this.sessions.delete(key));
+    this.sessions.set(key, { session, placement });
+    return session;
   }
 
   private placement(spec: GraphSpec): WeightPlacement {
@@ -476,6 +519,6 @@ export class Model {
   async close(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
-    for (const s of all) await (await s.catch(() => null))?.release();
+    for (const { session } of all) await (await session.catch(() => null))?.release();
   }
 }

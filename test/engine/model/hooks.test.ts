@@ -146,6 +146,42 @@ describe('LoRA adapters', () => {
     assert.ok(maxAbsDiff(u, ref.prompts[0].logits) > 0.1, 'the adapters must change the logits');
   });
 
+  for (const weightsAs of ['feed', 'initializer'] as const) {
+    test(`setAdapter replaces an adapter in place, keeping its scale (weights as ${weightsAs})`, async () => {
+      const tmp = mkdtempSync(join(tmpdir(), 'engine-lora-'));
+      const zeroB = loadLoraAdapter(b); // b's modules and ranks, no effect yet
+      for (const m of zeroB.modules.values()) m.B.fill(0);
+      saveLoraAdapter(join(tmp, 'zero-b'), zeroB);
+      const model = Model.load(modelDir('llama'), { threads: 1, weightsAs, adapters: [{ path: a, scale: 0.5 }, { path: join(tmp, 'zero-b'), scale: 2 }] });
+      try {
+        const [before] = await model.logits([lora.tokens]); // opens the session that must take the change
+        assert.ok(maxAbsDiff(before, lora.aHalfPlusBTwice) > 0.01, 'b must matter: the test would prove nothing');
+        await model.setAdapter(1, loadLoraAdapter(b));
+        const [after] = await model.logits([lora.tokens]);
+        assert.ok(maxAbsDiff(after, lora.aHalfPlusBTwice) <= TOL, `${maxAbsDiff(after, lora.aHalfPlusBTwice)}`);
+        await assert.rejects(model.setAdapter(1, loadLoraAdapter(a)), /modules and ranks .* differ/);
+      } finally {
+        await model.close();
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test('setWeights replaces base weights in place (here by the adapter merged in)', async () => {
+    const withA = Model.load(modelDir('llama'), { threads: 1, adapters: [{ path: a }] });
+    const model = Model.load(modelDir('llama'), { threads: 1, weightsAs: 'feed' });
+    try {
+      await model.logits([lora.tokens]);
+      await model.setWeights(withA.mergedWeights());
+      const [got] = await model.logits([lora.tokens]);
+      assert.ok(maxAbsDiff(got, lora.a) <= TOL, `${maxAbsDiff(got, lora.a)}`);
+      await assert.rejects(model.setWeights(new Map([['model.norm.weight', new Float32Array(3)]])), /model\.norm\.weight is \d+ values, not 3/);
+    } finally {
+      await model.close();
+      await withA.close();
+    }
+  });
+
   test('a PEFT adapter written by the io writer (the two mixed into one) round-trips', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'engine-lora-'));
     try {

@@ -1,6 +1,6 @@
 /** Neural-network ops: softmax family, fused cross-entropy, RMSNorm, attention masks. */
 import { type Dim } from '../dims.js';
-import { type DType, type Lowering, type OpDef, type Tensor, apply, apply1 } from '../ir.js';
+import { type Lowering, type OpDef, type Tensor, apply, apply1 } from '../ir.js';
 import { add, and, cast, div, exp, lessOrEqual, maximum, mul, sub, sumToShape, where } from './elementwise.js';
 import { reduceMean, reduceSum } from './reduce.js';
 import { dimOf, range, symDim, unsqueeze } from './shape.js';
@@ -55,23 +55,15 @@ function emitNll(ctx: Lowering, logits: string, targets: string, loss: string, a
   ctx.emit('Neg', [pickedFlat], [loss]);
 }
 
-/**
- * d logits = (p - onehot(targets)) * g from the softmax p, as Mul and ScatterElements(add); with no
- * g (g = 1), p - onehot(targets) alone.
- */
-function emitNllGrad(ctx: Lowering, p: string, targets: string, g: string | null, out: string, axis: number, dtype: DType = 'float32'): void {
+/** d logits = (p - onehot(targets)) * g from the softmax p, as Mul and ScatterElements(add). */
+function emitNllGrad(ctx: Lowering, p: string, targets: string, g: string, out: string, axis: number): void {
   const last = ctx.constInt64([-1]);
-  const [gCol, scaled, col, minusG, colShape] = ['g_col', 'scaled', 'target_col', 'minus_g', 'col_shape'].map((h) => ctx.fresh(h));
+  const [gCol, scaled, col, minusG] = ['g_col', 'scaled', 'target_col', 'minus_g'].map((h) => ctx.fresh(h));
+  ctx.emit('Unsqueeze', [g, last], [gCol]);
+  ctx.emit('Mul', [p, gCol], [scaled]);
   ctx.emit('Unsqueeze', [targets, last], [col]);
-  if (g) {
-    ctx.emit('Unsqueeze', [g, last], [gCol]);
-    ctx.emit('Mul', [p, gCol], [scaled]);
-    ctx.emit('Neg', [gCol], [minusG]);
-  } else {
-    ctx.emit('Shape', [col], [colShape]);
-    ctx.emit('Expand', [ctx.constScalar(-1, dtype), colShape], [minusG]);
-  }
-  ctx.emit('ScatterElements', [g ? scaled : p, col, minusG], [out], { axis: { i: axis }, reduction: { s: 'add' } });
+  ctx.emit('Neg', [gCol], [minusG]);
+  ctx.emit('ScatterElements', [scaled, col, minusG], [out], { axis: { i: axis }, reduction: { s: 'add' } });
 }
 
 const CrossEntropyGrad: OpDef = {
@@ -144,8 +136,7 @@ const LinearCrossEntropy: OpDef<LinearCeAttrs> = {
     return [loss, ...Array.from({ length: chunks }, () => ({ dtype: h.dtype, shape: ['lce_chunk_rows', w.shape[0]] }))];
   },
   onnx: (ctx, [h, w, t], [loss, ...kept], { attrs, inputs }) => {
-    const dtype = inputs[0].dtype;
-    const project = headProjection(ctx, w, dtype);
+    const project = headProjection(ctx, w, inputs[0].dtype);
     const chunk = emitRowChunks(ctx, h, attrs.chunks);
     const losses: string[] = [];
     const rowGrads: string[] = [];
@@ -156,11 +147,13 @@ const LinearCrossEntropy: OpDef<LinearCeAttrs> = {
       const targets = chunk(t, c);
       emitNll(ctx, logits, targets, losses[c], 1, logp);
       if (attrs.frozenHead) {
-        const [p, d] = [ctx.fresh('softmax'), ctx.fresh('dlogits')];
+        // (softmax - onehot) @ w = softmax @ w - w[target]: a row gather, no scatter into [rows, V]
+        const [p, pw, picked] = [ctx.fresh('softmax'), ctx.fresh('softmax_w'), ctx.fresh('target_rows')];
         ctx.emit('Exp', [logp], [p]);
-        emitNllGrad(ctx, p, targets, null, d, 1, dtype);
+        ctx.emit('MatMul', [p, w], [pw]);
+        ctx.emit('Gather', [w, targets], [picked], { axis: { i: 0 } });
         rowGrads.push(ctx.fresh('row_grad'));
-        ctx.emit('MatMul', [d, w], [rowGrads[c]]);
+        ctx.emit('Sub', [pw, picked], [rowGrads[c]]);
       }
     }
     ctx.emit('Concat', losses, [loss], { axis: { i: 0 } });
@@ -193,15 +186,14 @@ function headProjection(ctx: Lowering, w: string, dtype: string): (rows: string,
 const LinearCrossEntropyGrad: OpDef<LinearCeAttrs & { wantH: boolean; wantW: boolean }> = {
   type: 'LinearCrossEntropyGrad',
   shape: ([h, w], { wantH, wantW }) => [...(wantH ? [same(h)] : []), ...(wantW ? [same(w)] : [])],
-  onnx: (ctx, [h, w, t, g, ...logps], outs, node) => {
-    const { attrs } = node;
+  onnx: (ctx, [h, w, t, g, ...logps], outs, { attrs }) => {
     const chunk = emitRowChunks(ctx, h, attrs.chunks);
     const dhs: string[] = [];
     const dws: string[] = [];
     for (let c = 0; c < attrs.chunks; c++) {
       const [p, d] = [ctx.fresh('softmax'), ctx.fresh('dlogits')];
       ctx.emit('Exp', [logps[c]], [p]); // softmax from the kept log-softmax: one pass
-      emitNllGrad(ctx, p, chunk(t, c), chunk(g, c, c > 0 ? (attrs.wantH ? dhs[c - 1] : dws[c - 1]) : undefined), d, 1, node.inputs[0].dtype);
+      emitNllGrad(ctx, p, chunk(t, c), chunk(g, c, c > 0 ? (attrs.wantH ? dhs[c - 1] : dws[c - 1]) : undefined), d, 1);
       if (attrs.wantH) {
         dhs.push(ctx.fresh('dh'));
         ctx.emit('MatMul', [d, w], [dhs[c]]);
