@@ -1,13 +1,13 @@
 /**
  * Training benchmark, on demand (not in CI):
  *
- *   npx tsx bench/train.ts [--threads 2] [--steps 4] [--rank 8] [--batch 8] [--micro 8] [--length 256] [--feed] [--no-arena] [--no-prepacking] [--no-checkpointing] [--profile]
+ *   npx tsx bench/train.ts [--threads 2] [--steps 4] [--rank 8] [--batch 8] [--micro 8] [--length 256] [--feed] [--no-arena] [--no-prepacking] [--checkpointing attention|layers|off] [--profile]
  *
  * --micro R splits the batch into session calls of R rows (gradient accumulation: same step, less
  * activation memory); --feed passes weights as feeds instead of baking them in; --no-arena turns
  * ORT's memory arena off; --no-prepacking stops ORT pre-packing baked-in weights; --profile prints
- * kernel time per ONNX op type. By default the step runs with and without activation checkpointing
- * side by side (--no-checkpointing: only without).
+ * kernel time per ONNX op type. By default the step runs in every activation-checkpointing mode
+ * side by side ('attention', 'layers', 'off'; --checkpointing M: only M).
  *
  * LoRA SFT (rank 8 on q, k, v, o; generic autodiff over the engine's graph) on a random model shaped
  * like SmolLM2-135M (d 576, 30 layers, 9 heads, 3 KV heads, FFN 1536, vocabulary 49,152, tied
@@ -29,7 +29,7 @@ import { Graph } from '../src/engine/graph/index.js';
 import { parseModelConfig } from '../src/engine/io/config.js';
 import { type Feed, Session, floats } from '../src/engine/runtime/index.js';
 import { makeBatch } from '../src/train/data.js';
-import { batchFeeds, buildTrainGraph } from '../src/train/graph.js';
+import { type CheckpointMode, batchFeeds, buildTrainGraph } from '../src/train/graph.js';
 import { AdamW, GradAccumulator, clipGradNorm } from '../src/train/optim.js';
 import { Rng } from '../src/train/rng.js';
 import { initLora } from '../src/train/setup.js';
@@ -47,7 +47,8 @@ const length = arg('length', 256);
 const micro = arg('micro', batch);
 const arena = !process.argv.includes('--no-arena');
 const feedWeights = process.argv.includes('--feed');
-const checkpointLayers = !process.argv.includes('--no-checkpointing');
+const modeIndex = process.argv.indexOf('--checkpointing');
+const only = modeIndex >= 0 ? (process.argv[modeIndex + 1] as CheckpointMode) : null;
 const profile = process.argv.includes('--profile');
 const profilePrefix = `bench-train-profile-${process.pid}`;
 
@@ -96,12 +97,13 @@ function randomWeights(): Map<string, Float32Array> {
  * (forward, backward to activations, backward to weights) plus attention, whatever is trained. A LoRA
  * step executes about 2/3 of that (frozen weights get no gradient), reported beside it.
  */
-function stepFlops(tokens: number, context: number): { model: number; executed: number } {
+function stepFlops(tokens: number, context: number): { model: number; executed: number; recomputed: Record<CheckpointMode, number> } {
   const { d, layers, kv, ff, vocab } = shape;
   const matmulParams = layers * (2 * d * d + 2 * d * kv * headDim + 3 * d * ff) + vocab * d;
   const attention = layers * 2 * 2 * context * d; // scores and weighted values, per token
   const forward = tokens * (2 * matmulParams + attention);
-  return { model: 3 * forward, executed: 2 * forward };
+  const attentionBlock = tokens * (layers * 2 * d * (d + 2 * kv * headDim) + attention); // q, k, v projections + attention
+  return { model: 3 * forward, executed: 2 * forward, recomputed: { attention: attentionBlock, layers: forward, off: 0 } };
 }
 
 /** Time per ONNX op type per step from an ORT profile (Chrome trace), largest first. */
@@ -118,7 +120,7 @@ function summariseProfile(path: string, runs: number): string {
 async function child(): Promise<void> {
   const g = new Graph('bench-train');
   const built = performance.now();
-  const tg = buildTrainGraph(g, { config, lora: { rank, alpha: 2 * rank, targets: ['q', 'k', 'v', 'o'] }, objective: 'sft', checkpointLayers });
+  const tg = buildTrainGraph(g, { config, lora: { rank, alpha: 2 * rank, targets: ['q', 'k', 'v', 'o'] }, objective: 'sft', checkpointing: only ?? 'attention' });
   let weights: Map<string, Float32Array> | null = randomWeights();
   const session = await Session.create(g, { weights, weightsAs: feedWeights ? 'feed' : 'initializer', threads, arena, prepacking: !process.argv.includes('--no-prepacking'), ...(profile && { profilePrefix: join(tmpdir(), profilePrefix) }) });
   if (!feedWeights) weights = null; // baked into the session: let the JS copy go
@@ -176,40 +178,37 @@ interface ChildResult {
   nodes: number;
 }
 
-/** The variants run side by side (each in its own child), with the command line's other flags. */
-const VARIANTS: { name: string; args: string[]; checkpointing: boolean }[] = [
-  { name: 'checkpointing (default)', args: [], checkpointing: true },
-  { name: 'no checkpointing', args: ['--no-checkpointing'], checkpointing: false },
-];
+/** The activation-checkpointing modes run side by side (each in its own child), with the command line's other flags. */
+const MODES: CheckpointMode[] = ['attention', 'layers', 'off'];
 
 async function main(): Promise<void> {
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const tokens = batch * length;
-  const passed = process.argv.slice(2).filter((a) => a !== '--no-checkpointing');
-  const variants = process.argv.includes('--no-checkpointing') ? VARIANTS.filter((v) => !v.checkpointing) : VARIANTS;
+  const passed = process.argv.slice(2).filter((a, i, all) => a !== '--checkpointing' && all[i - 1] !== '--checkpointing');
+  const modes = only ? [only] : MODES;
   console.log(`LoRA SFT rank ${rank} on q,k,v,o; random SmolLM2-135M-shaped model; batch ${batch} x ${length} in session calls of ${micro} rows; threads ${threads}; weights as ${feedWeights ? 'feeds' : 'initializers'}; arena ${arena ? 'on' : 'off'}`);
   console.log(`load average at start ${load()} (the machine has ${(await import('node:os')).cpus().length} cores)`);
   const matmulRates = [await measureMatmulGflops({ threads, rounds: 3 })];
   const results: ChildResult[] = [];
-  for (const v of variants) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', ...passed, ...v.args], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (r.status !== 0) throw new Error(`training child (${v.name}) failed: ${r.stderr}`);
-    if (r.stderr) console.log(`${v.name}:\n${r.stderr}`);
+  for (const mode of modes) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', ...passed, '--checkpointing', mode], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`training child (checkpointing ${mode}) failed: ${r.stderr}`);
+    if (r.stderr) console.log(`checkpointing ${mode}:\n${r.stderr}`);
     results.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult);
     matmulRates.push(await measureMatmulGflops({ threads, rounds: 3 }));
   }
   const matmul = matmulRates.reduce((a, b) => a + b, 0) / matmulRates.length;
   const flops = stepFlops(tokens, length / 2);
   const rate = (f: number, ms: number) => f / (ms / 1000) / 1e9;
-  console.log(`\nORT big MatMul 2048^3, GFLOP/s, before/between/after the variants: ${matmulRates.map((r) => r.toFixed(1)).join(' / ')} (mean ${matmul.toFixed(1)})`);
+  console.log(`\nORT big MatMul 2048^3, GFLOP/s, before/between/after the modes: ${matmulRates.map((r) => r.toFixed(1)).join(' / ')} (mean ${matmul.toFixed(1)})`);
   const perToken = flops.executed / tokens;
-  console.log(`executed work per token: ${(perToken / 1e6).toFixed(0)} MFLOP (forward + backward to activations; + ${(perToken / 2e6).toFixed(0)} recomputed with checkpointing)`);
+  console.log(`executed work per token: ${(perToken / 1e6).toFixed(0)} MFLOP (forward + backward to activations), plus what checkpointing recomputes`);
   console.log(`the target, 800 tokens/s, needs ${((800 * perToken) / 1e9).toFixed(0)} GFLOP/s executed: ${((800 * perToken) / 1e9 / matmul).toFixed(2)}x this machine's big-MatMul rate`);
-  variants.forEach((v, i) => {
+  modes.forEach((mode, i) => {
     const res = results[i];
-    const executed = flops.executed * (v.checkpointing ? 1.5 : 1);
+    const executed = flops.executed + flops.recomputed[mode];
     const bound = (matmul * 1e9) / (executed / tokens);
-    console.log(`\n${v.name}: ${res.nodes} ONNX nodes, session created in ${(res.createMs / 1000).toFixed(1)} s`);
+    console.log(`\ncheckpointing '${mode}'${mode === 'attention' ? ' (default)' : ''}: ${res.nodes} ONNX nodes, session created in ${(res.createMs / 1000).toFixed(1)} s`);
     console.log(`  step (median of ${steps})   ${res.stepMs.toFixed(0).padStart(8)} ms   best ${res.minMs.toFixed(0)} ms; CPU user ${res.userMs.toFixed(0)} ms, system ${res.systemMs.toFixed(0)} ms`);
     console.log(`  tokens/s            ${(tokens / (res.stepMs / 1000)).toFixed(0).padStart(8)}      best ${(tokens / (res.minMs / 1000)).toFixed(0)}; at most ${bound.toFixed(0)} if every executed FLOP ran at the big-MatMul rate (${((tokens / (res.stepMs / 1000)) / bound).toFixed(2)} of it)`);
     console.log(`  model GFLOP/s (6N)  ${rate(flops.model, res.stepMs).toFixed(1).padStart(8)}      MFU vs big MatMul ${(rate(flops.model, res.stepMs) / matmul).toFixed(2)}x (LoRA executes 4N, not 6N)`);

@@ -32,7 +32,7 @@ import { type SteerPositions, buildHooks } from '../engine/hooks/index.js';
 import type { ModelConfig } from '../engine/io/config.js';
 import { type LoraSpec as EngineLoraSpec, loraLinear, loraNames } from '../engine/lora/index.js';
 import { attentionBias } from '../engine/generate/layout.js';
-import { type Linear, buildDecoder } from '../engine/models/llama.js';
+import { type Linear, buildDecoder, plainLinear } from '../engine/models/llama.js';
 import type { Feed } from '../engine/runtime/index.js';
 import type { Batch } from './data.js';
 import type { LoraTarget } from './options.js';
@@ -123,6 +123,17 @@ function softplus(x: Tensor): Tensor {
 
 export type Objective = 'sft' | 'dpo' | 'grpo' | 'logprobs';
 
+/**
+ * What the backward keeps of the forward (activation checkpointing):
+ * - 'attention': the residual stream between layers and the MLP's gate and up projections; the
+ *   attention block (norm, q/k/v projections, scores, softmax) is recomputed from them as the
+ *   gradient reaches each layer. The MLP's matmuls, most of a layer's work, are not redone.
+ * - 'layers': only the residual stream between layers; each layer is recomputed whole (least
+ *   memory, about one extra forward).
+ * - 'off': every activation the backward reads is kept (fastest, most memory).
+ */
+export type CheckpointMode = 'attention' | 'layers' | 'off';
+
 export interface TrainGraphOptions {
   config: ModelConfig;
   /** LoRA adapter; absent means full-parameter training (every weight trainable). */
@@ -138,12 +149,8 @@ export interface TrainGraphOptions {
   grpoKl?: number;
   /** Row chunks of the fused loss head (more: less memory, a little more overhead). */
   lossChunks?: number;
-  /**
-   * Keep only the residual stream between layers for the backward and recompute each layer's inside
-   * from it (activation checkpointing). Default true: on a SmolLM2-135M-shaped LoRA step it took peak
-   * memory from 6.7 to 3.8 GiB for about one extra forward of compute.
-   */
-  checkpointLayers?: boolean;
+  /** Activation checkpointing (default 'attention'); see CheckpointMode. */
+  checkpointing?: CheckpointMode;
 }
 
 export interface TrainGraph {
@@ -175,14 +182,20 @@ export function buildTrainGraph(g: Graph, o: TrainGraphOptions): TrainGraph {
   const trainables = o.lora ? loraTrainables(config, o.lora) : [];
   const spec: EngineLoraSpec = { targets: Object.fromEntries(trainables.filter((t) => t.factor === 'A').map((t) => [t.module!, { rank: o.lora!.rank }])) };
   const dropout = o.lora?.dropout && o.objective !== 'logprobs' ? o.lora.dropout : 0;
-  const projection = o.lora ? (dropout > 0 ? dropoutLoraLinear(g, spec) : loraLinear(g, [spec])) : undefined;
+  const linear = o.lora ? (dropout > 0 ? dropoutLoraLinear(g, spec) : loraLinear(g, [spec])) : plainLinear(g);
+  const mode = o.checkpointing ?? 'attention';
+  const checkpoints: Tensor[] = [];
+  const projection: Linear = (x, module, inFeatures, outFeatures, bias) => {
+    const y = linear(x, module, inFeatures, outFeatures, bias);
+    if (mode === 'attention' && /\.mlp\.(gate|up)_proj$/.test(module)) checkpoints.push(y);
+    return y;
+  };
   const hook = o.steering
     ? buildHooks(g, { steer: [{ ...o.steering, vector: new Float32Array(config.hiddenSize), coef: 1 }] }, config.hiddenSize, ['B', 'T'])
     : undefined;
-  const layerOutputs: Tensor[] = [];
   const { hidden } = buildDecoder(g, config, { inputIds, positionIds, attentionBias }, projection, (layer, residual) => {
     const out = hook ? hook(layer, residual) : residual;
-    layerOutputs.push(out);
+    checkpoints.push(out);
     return out;
   });
   // The vocabulary head and its cross-entropy fused in row chunks: only one chunk's softmax and
@@ -242,7 +255,7 @@ export function buildTrainGraph(g: Graph, o: TrainGraphOptions): TrainGraph {
   const wrt = trainables.length > 0 ? trainables.map((t) => g.params.get(t.name)!) : [...g.params.values()];
   if (!o.lora) for (const p of wrt) trainables.push({ name: p.name!, shape: p.shape as number[] });
   out('loss', loss);
-  grad(loss, wrt, { checkpoints: o.checkpointLayers === false ? undefined : layerOutputs }).forEach((d, i) => out(`grad.${trainables[i].name}`, d));
+  grad(loss, wrt, { checkpoints: mode === 'off' ? undefined : checkpoints }).forEach((d, i) => out(`grad.${trainables[i].name}`, d));
   return { graph: g, trainables, outputs };
 }
 

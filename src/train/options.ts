@@ -63,11 +63,11 @@ function runShape(defaults: { rank: number; alpha: number; lr: number; maxLength
     /** Train every weight instead of a LoRA adapter (small models only, e.g. pretraining the tiny model). */
     fullParameter: z.boolean().default(false),
     /**
-     * Keep only the residual stream between layers for the backward and recompute inside each layer
-     * (ours, default on): a SmolLM2-135M-shaped LoRA step peaks at ~3.3 GB with it, ~6.7 GB without,
-     * for about one extra forward of compute. Turn off when memory is plentiful and speed matters.
+     * What the backward keeps of the forward (ours; see src/train/graph.ts CheckpointMode):
+     * 'attention' (default) recomputes only each layer's attention block, 'layers' recomputes whole
+     * layers (least memory), 'off' keeps everything (fastest). bench/train.ts measures all three.
      */
-    activationCheckpointing: z.boolean().default(true),
+    activationCheckpointing: z.enum(['attention', 'layers', 'off']).default('attention'),
     epochs: z.number().positive().default(1),
     /** Stop after this many optimizer steps even if epochs remain. */
     maxSteps: positiveInt.optional(),

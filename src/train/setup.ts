@@ -15,7 +15,7 @@ import { type LoraAdapter, type LoraModule, saveLoraAdapter } from '../engine/io
 import { writeSafetensors } from '../engine/io/safetensors.js';
 import { TextTokenizer } from '../engine/io/tokenizer.js';
 import { type Feed, Session } from '../engine/runtime/index.js';
-import { type LoraSpec, type Objective, type TrainableSpec, TARGET_MODULES, buildTrainGraph, dropoutMaskName } from './graph.js';
+import { type CheckpointMode, type LoraSpec, type Objective, type TrainableSpec, TARGET_MODULES, buildTrainGraph, dropoutMaskName } from './graph.js';
 import type { Param } from './optim.js';
 import type { LoraTarget, PreventativeSteering } from './options.js';
 import { Rng } from './rng.js';
@@ -24,8 +24,8 @@ import { Rng } from './rng.js';
 export interface RunShape {
   lora: { rank: number; alpha: number; dropout: number; targets: LoraTarget[] };
   fullParameter: boolean;
-  /** Default true (see options.ts). */
-  activationCheckpointing?: boolean;
+  /** Default 'attention' (see options.ts). */
+  activationCheckpointing?: CheckpointMode;
   seed?: number;
   steering?: PreventativeSteering;
 }
@@ -151,7 +151,7 @@ export async function setup(input: SetupInput): Promise<Setup> {
     dpoBeta: input.dpoBeta,
     grpoClip: input.grpoClip,
     grpoKl: input.grpoKl,
-    checkpointLayers: o.activationCheckpointing,
+    checkpointing: o.activationCheckpointing,
   });
   let params: Param[];
   const frozen = new Map(model.weights);

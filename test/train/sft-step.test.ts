@@ -12,7 +12,7 @@ import { loadModelConfig } from '../../src/engine/io/index.js';
 import { SafetensorsFile } from '../../src/engine/io/safetensors.js';
 import { type Feed, Session, floats } from '../../src/engine/runtime/index.js';
 import { makeBatch } from '../../src/train/data.js';
-import { type TrainGraph, batchFeeds, buildTrainGraph, dropoutMaskName, segmentAttentionBias } from '../../src/train/graph.js';
+import { type CheckpointMode, type TrainGraph, batchFeeds, buildTrainGraph, dropoutMaskName, segmentAttentionBias } from '../../src/train/graph.js';
 
 const dir = new URL('../fixtures/train/sft-step/', import.meta.url).pathname;
 const ref = JSON.parse(readFileSync(`${dir}reference.json`, 'utf8')) as {
@@ -41,9 +41,9 @@ const weights = readAll(`${dir}model.safetensors`);
 const adapter = readAll(`${dir}adapter_model.safetensors`);
 const lora = { rank: ref.rank, alpha: ref.alpha, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const };
 
-async function open(steered: boolean): Promise<{ tg: TrainGraph; session: Session; params: Record<string, Feed> }> {
+async function open(steered: boolean, checkpointing: CheckpointMode): Promise<{ tg: TrainGraph; session: Session; params: Record<string, Feed> }> {
   const g = new Graph(steered ? 'sft-steered' : 'sft');
-  const tg = buildTrainGraph(g, { config, lora, objective: 'sft', steering: steered ? { layer: ref.steer.layer, positions: 'all' } : undefined });
+  const tg = buildTrainGraph(g, { config, lora, objective: 'sft', checkpointing, steering: steered ? { layer: ref.steer.layer, positions: 'all' } : undefined });
   const session = await Session.create(g, { weights, threads: 1 });
   const params: Record<string, Feed> = { lora_scale_0: { data: new Float32Array([ref.alpha / ref.rank]), dims: [] } };
   for (const t of tg.trainables) params[t.name] = { data: adapter.get(`base_model.model.${t.module}.lora_${t.factor}.weight`)!, dims: t.shape };
@@ -74,9 +74,10 @@ describe('one LoRA SFT step matches PyTorch', () => {
   const count = ref.weights.flat().reduce((a, b) => a + b, 0);
 
   for (const c of ref.cases) {
-    it(`${c.name}: loss and all ${Object.keys(c.grads).length} LoRA gradients`, async () => {
+    for (const checkpointing of ['attention', 'layers', 'off'] as const) {
+    it(`${c.name}: loss and all ${Object.keys(c.grads).length} LoRA gradients (checkpointing ${checkpointing})`, async () => {
       const steered = c.name === 'steered';
-      const { tg, session, params } = await open(steered);
+      const { tg, session, params } = await open(steered, checkpointing);
       try {
         const feeds: Record<string, Feed> = { ...params, ...batchInputs() };
         if (steered) {
@@ -93,6 +94,7 @@ describe('one LoRA SFT step matches PyTorch', () => {
         await session.release();
       }
     });
+    }
   }
 });
 
@@ -127,7 +129,7 @@ describe('LoRA dropout', () => {
 describe('sequence packing', () => {
   let s: Awaited<ReturnType<typeof open>>;
   before(async () => {
-    s = await open(false);
+    s = await open(false, 'attention');
   });
   after(async () => {
     await s.session.release();
