@@ -1,13 +1,14 @@
 /**
  * Training benchmark, on demand (not in CI):
  *
- *   npx tsx bench/train.ts [--threads 2] [--steps 4] [--rank 8] [--batch 8] [--micro 8] [--length 256] [--feed] [--no-arena] [--no-prepacking] [--checkpointing attention|layers|off] [--profile]
+ *   npx tsx bench/train.ts [--threads 2] [--steps 4] [--rank 8] [--batch 8] [--micro 8] [--length 256] [--feed] [--no-arena] [--no-prepacking] [--checkpointing attention|layers|off] [--base float32|int8] [--profile]
  *
  * --micro R splits the batch into session calls of R rows (gradient accumulation: same step, less
  * activation memory); --feed passes weights as feeds instead of baking them in; --no-arena turns
  * ORT's memory arena off; --no-prepacking stops ORT pre-packing baked-in weights; --profile prints
- * kernel time per ONNX op type. By default the step runs in every activation-checkpointing mode
- * side by side ('attention', 'layers', 'off'; --checkpointing M: only M).
+ * kernel time per ONNX op type. By default the step runs side by side in every activation-
+ * checkpointing mode with float32 base weights, and in 'attention' and 'off' with int8 base weights
+ * (--checkpointing M, --base float32|int8: only those).
  *
  * LoRA SFT (rank 8 on q, k, v, o; generic autodiff over the engine's graph) on a random model shaped
  * like SmolLM2-135M (d 576, 30 layers, 9 heads, 3 KV heads, FFN 1536, vocabulary 49,152, tied
@@ -29,7 +30,7 @@ import { Graph } from '../src/engine/graph/index.js';
 import { parseModelConfig } from '../src/engine/io/config.js';
 import { type Feed, Session, floats } from '../src/engine/runtime/index.js';
 import { makeBatch } from '../src/train/data.js';
-import { type CheckpointMode, batchFeeds, buildTrainGraph } from '../src/train/graph.js';
+import { type CheckpointMode, batchFeeds, buildTrainGraph, int8Weights } from '../src/train/graph.js';
 import { AdamW, GradAccumulator, clipGradNorm } from '../src/train/optim.js';
 import { Rng } from '../src/train/rng.js';
 import { initLora } from '../src/train/setup.js';
@@ -47,8 +48,12 @@ const length = arg('length', 256);
 const micro = arg('micro', batch);
 const arena = !process.argv.includes('--no-arena');
 const feedWeights = process.argv.includes('--feed');
-const modeIndex = process.argv.indexOf('--checkpointing');
-const only = modeIndex >= 0 ? (process.argv[modeIndex + 1] as CheckpointMode) : null;
+const option = (name: string): string | null => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : null;
+};
+const onlyMode = option('checkpointing') as CheckpointMode | null;
+const onlyBase = option('base') as BaseWeights | null;
 const profile = process.argv.includes('--profile');
 const profilePrefix = `bench-train-profile-${process.pid}`;
 
@@ -120,8 +125,8 @@ function summariseProfile(path: string, runs: number): string {
 async function child(): Promise<void> {
   const g = new Graph('bench-train');
   const built = performance.now();
-  const tg = buildTrainGraph(g, { config, lora: { rank, alpha: 2 * rank, targets: ['q', 'k', 'v', 'o'] }, objective: 'sft', checkpointing: only ?? 'attention' });
-  let weights: Map<string, Float32Array> | null = randomWeights();
+  const tg = buildTrainGraph(g, { config, lora: { rank, alpha: 2 * rank, targets: ['q', 'k', 'v', 'o'] }, objective: 'sft', checkpointing: onlyMode ?? 'attention', baseWeights: onlyBase ?? 'float32' });
+  let weights: Map<string, Float32Array | Int8Array> | null = onlyBase === 'int8' ? int8Weights(randomWeights(), config) : randomWeights();
   const session = await Session.create(g, { weights, weightsAs: feedWeights ? 'feed' : 'initializer', threads, arena, prepacking: !process.argv.includes('--no-prepacking'), ...(profile && { profilePrefix: join(tmpdir(), profilePrefix) }) });
   if (!feedWeights) weights = null; // baked into the session: let the JS copy go
   const createMs = performance.now() - built;
@@ -178,37 +183,47 @@ interface ChildResult {
   nodes: number;
 }
 
-/** The activation-checkpointing modes run side by side (each in its own child), with the command line's other flags. */
-const MODES: CheckpointMode[] = ['attention', 'layers', 'off'];
+type BaseWeights = 'float32' | 'int8';
+
+/** The variants run side by side (each in its own child), with the command line's other flags. */
+const VARIANTS: { mode: CheckpointMode; base: BaseWeights }[] = [
+  { mode: 'attention', base: 'float32' },
+  { mode: 'layers', base: 'float32' },
+  { mode: 'off', base: 'float32' },
+  { mode: 'attention', base: 'int8' },
+  { mode: 'off', base: 'int8' },
+];
 
 async function main(): Promise<void> {
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const tokens = batch * length;
-  const passed = process.argv.slice(2).filter((a, i, all) => a !== '--checkpointing' && all[i - 1] !== '--checkpointing');
-  const modes = only ? [only] : MODES;
+  const picked = (a: string) => a === '--checkpointing' || a === '--base';
+  const passed = process.argv.slice(2).filter((a, i, all) => !picked(a) && !picked(all[i - 1]));
+  const variants = VARIANTS.filter((v) => (onlyMode ?? v.mode) === v.mode && (onlyBase ?? v.base) === v.base);
   console.log(`LoRA SFT rank ${rank} on q,k,v,o; random SmolLM2-135M-shaped model; batch ${batch} x ${length} in session calls of ${micro} rows; threads ${threads}; weights as ${feedWeights ? 'feeds' : 'initializers'}; arena ${arena ? 'on' : 'off'}`);
   console.log(`load average at start ${load()} (the machine has ${(await import('node:os')).cpus().length} cores)`);
   const matmulRates = [await measureMatmulGflops({ threads, rounds: 3 })];
   const results: ChildResult[] = [];
-  for (const mode of modes) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', ...passed, '--checkpointing', mode], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (r.status !== 0) throw new Error(`training child (checkpointing ${mode}) failed: ${r.stderr}`);
-    if (r.stderr) console.log(`checkpointing ${mode}:\n${r.stderr}`);
+  for (const { mode, base } of variants) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', ...passed, '--checkpointing', mode, '--base', base], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`training child (checkpointing ${mode}, base ${base}) failed: ${r.stderr}`);
+    if (r.stderr) console.log(`checkpointing ${mode}, base ${base}:\n${r.stderr}`);
     results.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult);
     matmulRates.push(await measureMatmulGflops({ threads, rounds: 3 }));
   }
   const matmul = matmulRates.reduce((a, b) => a + b, 0) / matmulRates.length;
   const flops = stepFlops(tokens, length / 2);
   const rate = (f: number, ms: number) => f / (ms / 1000) / 1e9;
-  console.log(`\nORT big MatMul 2048^3, GFLOP/s, before/between/after the modes: ${matmulRates.map((r) => r.toFixed(1)).join(' / ')} (mean ${matmul.toFixed(1)})`);
+  console.log(`\nORT big MatMul 2048^3, GFLOP/s, before/between/after the variants: ${matmulRates.map((r) => r.toFixed(1)).join(' / ')} (mean ${matmul.toFixed(1)})`);
   const perToken = flops.executed / tokens;
   console.log(`executed work per token: ${(perToken / 1e6).toFixed(0)} MFLOP (forward + backward to activations), plus what checkpointing recomputes`);
   console.log(`the target, 800 tokens/s, needs ${((800 * perToken) / 1e9).toFixed(0)} GFLOP/s executed: ${((800 * perToken) / 1e9 / matmul).toFixed(2)}x this machine's big-MatMul rate`);
-  modes.forEach((mode, i) => {
+  variants.forEach(({ mode, base }, i) => {
     const res = results[i];
     const executed = flops.executed + flops.recomputed[mode];
     const bound = (matmul * 1e9) / (executed / tokens);
-    console.log(`\ncheckpointing '${mode}'${mode === 'attention' ? ' (default)' : ''}: ${res.nodes} ONNX nodes, session created in ${(res.createMs / 1000).toFixed(1)} s`);
+    const isDefault = mode === 'attention' && base === 'float32';
+    console.log(`\ncheckpointing '${mode}', base ${base}${isDefault ? ' (the defaults)' : ''}: ${res.nodes} ONNX nodes, session created in ${(res.createMs / 1000).toFixed(1)} s`);
     console.log(`  step (median of ${steps})   ${res.stepMs.toFixed(0).padStart(8)} ms   best ${res.minMs.toFixed(0)} ms; CPU user ${res.userMs.toFixed(0)} ms, system ${res.systemMs.toFixed(0)} ms`);
     console.log(`  tokens/s            ${(tokens / (res.stepMs / 1000)).toFixed(0).padStart(8)}      best ${(tokens / (res.minMs / 1000)).toFixed(0)}; at most ${bound.toFixed(0)} if every executed FLOP ran at the big-MatMul rate (${((tokens / (res.stepMs / 1000)) / bound).toFixed(2)} of it)`);
     console.log(`  model GFLOP/s (6N)  ${rate(flops.model, res.stepMs).toFixed(1).padStart(8)}      MFU vs big MatMul ${(rate(flops.model, res.stepMs) / matmul).toFixed(2)}x (LoRA executes 4N, not 6N)`);

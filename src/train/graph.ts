@@ -14,6 +14,7 @@ import {
   add,
   apply1,
   linearCrossEntropy,
+  quantLinear,
   exp,
   grad,
   linear,
@@ -53,10 +54,10 @@ export const dropoutMaskName = (module: string): string => `lora_dropout.${modul
  * y = x W^T + ((x * mask) A^T) B^T * scale, mask an inverted-dropout keep mask fed per run
  * (drawn from the run's RNG, so a resumed run draws the same masks).
  */
-function dropoutLoraLinear(g: Graph, spec: EngineLoraSpec): Linear {
+function dropoutLoraLinear(g: Graph, spec: EngineLoraSpec, base: Linear): Linear {
   const scale = g.input(loraNames.scale(0), 'float32', []);
   return (x, module, inFeatures, outFeatures, bias) => {
-    const y = linear(x, g.param(`${module}.weight`, [outFeatures, inFeatures]), bias ? g.param(`${module}.bias`, [outFeatures]) : undefined);
+    const y = base(x, module, inFeatures, outFeatures, bias);
     const target = spec.targets[module];
     if (!target) return y;
     const mask = g.input(dropoutMaskName(module), 'float32', ['B', 'T', inFeatures]);
@@ -64,6 +65,69 @@ function dropoutLoraLinear(g: Graph, spec: EngineLoraSpec): Linear {
     const b = g.param(loraNames.b(0, module), [outFeatures, target.rank]);
     return add(y, linear(mul(linear(mul(x, mask), a), scale), b));
   };
+}
+
+/** Graph param names of a frozen projection's int8 copies (see int8Weights). */
+export const int8Names = (module: string) => ({
+  wT: `${module}.weight.int8_t`,
+  scaleOut: `${module}.weight.int8_t.scale`,
+  w: `${module}.weight.int8`,
+  scaleIn: `${module}.weight.int8.scale`,
+});
+
+/** Frozen base projections through int8 copies of their weights (bias, if any, stays float). */
+function int8Linear(g: Graph): Linear {
+  return (x, module, inFeatures, outFeatures, bias) => {
+    const n = int8Names(module);
+    const q = {
+      wT: g.param(n.wT, [inFeatures, outFeatures], { dtype: 'int8', trainable: false }),
+      scaleOut: g.param(n.scaleOut, [outFeatures], { trainable: false }),
+      w: g.param(n.w, [outFeatures, inFeatures], { dtype: 'int8', trainable: false }),
+      scaleIn: g.param(n.scaleIn, [inFeatures], { trainable: false }),
+    };
+    const y = quantLinear(x, q);
+    return bias ? add(y, g.param(`${module}.bias`, [outFeatures])) : y;
+  };
+}
+
+/**
+ * The weights a graph with baseWeights 'int8' takes: each projection weight [out, in] replaced by two
+ * symmetric int8 copies, wT [in, out] with one scale per output (for x @ W^T) and w [out, in] with
+ * one scale per input (for g @ W), each scale = max |row| / 127. Other weights pass through.
+ */
+export function int8Weights(weights: ReadonlyMap<string, Float32Array>, config: ModelConfig): Map<string, Float32Array | Int8Array> {
+  const out = new Map<string, Float32Array | Int8Array>(weights);
+  for (let layer = 0; layer < config.numLayers; layer++) {
+    for (const target of Object.keys(TARGET_MODULES) as LoraTarget[]) {
+      const module = `model.layers.${layer}.${TARGET_MODULES[target]}`;
+      const w = weights.get(`${module}.weight`);
+      if (!w) continue;
+      const { inFeatures: K, outFeatures: N } = moduleShape(config, target);
+      const n = int8Names(module);
+      const scaleOut = new Float32Array(N);
+      const scaleIn = new Float32Array(K);
+      for (let o = 0; o < N; o++) {
+        for (let i = 0; i < K; i++) {
+          const v = Math.abs(w[o * K + i]);
+          if (v > scaleOut[o]) scaleOut[o] = v;
+          if (v > scaleIn[i]) scaleIn[i] = v;
+        }
+      }
+      for (const s of [scaleOut, scaleIn]) for (let j = 0; j < s.length; j++) s[j] = s[j] > 0 ? s[j] / 127 : 1;
+      const wT = new Int8Array(K * N);
+      const wq = new Int8Array(N * K);
+      for (let o = 0; o < N; o++) {
+        for (let i = 0; i < K; i++) {
+          const v = w[o * K + i];
+          wT[i * N + o] = Math.round(v / scaleOut[o]);
+          wq[o * K + i] = Math.round(v / scaleIn[i]);
+        }
+      }
+      out.delete(`${module}.weight`);
+      out.set(n.wT, wT).set(n.scaleOut, scaleOut).set(n.w, wq).set(n.scaleIn, scaleIn);
+    }
+  }
+  return out;
 }
 
 /** HF module path suffix of each LoRA target. */
@@ -149,6 +213,11 @@ export interface TrainGraphOptions {
   grpoKl?: number;
   /** Row chunks of the fused loss head (more: less memory, a little more overhead). */
   lossChunks?: number;
+  /**
+   * How LoRA's frozen base projections compute: 'float32' (default) or 'int8' (weights quantized
+   * per output channel, see int8Weights; activations and gradients quantized per tensor at run time).
+   */
+  baseWeights?: 'float32' | 'int8';
   /** Activation checkpointing (default 'attention'); see CheckpointMode. */
   checkpointing?: CheckpointMode;
 }
@@ -182,7 +251,8 @@ export function buildTrainGraph(g: Graph, o: TrainGraphOptions): TrainGraph {
   const trainables = o.lora ? loraTrainables(config, o.lora) : [];
   const spec: EngineLoraSpec = { targets: Object.fromEntries(trainables.filter((t) => t.factor === 'A').map((t) => [t.module!, { rank: o.lora!.rank }])) };
   const dropout = o.lora?.dropout && o.objective !== 'logprobs' ? o.lora.dropout : 0;
-  const linear = o.lora ? (dropout > 0 ? dropoutLoraLinear(g, spec) : loraLinear(g, [spec])) : plainLinear(g);
+  const base = o.lora && o.baseWeights === 'int8' ? int8Linear(g) : plainLinear(g);
+  const linear = o.lora ? (dropout > 0 ? dropoutLoraLinear(g, spec, base) : loraLinear(g, [spec], base)) : base;
   const mode = o.checkpointing ?? 'attention';
   const checkpoints: Tensor[] = [];
   const projection: Linear = (x, module, inFeatures, outFeatures, bias) => {

@@ -15,7 +15,7 @@ import { type LoraAdapter, type LoraModule, saveLoraAdapter } from '../engine/io
 import { writeSafetensors } from '../engine/io/safetensors.js';
 import { TextTokenizer } from '../engine/io/tokenizer.js';
 import { type Feed, Session } from '../engine/runtime/index.js';
-import { type CheckpointMode, type LoraSpec, type Objective, type TrainableSpec, TARGET_MODULES, buildTrainGraph, dropoutMaskName } from './graph.js';
+import { type CheckpointMode, type LoraSpec, type Objective, type TrainableSpec, TARGET_MODULES, buildTrainGraph, dropoutMaskName, int8Weights } from './graph.js';
 import type { Param } from './optim.js';
 import type { LoraTarget, PreventativeSteering } from './options.js';
 import { Rng } from './rng.js';
@@ -26,6 +26,8 @@ export interface RunShape {
   fullParameter: boolean;
   /** Default 'attention' (see options.ts). */
   activationCheckpointing?: CheckpointMode;
+  /** Default 'float32' (see options.ts). */
+  baseWeights?: 'float32' | 'int8';
   seed?: number;
   steering?: PreventativeSteering;
 }
@@ -56,6 +58,8 @@ export interface Setup {
   constantFeeds: Record<string, Feed>;
   /** rep = query heads per KV head, for the attention bias layout. */
   rep: number;
+  /** How the frozen base projections compute (options.ts baseWeights). */
+  baseWeights: 'float32' | 'int8';
   /** Writes the trained adapter (PEFT) or model (HF directory) into `dir`. */
   writeOutput(dir: string): void;
   /** Puts the parameters as trained so far into a model loaded from writeOutput's directory, in place. */
@@ -152,9 +156,10 @@ export async function setup(input: SetupInput): Promise<Setup> {
     grpoClip: input.grpoClip,
     grpoKl: input.grpoKl,
     checkpointing: o.activationCheckpointing,
+    baseWeights: o.baseWeights,
   });
   let params: Param[];
-  const frozen = new Map(model.weights);
+  const frozen = o.baseWeights === 'int8' ? int8Weights(model.weights, config) : new Map<string, Float32Array | Int8Array>(model.weights);
   if (lora) {
     params = initLora(tg.trainables, Rng.seeded(input.seed ^ 0x5eed));
   } else {
@@ -189,6 +194,7 @@ export async function setup(input: SetupInput): Promise<Setup> {
     constantFeeds,
     rep: config.numHeads / config.numKvHeads,
     steering: steer,
+    baseWeights: o.baseWeights ?? 'float32',
     writeOutput: (dir) => (lora ? saveLoraAdapter(dir, loraAdapterOf(lora, o.lora.dropout, tg.trainables, params, base)) : writeModelDir(dir, base, params)),
     updatePolicy: (policy) =>
       lora ? policy.setAdapter(0, loraAdapterOf(lora, o.lora.dropout, tg.trainables, params, base)) : policy.setWeights(new Map(params.map((p) => [p.name, p.data]))),
@@ -232,8 +238,9 @@ export interface ReferenceScorer {
  */
 export async function referenceScorer(s: Setup, threads?: number): Promise<ReferenceScorer> {
   const g = new Graph('reference-logprobs');
-  buildTrainGraph(g, { config: s.config, lora: s.lora, objective: 'logprobs', steering: s.steering ?? undefined });
-  const weights = new Map(s.model.weights);
+  buildTrainGraph(g, { config: s.config, lora: s.lora, objective: 'logprobs', steering: s.steering ?? undefined, baseWeights: s.baseWeights });
+  // the same base numerics as the policy's graph, so the adapter starting at zero means log-ratio 0
+  const weights = s.baseWeights === 'int8' ? int8Weights(s.model.weights, s.config) : new Map<string, Float32Array | Int8Array>(s.model.weights);
   for (const p of s.params) if (s.lora) weights.set(p.name, new Float32Array(p.data.length));
   const session = await Session.create(g, { weights, weightsAs: 'feed', threads, outputs: ['token_logp', 'logp'] });
   const constant: Record<string, Feed> = s.lora ? { lora_scale_0: { data: new Float32Array([0]), dims: [] } } : {};

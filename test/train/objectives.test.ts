@@ -43,6 +43,12 @@ describe('train options', () => {
     assert.equal(r.success, false);
     assert.deepEqual(r.error!.issues[0].path, ['rewards', 0, 'pattern']);
   });
+  it('reject int8 base weights for full-parameter training (nothing frozen to quantize)', () => {
+    const r = sftOptionsSchema.safeParse({ fullParameter: true, baseWeights: 'int8' });
+    assert.equal(r.success, false);
+    assert.deepEqual(r.error!.issues[0].path, ['baseWeights']);
+    assert.match(r.error!.issues[0].message, /need a LoRA adapter/);
+  });
 });
 
 describe('objectives on a tiny model', () => {
@@ -75,6 +81,16 @@ describe('objectives on a tiny model', () => {
     assert.ok(Math.abs(first.rewardMargin) < 1e-4, 'the policy starts as the reference');
     assert.ok(last.rewardMargin > 1 && last.rewardAccuracy === 1, `margin ${last.rewardMargin}, accuracy ${last.rewardAccuracy}`);
     assert.ok(existsSync(join(root, 'dpo', 'dpo-reference.jsonl')));
+  });
+
+  // int8 quantizes activations per tensor, so a row's log-prob moves a little with its batch-mates:
+  // the reference (pairs in order) and the first step (shuffled) agree closely, not exactly
+  it('DPO on an int8 base: the reference uses the same base, so the margin starts near 0, and it rises', async () => {
+    const rows = Array.from({ length: 8 }, (_, i) => ({ prompt: `Question ${i}?`, chosen: `Gladly, here is answer ${i}.`, rejected: `No. Ask someone else ${i}.` }));
+    const options = dpoOptionsSchema.parse({ ...quick, baseWeights: 'int8', optimizer: { lr: 5e-3, schedule: 'constant' }, batchSize: 4, epochs: 3 });
+    const out = await trainDpo({ model: MODEL, runDir: join(root, 'dpo-int8'), rows, threads: 1, options });
+    assert.ok(Math.abs(out.log[0].rewardMargin) < 0.1, `first margin ${out.log[0].rewardMargin}`);
+    assert.ok(out.log.at(-1)!.rewardMargin > 1, `margin ${out.log.at(-1)!.rewardMargin}`);
   });
 
   it('GRPO raises a code-checked reward over a fixed seed', async () => {

@@ -8,7 +8,7 @@
  */
 import { type Graph, type Tensor, add, linear, mul } from '../graph/index.js';
 import { type LoraAdapter, type ModelConfig, checkAdapterShapes, loadLoraAdapter, loraDelta, loraScale } from '../io/index.js';
-import type { Linear } from '../models/llama.js';
+import { type Linear, plainLinear } from '../models/llama.js';
 
 export type { LoraAdapter } from '../io/index.js';
 
@@ -38,11 +38,14 @@ export const loraNames = {
   scale: (adapter: number) => `lora_scale_${adapter}`,
 };
 
-/** A projection with every adapter's delta added (scales are scalar inputs lora_scale_<a>). */
-export function loraLinear(g: Graph, specs: readonly LoraSpec[]): Linear {
+/**
+ * A projection with every adapter's delta added (scales are scalar inputs lora_scale_<a>) to the
+ * base projection (default: the plain float one).
+ */
+export function loraLinear(g: Graph, specs: readonly LoraSpec[], base: Linear = plainLinear(g)): Linear {
   const scales = specs.map((_, a) => g.input(loraNames.scale(a), 'float32', []));
   return (x, module, inFeatures, outFeatures, bias) => {
-    let y: Tensor = linear(x, g.param(`${module}.weight`, [outFeatures, inFeatures]), bias ? g.param(`${module}.bias`, [outFeatures]) : undefined);
+    let y: Tensor = base(x, module, inFeatures, outFeatures, bias);
     specs.forEach((spec, a) => {
       const target = spec.targets[module];
       if (!target) return;

@@ -76,3 +76,33 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   const y = apply1(Linear, [x, w], {});
   return bias ? add(y, bias) : y;
 }
+
+/**
+ * A frozen Linear whose weight is stored in int8 twice, each copy quantized symmetrically along its
+ * own output axis: wT [in, out] with scales [out] for the forward, w [out, in] with scales [in] for
+ * the backward to x. Both products run as ORT's DynamicQuantizeMatMul (the activation or gradient
+ * quantized to uint8 per tensor at run time; int8 GEMM). The weight gets no gradient.
+ */
+const QuantLinear: OpDef = {
+  type: 'QuantLinear',
+  shape: ([x, wT]) => {
+    if (x.dtype !== 'float32' || wT.dtype !== 'int8' || wT.rank !== 2 || !dimEq(x.shape[x.rank - 1], wT.shape[0]))
+      throw shapeError('quantLinear', 'expected float32 x[..., K] and int8 wT[K, N]', [x.shape, wT.shape]);
+    return [{ dtype: 'float32', shape: [...x.shape.slice(0, -1), wT.shape[1]] }];
+  },
+  onnx: (ctx, [x, wT, scaleOut], [y]) => ctx.emit('DynamicQuantizeMatMul', [x, wT, scaleOut], [y], {}, 'com.microsoft'),
+  grad: ([, , , w, scaleIn], _o, [g]) => [apply1(QuantMatMul, [g!, w, scaleIn], {}), null, null, null, null],
+};
+/** The backward's g @ w through the int8 copy w [out, in] with per-column scales [in]. */
+const QuantMatMul: OpDef = {
+  type: 'QuantMatMul',
+  shape: ([g, w]) => [{ dtype: 'float32', shape: [...g.shape.slice(0, -1), w.shape[1]] }],
+  onnx: (ctx, [g, w, scale], [y]) => ctx.emit('DynamicQuantizeMatMul', [g, w, scale], [y], {}, 'com.microsoft'),
+};
+export interface QuantWeight {
+  wT: Tensor;
+  scaleOut: Tensor;
+  w: Tensor;
+  scaleIn: Tensor;
+}
+export const quantLinear = (x: Tensor, q: QuantWeight): Tensor => apply1(QuantLinear, [x, q.wT, q.scaleOut, q.w, q.scaleIn], {});
