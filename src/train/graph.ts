@@ -274,7 +274,12 @@ export function buildTrainGraph(g: Graph, o: TrainGraphOptions): TrainGraph {
   // head's backward matmul and keeps [N, d] rather than [N, V] (a logprobs pass needs neither).
   const headName = config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   const head = g.params.get(headName) ?? g.param(headName, [config.vocabSize, config.hiddenSize]);
-  const nll = reshapeAs(linearCrossEntropy(reshape(hidden, [-1, config.hiddenSize]), head, reshape(targets, [-1]), { chunks: o.lossChunks ?? 8, frozenHead: o.lora !== undefined && o.objective !== 'logprobs' }).loss, targets); // [B, T]
+  const lce = linearCrossEntropy(reshape(hidden, [-1, config.hiddenSize]), head, reshape(targets, [-1]), {
+    chunks: o.lossChunks ?? 8,
+    frozenHead: o.lora !== undefined && o.objective !== 'logprobs',
+  });
+  checkpoints.push(...lce.kept);
+  const nll = reshapeAs(lce.loss, targets); // [B, T]
   const tokenLogp = neg(nll);
   const seqLogp = reduceSum(mul(tokenLogp, weights), [1]); // [B]
   const outputs: string[] = [];

@@ -85,6 +85,8 @@ describe('one LoRA SFT step matches PyTorch', () => {
           feeds[hookNames.steerMask(ref.steer.layer)] = { data: new Float32Array(B * T).fill(1), dims: [B, T] };
         }
         const out = await session.run(feeds);
+        const headPasses = session.compiled.model.graph!.node!.filter((n) => n.opType === 'LogSoftmax').length;
+        assert.equal(headPasses, 8, 'the loss head (8 row chunks) runs once: checkpointing must not recompute it');
         assert.ok(Math.abs(floats(out.loss)[0] / count - c.loss) < 1e-5, `loss ${floats(out.loss)[0] / count} vs ${c.loss}`);
         for (const t of tg.trainables) {
           const g = floats(out[`grad.${t.name}`]).map((x) => x / count);

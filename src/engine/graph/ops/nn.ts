@@ -169,10 +169,14 @@ const LinearCrossEntropy: OpDef<LinearCeAttrs> = {
     return [wanted[0] ? dh : null, wanted[1] ? (wanted[0] ? dw : dh) : null, null];
   },
 };
-/** frozenHead: w gets no gradient, and the backward keeps 1/V-th the memory (see LinearCrossEntropy). */
-export function linearCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: { chunks?: number; frozenHead?: boolean } = {}): { loss: Tensor } {
-  const [loss] = apply(LinearCrossEntropy, [h, w, targets], { chunks: opts.chunks ?? 16, frozenHead: opts.frozenHead ?? false });
-  return { loss };
+/**
+ * frozenHead: w gets no gradient, and the backward keeps 1/V-th the memory (see LinearCrossEntropy).
+ * `kept` is what the backward reads: with activation checkpointing, make them checkpoints, or the
+ * backward recomputes the whole head.
+ */
+export function linearCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: { chunks?: number; frozenHead?: boolean } = {}): { loss: Tensor; kept: Tensor[] } {
+  const [loss, ...kept] = apply(LinearCrossEntropy, [h, w, targets], { chunks: opts.chunks ?? 16, frozenHead: opts.frozenHead ?? false });
+  return { loss, kept };
 }
 
 /** rows @ w^T into `out`: FusedMatMul (transB) in float32, else w transposed once up front. */
