@@ -107,8 +107,11 @@ function stepFlops(tokens: number, context: number): { model: number; executed: 
   const matmulParams = layers * (2 * d * d + 2 * d * kv * headDim + 3 * d * ff) + vocab * d;
   const attention = layers * 2 * 2 * context * d; // scores and weighted values, per token
   const forward = tokens * (2 * matmulParams + attention);
-  const attentionBlock = tokens * (layers * 2 * d * (d + 2 * kv * headDim) + attention); // q, k, v projections + attention
-  return { model: 3 * forward, executed: 2 * forward, recomputed: { attention: attentionBlock, layers: forward, off: 0 } };
+  // what the backward recomputes: the forward values gradient rules read (q, k, v and attention for
+  // 'attention'; plus gate and up for 'layers'; never o, down or the head, whose outputs no rule reads)
+  const attentionBlock = tokens * (layers * 2 * d * (d + 2 * kv * headDim) + attention);
+  const withMlp = attentionBlock + tokens * layers * 2 * d * 2 * ff;
+  return { model: 3 * forward, executed: 2 * forward, recomputed: { attention: attentionBlock, layers: withMlp, off: 0 } };
 }
 
 /** Time per ONNX op type per step from an ORT profile (Chrome trace), largest first. */
