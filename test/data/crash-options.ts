@@ -1,14 +1,16 @@
-/** The options the crash test's child and its uninterrupted reference run share. */
+import { TINY } from './support.js';
+
+/**
+ * The options the crash test's child and its uninterrupted reference run share: the tiny run with
+ * more items per stage (so the kill lands mid-stage) and inoculation prompts added.
+ */
 export const CRASH_OPTIONS = {
-  seed: 7,
+  ...TINY,
   concurrency: 3,
   expansion: { perTrait: 8, batchSize: 5 },
   generalPrompts: { count: 6 },
-  chat: { samplesPerPrompt: 1 },
-  introspective: { perTrait: 3 },
-  documents: { count: 4 },
   dpo: { samplesPerPrompt: 2 },
   reflection: { samplesPerPrompt: 2 },
-  interaction: { free: 2, leading: 2, turns: 4 },
+  interaction: { ...TINY.interaction, turns: 4 },
   inoculation: { datasets: ['chat' as const] },
 };
