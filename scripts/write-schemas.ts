@@ -1,6 +1,6 @@
 // Writes schema/<artifact>.schema.json from the zod schemas; `--check` exits 1 if any file is stale.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { jsonSchemaOf, publishedSchemas } from '../src/core/published-schemas.js';
+import { jsonSchemaOf, publishedSchemas } from '../src/schemas.js';
 
 const check = process.argv.includes('--check');
 let stale = 0;

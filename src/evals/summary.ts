@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cellSchema } from '../core/cell.js';
 import { evalIdSchema } from './options.js';
 
 /**
@@ -152,7 +153,18 @@ export const evalSummarySchema = z
     confidence: z.number(),
     baseline: z.string().nullable().describe('Name of the base subject, when present.'),
     prompted: z.string().nullable().describe('Name of the prompted subject, when present.'),
-    subjects: z.array(z.object({ name: z.string(), model: z.string(), persona: z.string().nullable(), hasSystemPrompt: z.boolean() }).strict()),
+    subjects: z.array(
+      z
+        .object({
+          name: z.string(),
+          model: z.string(),
+          persona: z.string().nullable(),
+          hasSystemPrompt: z.boolean(),
+          kind: z.enum(['base', 'prompted', 'trained', 'steered', 'capped', 'other']).optional().describe('What the subject is: the base model, a persona prompted on it, a trained cell, a steered or capped model, or a run.subjects entry.'),
+          cell: cellSchema.nullable().optional().describe('For a trained subject, its cell identity (persona, method, format, seed, backend, options hash).'),
+        })
+        .strict(),
+    ),
     judges: z.array(z.string()),
     /** Per judge, this invocation's calls: verdicts parsed first time, after re-asks, never; scores by logprobs, by text, missing. */
     judgeTallies: z.record(z.string(), z.record(z.string(), z.number())).default({}),

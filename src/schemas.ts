@@ -4,11 +4,11 @@
  * (test/core/schemas.test.ts checks the committed files are current; `npm run schema` rewrites them).
  */
 import { z, type ZodType } from 'zod';
-import { constitutionSchema } from '../constitution/schema.js';
-import { chatRowSchema, datasetManifestSchema, dpoRowSchema, textRowSchema } from '../data/rows.js';
-import { evalSummarySchema } from '../evals/summary.js';
-import { experimentSchema } from '../experiments/config.js';
-import { journalLineSchema, runManifestSchema } from './journal.js';
+import { constitutionSchema } from './constitution/schema.js';
+import { chatRowSchema, datasetManifestSchema, dpoRowSchema, textRowSchema } from './data/rows.js';
+import { evalSummarySchema } from './evals/summary.js';
+import { experimentSchema } from './experiments/config.js';
+import { journalLineSchema, runManifestSchema } from './core/journal.js';
 
 export const publishedSchemas: Record<string, { title: string; schema: ZodType }> = {
   constitution: { title: 'persona-lab constitution', schema: constitutionSchema },

@@ -1,0 +1,33 @@
+/**
+ * A trained cell's identity: which persona, method, format and seed it is, which training backend
+ * made it, and a hash of the options that trained it. It travels unflattened from the runner through
+ * the train journal and the eval summary to the report and the dashboard, so they can group by any
+ * of its parts (pool over seeds, contrast formats or methods).
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+export const cellSchema = z
+  .object({
+    persona: z.string().describe("The constitution's name."),
+    method: z.string().describe('The training method (a key of the method registry, e.g. sft, dpo, dpo-introspection, grpo).'),
+    format: z.string().nullable().describe('The data format trained on (sft: chat, introspection, documents, ...); null for methods with one dataset.'),
+    seed: z.number().int(),
+    backend: z.string().describe('The training backend that made the adapter (engine, trl, ...).'),
+    optionsHash: z.string().describe('Hash of every option that trained the cell (see hashOptions); a change means a different cell.'),
+  })
+  .strict();
+
+export type CellIdentity = z.infer<typeof cellSchema>;
+
+/** JSON with object keys sorted at every level, so equal values hash equally whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+/** A short, stable hash of an options value (16 hex digits of SHA-256 over canonical JSON). */
+export function hashOptions(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value) ?? 'undefined').digest('hex').slice(0, 16);
+}
