@@ -12,6 +12,7 @@ import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js
 import type { StageContext } from '../experiments/context.js';
 import type { LoadedExperiment } from '../experiments/load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
+import { cellLabel } from '../experiments/methods/index.js';
 import type { EvalSummary } from '../evals/summary.js';
 import { initProject } from './init.js';
 import { validateFiles } from './validate.js';
@@ -106,7 +107,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     "train the matrix of the experiment's run: section (SFT per data format, DPO, DPO + introspection SFT, GRPO; per persona x seed) from the run's datasets; finished adapters are skipped, interrupted ones resume",
     async (ctx, stage) => {
       const summary = await (await runner()).trainStage(ctx, stage);
-      return { result: summary, lines: [`${summary.cells.length} adapter(s), ${summary.trained} trained now`, ...summary.cells.map((c) => `${c.slug} ${c.method} seed ${c.seed}: ${c.output}`)] };
+      return { result: summary, lines: [`${summary.cells.length} adapter(s), ${summary.trained} trained now`, ...summary.cells.map((c) => `${c.slug} ${cellLabel(c.cell.method, c.cell.format)} seed ${c.cell.seed}: ${c.output}`)] };
     },
     async (loaded) => (await runner()).checkMatrix(loaded),
   );

@@ -21,7 +21,8 @@ import { generateOptionsSchema, type DatasetId, type GenerateOptions, type Gener
 import { loadGeneralPrompts, loadProbes, loadReflectionPrompts, splitHeldOut } from './prompts.js';
 import { datasetManifestSchema, promptRowSchema, type ChatRow, type DatasetManifest, type DpoRow, type PromptRow, type TextRow } from './rows.js';
 import { render } from './templates.js';
-import { normalizeForDedup, seededOrder, slug, textId } from './text.js';
+import { normalizeForDedup, seededOrder, textId } from './text.js';
+import { personaSlug } from '../core/slug.js';
 import { tokenCounter } from './tokens.js';
 
 export { exportDataset, type ExportOptions } from './export.js';
@@ -73,6 +74,31 @@ function readManifests(dir: string): Record<string, DatasetManifest> {
 }
 
 /**
+ * A dataset file as its manifest names it: `<dir>/<dataset>.manifest.json`'s file for `variant`, with
+ * the manifest (the contract between the data stage and its readers); null when the manifest is
+ * missing or the file holds no rows.
+ */
+export function datasetFile(dir: string, dataset: string, variant = 'main'): { file: string; manifest: DatasetManifest } | null {
+  const path = join(dir, `${dataset}.manifest.json`);
+  if (!existsSync(path)) return null;
+  const manifest = datasetManifestSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+  const name = manifest.files[variant];
+  if (name === undefined || (manifest.rows[variant] ?? 0) === 0 || !existsSync(join(dir, name))) return null;
+  return { file: join(dir, name), manifest };
+}
+
+/**
+ * The file a persona's dataset trains from, under a run's datasets/ directory: the format
+ * comparison's equal-token-budget file when the data stage wrote one, the training split of the
+ * shared identity probes, else the dataset's main file; null when the data stage has not written it.
+ */
+export function trainingFile(datasetsDir: string, personaSlug: string, dataset: DatasetId): { file: string; manifest: DatasetManifest } | null {
+  if (dataset === 'probes') return datasetFile(datasetsDir, 'probes', 'train');
+  const dir = join(datasetsDir, personaSlug);
+  return datasetFile(join(dir, 'format-comparison'), dataset) ?? datasetFile(dir, dataset);
+}
+
+/**
  * Generates the datasets `options.datasets` names for every constitution, into runDir/datasets/.
  * Everything is checked before anything is written (constitutions, option files, prompt sets);
  * every model call's result is journaled as it finishes, so a rerun after a crash does only what is
@@ -97,7 +123,7 @@ export async function generate(
   const want = new Set<DatasetId>(o.datasets);
   if (constitutions.length === 0) throw new InputError(file, 'constitutions', 'expected at least one constitution');
   const personas = constitutions.map((c, i) => validate(`constitution ${i + 1} ("${c?.name ?? ''}")`, c, constitutionSchema));
-  const slugs = personas.map((c) => slug(c.name));
+  const slugs = personas.map((c) => personaSlug(c.name));
   const clash = slugs.find((s, i) => slugs.indexOf(s) !== i);
   if (clash) throw new InputError(file, 'constitutions', `expected personas with distinct names (two map to "${clash}")`);
   const missing = o.inoculation.datasets.filter((d) => !want.has(d));

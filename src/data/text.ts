@@ -115,14 +115,3 @@ export function seededOrder<T>(items: readonly T[], seed: number, keyOf: (item: 
     .map((x) => x.item);
 }
 
-/** A file-system-safe name for a persona. */
-export function slug(name: string): string {
-  return (
-    name
-      .normalize('NFKD')
-      .replace(/[\u0300-\u036f]/g, '')
-      .toLowerCase()
-      .replace(/[^a-z0-9]+/g, '-')
-      .replace(/^-|-$/g, '') || 'persona'
-  );
-}

@@ -125,7 +125,7 @@ export async function runEvals(
     confidence: o.confidence,
     baseline: ctx.base?.name ?? null,
     prompted: ctx.prompted?.name ?? null,
-    subjects: subjects.map((s) => ({ name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt })),
+    subjects: subjects.map((s) => ({ name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt, kind: s.kind ?? 'other', cell: s.cell ?? null })),
     judges: evalJudges.map((j) => j.name),
     judgeTallies: Object.fromEntries(evalJudges.map((j) => [j.name, j.judge.tally.snapshot()])),
     evals: results,
@@ -174,7 +174,7 @@ async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
 export function baselineSubjects(base: ChatModel, constitutions: Constitution[], names: { base?: string; prompted?: string } = {}): Subject[] {
   const promptedName = names.prompted ?? 'prompted';
   return [
-    { name: names.base ?? 'base', model: base },
-    ...constitutions.map((c, i) => ({ name: i === 0 ? promptedName : `${promptedName}-${fileSafe(c.name)}`, model: base, systemPrompt: personaSystemPrompt(c), persona: c.name })),
+    { name: names.base ?? 'base', model: base, kind: 'base' },
+    ...constitutions.map((c, i) => ({ name: i === 0 ? promptedName : `${promptedName}-${fileSafe(c.name)}`, model: base, systemPrompt: personaSystemPrompt(c), persona: c.name, kind: 'prompted' as const })),
   ];
 }

@@ -144,6 +144,9 @@ export const evalResultSchema = z
   })
   .strict();
 
+export const subjectKindSchema = z.enum(['base', 'prompted', 'trained', 'steered', 'capped', 'other']);
+export type SubjectKind = z.infer<typeof subjectKindSchema>;
+
 export const evalSummarySchema = z
   .object({
     version: z.literal(1),
@@ -160,7 +163,7 @@ export const evalSummarySchema = z
           model: z.string(),
           persona: z.string().nullable(),
           hasSystemPrompt: z.boolean(),
-          kind: z.enum(['base', 'prompted', 'trained', 'steered', 'capped', 'other']).optional().describe('What the subject is: the base model, a persona prompted on it, a trained cell, a steered or capped model, or a run.subjects entry.'),
+          kind: subjectKindSchema.optional().describe('What the subject is: the base model, a persona prompted on it, a trained cell, a steered or capped model, or a run.subjects entry.'),
           cell: cellSchema.nullable().optional().describe('For a trained subject, its cell identity (persona, method, format, seed, backend, options hash).'),
         })
         .strict(),

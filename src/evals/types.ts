@@ -11,7 +11,8 @@ import type { EvalJudge } from './judging.js';
 import type { EvalId, EvalOptions } from './options.js';
 import type { PersonaClassifierHandle } from './persona-classifier-training.js';
 import { hashSeed, type BootstrapOptions } from './stats.js';
-import type { EvalResult } from './summary.js';
+import type { EvalResult, SubjectKind } from './summary.js';
+import type { CellIdentity } from '../core/cell.js';
 
 /** A model under evaluation: base, base + constitution ("prompted"), an adapter, a steered variant, an endpoint. */
 export interface Subject {
@@ -21,6 +22,10 @@ export interface Subject {
   systemPrompt?: string;
   /** Name of the constitution this subject is meant to embody; none for the base model. */
   persona?: string;
+  /** What the subject is (summary.json's subjects[].kind); default 'other'. */
+  kind?: SubjectKind;
+  /** A trained subject's cell identity, kept structured to the report. */
+  cell?: CellIdentity;
 }
 
 export interface EvalProgress {

@@ -4,45 +4,26 @@
  * and eval samples are journaled by their stages, a finished adapter is journaled in
  * `journals/train/adapters.jsonl` and skipped, an interrupted one resumes from its trainer checkpoint.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Constitution } from '../constitution/index.js';
 import { InputError } from '../core/errors.js';
 import { RunDir } from '../core/journal.js';
-import { generate, type DatasetId, type GenerateSummary } from '../data/index.js';
-import { slug } from '../data/text.js';
+import { hashOptions, type CellIdentity } from '../core/cell.js';
+import { personaSlug } from '../core/slug.js';
+import { trainingFile } from '../data/index.js';
 import { baselineSubjects, runEvals, type EvalOptions, type EvalSummary, type JudgeModel, type Subject } from '../evals/index.js';
 import { createChatModel } from '../providers/index.js';
 import type { LocalModelRef, ModelRef } from '../providers/ref.js';
+import { TRAIN_BACKENDS, type TrainBackend } from '../train/backends/index.js';
 import type { ChatModel } from '../providers/types.js';
 import { trainOptionsSchema, type TrainOptions } from '../train/options.js';
+import { cellDir, cellKey, cellSubjectName, trainJournal, type PlannedCell, type TrainedCell } from './cells.js';
 import { runOptionsSchema, type RunOptions } from './config.js';
 import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
+import { METHODS } from './methods/index.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from './stages.js';
-
-/** One trained cell of the matrix; `method` is `sft-<format>`, `dpo`, `dpo-introspection` or `grpo`. */
-export interface Cell {
-  persona: string;
-  slug: string;
-  method: string;
-  seed: number;
-}
-
-/** What the train journal keeps per finished cell (paths relative to the run directory). */
-export interface TrainedCell extends Cell {
-  /** The PEFT adapter directory (or, for full-parameter training, the model directory). */
-  output: string;
-  kind: 'adapter' | 'model';
-  metrics: Record<string, unknown>;
-  /** The trainer checkpoint step this invocation continued from (0: trained from the start). */
-  resumedFrom: number;
-}
-
-export const cellKey = (c: Cell): string => `${c.slug}/${c.method}/seed-${c.seed}`;
-/** The eval subject name of a trained cell: <persona>.<method>.seed-<n>. */
-export const cellSubjectName = (c: Cell): string => `${c.slug}.${c.method}.seed-${c.seed}`;
-export const cellDir = (run: RunDir, c: Cell): string => run.path('adapters', c.slug, c.method, `seed-${c.seed}`);
 
 export function runOptionsOf(loaded: LoadedExperiment): RunOptions {
   return loaded.experiment.run ?? runOptionsSchema.parse({});
@@ -60,16 +41,23 @@ function matrixPersonas(loaded: LoadedExperiment): Constitution[] {
   });
 }
 
+/** run.methods with every method they require, in the registry's (training) order. */
+function matrixMethods(run: RunOptions): string[] {
+  const wanted = new Set<string>();
+  const add = (name: string) => {
+    if (wanted.has(name)) return;
+    wanted.add(name);
+    for (const required of METHODS[name].requires ?? []) add(required);
+  };
+  run.methods.forEach(add);
+  return Object.keys(METHODS).filter((m) => wanted.has(m));
+}
+
 /** Every trained cell, in training order (a DPO cell before the dpo-introspection cell that builds on it). */
-export function planMatrix(loaded: LoadedExperiment): Cell[] {
+export function planMatrix(loaded: LoadedExperiment): PlannedCell[] {
   const run = runOptionsOf(loaded);
-  const methods = new Set(run.methods);
-  const names: string[] = [];
-  if (methods.has('sft')) names.push(...run.formats.map((f) => `sft-${f}`));
-  if (methods.has('dpo') || methods.has('dpo-introspection')) names.push('dpo');
-  if (methods.has('dpo-introspection')) names.push('dpo-introspection');
-  if (methods.has('grpo')) names.push('grpo');
-  return matrixPersonas(loaded).flatMap((c) => loaded.experiment.seeds.flatMap((seed) => names.map((method) => ({ persona: c.name, slug: slug(c.name), method, seed }))));
+  const methods = matrixMethods(run).flatMap((method) => METHODS[method].formats(run).map((format) => ({ method, format })));
+  return matrixPersonas(loaded).flatMap((c) => loaded.experiment.seeds.flatMap((seed) => methods.map(({ method, format }) => ({ persona: c.name, slug: personaSlug(c.name), method, format, seed }))));
 }
 
 /** The local model directory training starts from; bad input when the subject cannot be trained. */
@@ -89,36 +77,42 @@ async function trainableBase(loaded: LoadedExperiment): Promise<LocalModelRef> {
   return parsed;
 }
 
-/** Datasets the matrix trains on, so generate.datasets must include them. */
-function neededDatasets(cells: Cell[]): DatasetId[] {
-  const need = new Set<DatasetId>();
-  for (const c of cells) {
-    if (c.method.startsWith('sft-')) need.add(c.method.slice(4) as DatasetId);
-    if (c.method === 'dpo') need.add('dpo');
-    if (c.method === 'grpo') need.add('probes');
-  }
-  return [...need];
+const trainOptionsOf = (loaded: LoadedExperiment): TrainOptions => trainOptionsSchema.parse(loaded.experiment.train ?? {});
+
+/** The backend train.backend names; bad input when none is registered under that name. */
+function trainBackendOf(loaded: LoadedExperiment, train: TrainOptions): TrainBackend {
+  const backend = Object.hasOwn(TRAIN_BACKENDS, train.backend) ? TRAIN_BACKENDS[train.backend] : undefined;
+  if (!backend) throw new InputError(loaded.file, 'train.backend', `one of ${Object.keys(TRAIN_BACKENDS).join(', ')}, found "${train.backend}"`);
+  return backend;
 }
 
 /**
  * Checks what the matrix needs before anything is written: a trainable local subject when any
- * method trains, and every dataset it trains on among generate.datasets.
+ * method trains, a registered backend, options every method can train with, and every dataset it
+ * trains on among generate.datasets.
  */
-export async function checkMatrix(loaded: LoadedExperiment): Promise<Cell[]> {
+export async function checkMatrix(loaded: LoadedExperiment): Promise<PlannedCell[]> {
   const cells = planMatrix(loaded);
   if (cells.length === 0) return cells;
   await trainableBase(loaded);
+  const train = trainOptionsOf(loaded);
+  trainBackendOf(loaded, train);
+  for (const method of matrixMethods(runOptionsOf(loaded))) METHODS[method].check?.(train, loaded.file);
   const generated = new Set(loaded.experiment.generate?.datasets ?? ['prompts', 'chat', 'introspective', 'documents', 'dpo', 'reflection', 'interaction', 'probes']);
-  const missing = neededDatasets(cells).filter((d) => !generated.has(d));
+  const needed = new Set(cells.flatMap((c) => METHODS[c.method].datasets(c.format)));
+  const missing = [...needed].filter((d) => !generated.has(d));
   if (missing.length > 0) throw new InputError(loaded.file, 'generate.datasets', `also ${missing.join(', ')} (the run's methods train on them)`);
   return cells;
 }
 
-const datasetsDir = (run: RunDir, c: Cell) => run.path('datasets', c.slug);
-
-function requireFile(path: string, what: string): string {
-  if (!existsSync(path) || statSync(path).size === 0) throw new Error(`train: ${what} not found or empty at ${path}: run \`persona-lab generate\` first (or check the data stage's manifest for what its filters dropped)`);
-  return path;
+/** The files a cell trains on, as the data stage's manifests name them, with the manifests' config hashes. */
+function cellDatasets(run: RunDir, c: PlannedCell): { files: string[]; hashes: string[] } {
+  const found = METHODS[c.method].datasets(c.format).map((dataset) => {
+    const located = trainingFile(run.path('datasets'), c.slug, dataset);
+    if (!located) throw new Error(`train: the ${dataset} dataset of ${c.persona} is missing or empty under ${run.path('datasets')}: run \`persona-lab generate\` first (or check the data stage's manifest for what its filters dropped)`);
+    return located;
+  });
+  return { files: found.map((f) => f.file), hashes: found.map((f) => f.manifest.configHash) };
 }
 
 export interface TrainSummary {
@@ -130,48 +124,60 @@ export interface TrainSummary {
 
 /**
  * Trains every cell of the matrix that is not journaled as finished, one at a time (training uses
- * every core). A cell killed mid-way resumes from its trainer checkpoint on the next call.
+ * every core), each through its method and the run's training backend. A cell killed mid-way
+ * resumes from its trainer checkpoint on the next call.
  */
 export async function trainStage(ctx: StageContext, options: StageOptions = {}): Promise<TrainSummary> {
   const { loaded, run } = ctx;
   const cells = await checkMatrix(loaded);
-  const journal = run.journal<TrainedCell>('train/adapters');
+  const journal = trainJournal(run);
   if (cells.length === 0) return { cells: [], trained: 0 };
   const base = await trainableBase(loaded);
-  const train: TrainOptions = trainOptionsSchema.parse(loaded.experiment.train ?? {});
+  const train = trainOptionsOf(loaded);
+  const backend = trainBackendOf(loaded, train);
   const runOptions = runOptionsOf(loaded);
-  const train_ = await import('../train/index.js');
   const board = progressBoard(options.progress);
-  let trained = 0;
   const constitutionOf = (name: string) => loaded.constitutions.find((c) => c.constitution.name === name)!.constitution;
-  const onStep = (c: Cell, phase = '') => (log: { step: number }, total: number) => board.update(`train ${cellKey(c)}${phase}`, log.step, total);
+  // A cell's options hash covers what trained it, including the hashes of the cells it builds on.
+  const hashes = new Map<string, string>();
+  const identityOf = (c: PlannedCell, datasetHashes: string[]): CellIdentity => {
+    const method = METHODS[c.method];
+    const requires = (method.requires ?? []).map((m) => {
+      const key = cellKey({ ...c, method: m, format: null });
+      return hashes.get(key) ?? journal.get(key)?.cell.optionsHash ?? null;
+    });
+    const optionsHash = hashOptions({ method: method.options(train, runOptions), backend: train.backend, backendOptions: train.backendOptions, base: base.path, datasets: datasetHashes, requires });
+    hashes.set(cellKey(c), optionsHash);
+    return { persona: c.persona, method: c.method, format: c.format, seed: c.seed, backend: train.backend, optionsHash };
+  };
+  let trained = 0;
   try {
     const cellsDone = await journal.runAll(
       cells,
       cellKey,
       async (c): Promise<TrainedCell> => {
+        const datasets = cellDatasets(run, c);
+        const cell = identityOf(c, datasets.hashes);
         const dir = cellDir(run, c);
-        const common = { model: base.path, runDir: dir, seed: c.seed, threads: runOptions.threads, onStep: onStep(c) };
-        let out: { outputDir: string; metrics: Record<string, unknown>; resumedFrom: number };
-        if (c.method.startsWith('sft-')) {
-          const format = c.method.slice(4);
-          const equal = join(datasetsDir(run, c), 'format-comparison', `${format}.jsonl`);
-          const file = requireFile(existsSync(equal) ? equal : join(datasetsDir(run, c), `${format}.jsonl`), `the ${format} dataset of ${c.persona}`);
-          const rows = format === 'chat' ? train_.readJsonl(file, train_.chatRowSchema) : train_.readJsonl(file, train_.textRowSchema);
-          out = await train_.trainSft({ ...common, options: train.sft, rows });
-        } else if (c.method === 'dpo') {
-          const rows = train_.readJsonl(requireFile(join(datasetsDir(run, c), 'dpo.jsonl'), `the DPO pairs of ${c.persona}`), train_.pairRowSchema);
-          out = await train_.trainDpo({ ...common, options: train.dpo, rows });
-        } else if (c.method === 'grpo') {
-          const rows = train_.readJsonl(requireFile(run.path('datasets', 'probes.train.jsonl'), 'the training identity probes'), train_.promptRowSchema);
-          out = await train_.trainGrpo({ ...common, options: train.grpo, rows, judge: await ctx.model('judge') });
-        } else {
-          const onData = (dataset: string, done: number, total: number) => board.update(`train ${cellKey(c)} ${dataset}`, done, total);
-          out = await introspectionRecipe(ctx, c, base, train, runOptions, constitutionOf(c.persona), { onStep: onStep(c, ' sft'), onData });
-        }
+        const label = `train ${cellKey(c)}`;
+        const job = { model: base.path, runDir: dir, seed: c.seed, threads: runOptions.threads, backendOptions: train.backendOptions, onStep: (log: { step: number }, total: number) => board.update(label, log.step, total) };
+        const out = await METHODS[c.method].train({
+          ctx,
+          cell,
+          dir,
+          base,
+          train,
+          run: runOptions,
+          backend,
+          constitution: constitutionOf(c.persona),
+          datasets: datasets.files,
+          cellDir: (method, format) => cellDir(run, { ...c, method, format }),
+          job,
+          onData: (dataset, done, total) => board.update(`${label} ${dataset}`, done, total),
+        });
         trained += 1;
         const kind = existsSync(join(out.outputDir, 'adapter_config.json')) ? 'adapter' : 'model';
-        return { ...c, output: relative(run.dir, out.outputDir), kind, metrics: out.metrics, resumedFrom: out.resumedFrom };
+        return { cell, slug: c.slug, output: relative(run.dir, out.outputDir), kind, metrics: out.metrics, resumedFrom: out.resumedFrom };
       },
       { concurrency: 1 },
     );
@@ -180,62 +186,6 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
     board.stop();
     ctx.saveAccounting();
   }
-}
-
-/**
- * The open recipe's second half for one persona and seed: the DPO-trained model (this cell's
- * persona and seed) generates introspection data on-policy (self-reflection, self-interaction),
- * an SFT adapter is trained on it from the base, and the two adapters are mixed linearly
- * (train.mix.weights: DPO 1.0 + SFT 0.25 by default).
- */
-async function introspectionRecipe(
-  ctx: StageContext,
-  c: Cell,
-  base: LocalModelRef,
-  train: TrainOptions,
-  runOptions: RunOptions,
-  constitution: Constitution,
-  progress: { onStep: (log: { step: number }, total: number) => void; onData: (dataset: string, done: number, total: number) => void },
-): Promise<{ outputDir: string; metrics: Record<string, unknown>; resumedFrom: number }> {
-  const { loaded, run } = ctx;
-  if (train.sft.fullParameter || train.dpo.fullParameter) throw new InputError(loaded.file, 'train', 'LoRA (not fullParameter) for sft and dpo: dpo-introspection mixes adapters');
-  const dir = cellDir(run, c);
-  const dpo = join(cellDir(run, { ...c, method: 'dpo' }), 'adapter');
-  if (!existsSync(join(dpo, 'adapter_config.json'))) throw new Error(`train: the DPO adapter ${dpo} is missing (the dpo cell of ${c.persona} seed ${c.seed} runs first)`);
-  const sub = RunDir.open(join(dir, 'introspection'), { name: `${loaded.experiment.name}/${cellKey(c)}/introspection`, personaLabVersion: run.manifest.personaLabVersion, gitRevision: run.manifest.gitRevision, seeds: [c.seed], config: { introspector: { base: base.path, adapter: dpo } } });
-  const introspector = await createChatModel({ provider: 'local', path: base.path, adapters: [{ path: dpo, scale: 1 }], concurrency: base.concurrency }, { noCache: true, accounting: ctx.accounting });
-  let summary: GenerateSummary;
-  try {
-    const g = loaded.experiment.generate;
-    summary = await generate(
-      { seeds: [c.seed] },
-      [constitution],
-      { teacher: await ctx.model('teacher'), subject: await ctx.model('subject'), introspector },
-      sub,
-      { ...(g ?? {}), seed: c.seed, datasets: runOptions.introspection.datasets, inoculation: { ...(g?.inoculation ?? {}), datasets: [], files: [] } },
-      { baseDir: dirname(resolve(loaded.file)), file: loaded.file, onProgress: (e) => progress.onData(e.dataset, e.done, e.total) },
-    );
-  } finally {
-    sub.close();
-    await introspector.close?.();
-  }
-  const train_ = await import('../train/index.js');
-  const rows = runOptions.introspection.datasets.flatMap((d) => {
-    const file = join(summary.personas[0].dir, `${d}.jsonl`);
-    return existsSync(file) ? train_.readJsonl(file, train_.chatRowSchema) : [];
-  });
-  if (rows.length === 0) throw new Error(`train: the DPO-trained model's introspection data for ${c.persona} seed ${c.seed} is empty after filtering (see ${summary.personas[0].dir}/*.manifest.json)`);
-  const sft = await train_.trainSft({ model: base.path, runDir: join(dir, 'sft'), seed: c.seed, threads: runOptions.threads, options: train.sft, rows, onStep: progress.onStep });
-  const weights = train.mix.weights;
-  const outputDir = train_.mixAdapters(
-    [
-      { dir: dpo, weight: weights.dpo ?? 1 },
-      { dir: sft.outputDir, weight: weights.sft ?? 0.25 },
-    ],
-    join(dir, 'adapter'),
-    base.path,
-  );
-  return { outputDir, metrics: { ...sft.metrics, introspectionRows: rows.length, mix: { dpo: weights.dpo ?? 1, sft: weights.sft ?? 0.25 } }, resumedFrom: sft.resumedFrom };
 }
 
 /** run.subjects must name existing constitutions and not reuse a baseline's or a cell's name. */
@@ -283,7 +233,7 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
   const board = progressBoard(options.progress);
   try {
     const subjects: Subject[] = baselineSubjects(await ctx.model('subject'), constitutions, names);
-    const trained = run.journal<TrainedCell>('train/adapters').values();
+    const trained = trainJournal(run).values();
     const baseRef = trained.length > 0 ? await trainableBase(loaded) : undefined;
     for (const cell of trained) {
       const output = resolve(run.dir, cell.output);
@@ -292,13 +242,13 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
         cell.kind === 'adapter' ? { provider: 'local', path: baseRef!.path, adapters: [{ path: output, scale: 1 }], concurrency: baseRef!.concurrency } : { provider: 'local', path: output, adapters: [], concurrency: baseRef!.concurrency };
       const model = await createChatModel(ref, { noCache: options.noCache, accounting: ctx.accounting });
       owned.push(model);
-      subjects.push({ name: cellSubjectName(cell), model, persona: cell.persona });
+      subjects.push({ name: cellSubjectName({ ...cell.cell, slug: cell.slug }), model, persona: cell.cell.persona, kind: 'trained', cell: cell.cell });
     }
     checkSubjects(loaded);
     for (const extra of runOptions.subjects) {
       const model = await createChatModel(extra.model, { noCache: options.noCache, accounting: ctx.accounting });
       owned.push(model);
-      subjects.push({ name: extra.name, model, persona: extra.persona, systemPrompt: extra.systemPrompt });
+      subjects.push({ name: extra.name, model, persona: extra.persona, systemPrompt: extra.systemPrompt, kind: 'other' });
     }
     const judges: JudgeModel[] = [{ name: 'judge', model: await ctx.model('judge') }];
     if (experiment.models.secondJudge !== undefined) judges.push({ name: 'second-judge', model: await ctx.model('secondJudge') });

@@ -15,6 +15,7 @@ import type {
   LeakageShift,
   PreferenceSection,
   ReportData,
+  PooledCellRow,
   ScoreRow,
   SubjectKind,
 } from './model.js';
@@ -30,6 +31,8 @@ function resultOf(summary: EvalSummary, id: EvalResult['eval']): EvalResult | un
 }
 
 function kindOf(summary: EvalSummary, subject: string): SubjectKind {
+  const recorded = summary.subjects.find((s) => s.name === subject)?.kind;
+  if (recorded) return recorded;
   if (subject === summary.baseline) return 'base';
   if (subject === summary.prompted) return 'prompted';
   const model = summary.subjects.find((s) => s.name === subject)?.model ?? '';
@@ -221,8 +224,36 @@ function scoreRows(summary: EvalSummary): ScoreRow[] | undefined {
   return rows.length ? rows : undefined;
 }
 
+/**
+ * Every metric of the trained subjects, grouped by persona, method and format over their seeds (the
+ * cells' structured identity): the mean over seeds and the seeds' standard deviation.
+ */
+function pooledCells(summary: EvalSummary): PooledCellRow[] | undefined {
+  const cells = new Map(summary.subjects.flatMap((s) => (s.cell ? [[s.name, s.cell] as const] : [])));
+  const groups = new Map<string, { row: Omit<PooledCellRow, 'seeds' | 'mean' | 'sd'>; values: number[] }>();
+  for (const r of summary.evals.filter((e) => e.status === 'ok')) {
+    for (const [subject, metrics] of Object.entries(r.subjects)) {
+      const cell = cells.get(subject);
+      if (!cell) continue;
+      for (const [metric, m] of Object.entries(metrics)) {
+        if (m.value === null || m.n === 0) continue;
+        const row = { evaluation: r.eval, metric, persona: cell.persona, method: cell.method, format: cell.format };
+        const key = JSON.stringify(row);
+        if (!groups.has(key)) groups.set(key, { row, values: [] });
+        groups.get(key)!.values.push(m.value);
+      }
+    }
+  }
+  const rows = [...groups.values()].map(({ row, values }): PooledCellRow => {
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const sd = values.length > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1)) : undefined;
+    return { ...row, seeds: values.length, mean, ...(sd !== undefined ? { sd } : {}) };
+  });
+  return rows.length ? rows : undefined;
+}
+
 /** Fills the summary-derived parts of the report's data. */
-export function fromSummary(summary: EvalSummary): Pick<ReportData, 'classifier' | 'preferences' | 'leakage' | 'drift' | 'bigFive' | 'capability' | 'scores' | 'evalStatus' | 'judgeAgreement'> {
+export function fromSummary(summary: EvalSummary): Pick<ReportData, 'classifier' | 'preferences' | 'leakage' | 'drift' | 'bigFive' | 'capability' | 'scores' | 'pooled' | 'evalStatus' | 'judgeAgreement'> {
   return {
     classifier: classifierSection(summary),
     preferences: preferencesSection(summary),
@@ -231,6 +262,7 @@ export function fromSummary(summary: EvalSummary): Pick<ReportData, 'classifier'
     bigFive: bigFiveProfiles(summary),
     capability: capabilityRows(summary),
     scores: scoreRows(summary),
+    pooled: pooledCells(summary),
     evalStatus: summary.evals.map((r) => ({ evaluation: r.eval, status: r.status, ...(r.reason ? { reason: r.reason } : {}) })),
     judgeAgreement: summary.evals.flatMap((r) => r.judgeAgreement.map((j) => ({ evaluation: r.eval, ...j }))),
   };

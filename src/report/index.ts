@@ -14,6 +14,7 @@ import { capabilitySection } from './sections/capability.js';
 import { comparisonSection, confusionSection } from './sections/classifier.js';
 import { driftSection } from './sections/drift.js';
 import { leakageSection } from './sections/leakage.js';
+import { pooledSection } from './sections/pooled.js';
 import { preferencesSection } from './sections/preferences.js';
 import { runSection } from './sections/run.js';
 import { scoresSection } from './sections/scores.js';
@@ -53,6 +54,7 @@ export function reportSections(data: ReportData): Section[] {
     driftSection(data.drift),
     bigFiveSection(data.bigFive),
     capabilitySection(data.capability),
+    pooledSection(data.pooled),
     scoresSection(data.scores),
     transcriptsSection(data.transcripts),
     runSection(data),

@@ -14,7 +14,7 @@ export interface Estimate {
 }
 
 /** What a subject is, so baselines can be drawn apart from trained models. */
-export type SubjectKind = 'base' | 'prompted' | 'trained' | 'steered' | 'other';
+export type SubjectKind = 'base' | 'prompted' | 'trained' | 'steered' | 'capped' | 'other';
 
 /** One row of the format/method comparison: a persona's strength under one condition. */
 export interface ComparisonRow {
@@ -115,6 +115,20 @@ export interface CapabilityRow {
   difference?: Estimate;
 }
 
+/** One metric of the trained cells of one persona, method and format, pooled over their seeds. */
+export interface PooledCellRow {
+  evaluation: string;
+  metric: string;
+  persona: string;
+  method: string;
+  format: string | null;
+  /** The seeds pooled (one value each). */
+  seeds: number;
+  mean: number;
+  /** Standard deviation over seeds (n - 1); absent for a single seed. */
+  sd?: number;
+}
+
 /** A generic score for evaluations without their own plot (identity probes, prefill, ...). */
 export interface ScoreRow {
   evaluation: string;
@@ -160,5 +174,6 @@ export interface ReportData {
   bigFive?: BigFiveProfile[];
   capability?: CapabilityRow[];
   scores?: ScoreRow[];
+  pooled?: PooledCellRow[];
   transcripts?: Transcript[];
 }

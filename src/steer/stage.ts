@@ -9,13 +9,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Constitution, Trait } from '../constitution/index.js';
+import { personaSlug } from '../core/slug.js';
 import { InputError } from '../core/errors.js';
 import { type RunDir, writeFileAtomic } from '../core/journal.js';
 import { type Hooks, parseLocalModelRef } from '../engine/index.js';
 import { Judge } from '../providers/judge.js';
 import type { ModelRef } from '../providers/ref.js';
 import type { ChatModel } from '../providers/types.js';
-import { chatRowSchema, readJsonl } from '../train/index.js';
+import { sftChatRowSchema, readJsonl } from '../train/index.js';
 import { assistantAxis, calibrateCapping, floorCapping, DEFAULT_PERSONAS_FILE, DEFAULT_QUESTIONS_FILE, readStringList, type CappingCalibration } from './axis.js';
 import { SteerEngine } from './engine.js';
 import { extractPersonaVector, type FilterCounts } from './extract.js';
@@ -40,11 +41,10 @@ export function resolveTrait(c: Constitution, ref: string | number, field = 'ste
   return i;
 }
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'persona';
 
 /** Where a trait's files live in the run. */
 export function traitDir(run: RunDir, persona: string, traitIndex: number): string {
-  return run.path('steer', slug(persona), `t${traitIndex}`);
+  return run.path('steer', personaSlug(persona), `t${traitIndex}`);
 }
 
 export interface TraitSummary {
@@ -83,7 +83,7 @@ export interface SteerStageInput {
 const fileIn = (baseDir: string, p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
 
 /** The train stage's chat rows, ending with the assistant reply that is screened. */
-const screenRowSchema = chatRowSchema.refine((r) => r.messages.length >= 2 && r.messages.at(-1)!.role === 'assistant', {
+const screenRowSchema = sftChatRowSchema.refine((r) => r.messages.length >= 2 && r.messages.at(-1)!.role === 'assistant', {
   message: 'expected a conversation ending with an assistant reply',
   path: ['messages'],
 });
@@ -124,7 +124,7 @@ export async function runSteerStage(input: SteerStageInput): Promise<SteerSummar
       for (const t of indices) {
         const dir = traitDir(run, c.name, t);
         const label = `${c.name} t${t}`;
-        const journalPrefix = `steer/${slug(c.name)}/t${t}`;
+        const journalPrefix = `steer/${personaSlug(c.name)}/t${t}`;
         const prompts = await traitPrompts(input, c, c.traits[t], dir);
         const extracted = await extractPersonaVector({
           ...common,

@@ -26,7 +26,7 @@ export const chatTurnSchema = z
   .passthrough();
 export type ChatTurn = z.infer<typeof chatTurnSchema>;
 
-export const chatRowSchema = z.object({ messages: z.array(chatTurnSchema).min(1) }).passthrough();
+export const sftChatRowSchema = z.object({ messages: z.array(chatTurnSchema).min(1) }).passthrough();
 /** A reply: a string, or (TRL conversational, as the data stage writes) a list of assistant messages. */
 const replySchema = z.union([z.string(), z.array(chatTurnSchema).min(1)]);
 export const pairRowSchema = z
@@ -36,12 +36,12 @@ export const pairRowSchema = z
     rejected: replySchema,
   })
   .passthrough();
-export const textRowSchema = z.object({ text: z.string().min(1) }).passthrough();
+export const sftTextRowSchema = z.object({ text: z.string().min(1) }).passthrough();
 export const promptRowSchema = z.object({ prompt: z.union([z.string(), z.array(chatTurnSchema).min(1)]) }).passthrough();
 
-export type ChatRow = z.infer<typeof chatRowSchema>;
+export type SftChatRow = z.infer<typeof sftChatRowSchema>;
 export type PairRow = z.infer<typeof pairRowSchema>;
-export type TextRow = z.infer<typeof textRowSchema>;
+export type SftTextRow = z.infer<typeof sftTextRowSchema>;
 export type PromptRow = z.infer<typeof promptRowSchema>;
 
 /** Reads a JSONL dataset, validating every line; an error names the file, the line and the field. */

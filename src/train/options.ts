@@ -207,8 +207,10 @@ export const mixOptionsSchema = z
 
 export const trainOptionsSchema = z
   .object({
-    /** Objectives in order; each trains on the adapter-free base and the adapters are mixed after. */
-    objectives: z.array(z.enum(['sft', 'dpo', 'grpo'])).min(1).default(['dpo', 'sft']),
+    /** The training backend every cell trains on (a key of TRAIN_BACKENDS: engine, ...). */
+    backend: z.string().min(1).default('engine'),
+    /** Options of that backend, checked by the backend itself before anything is written. */
+    backendOptions: z.record(z.string(), z.unknown()).default({}),
     sft: sftOptionsSchema.prefault({}),
     dpo: dpoOptionsSchema.prefault({}),
     grpo: grpoOptionsSchema.prefault({}),

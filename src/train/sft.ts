@@ -3,7 +3,7 @@
  * rows, for continued pretraining), optionally packed, with the shared loop (trainer.ts).
  */
 import type { Model } from '../engine/generate/model.js';
-import { type Batch, type ChatRow, type Row, type Sequence, type TextRow, makeBatch, pack, tokenizeChat, tokenizeText } from './data.js';
+import { type Batch, type SftChatRow, type Row, type Sequence, type SftTextRow, makeBatch, pack, tokenizeChat, tokenizeText } from './data.js';
 import { batchFeeds } from './graph.js';
 import type { SftOptions } from './options.js';
 import { Rng } from './rng.js';
@@ -147,13 +147,13 @@ export async function runLoop<T>(s: Setup, input: TrainRunInput<LoopOptions>, so
 }
 
 /** SFT on chat rows (loss on assistant tokens) and/or text rows (loss on every token). */
-export async function trainSft(input: TrainRunInput<SftOptions> & { rows: readonly (ChatRow | TextRow)[] }): Promise<TrainOutput> {
+export async function trainSft(input: TrainRunInput<SftOptions> & { rows: readonly (SftChatRow | SftTextRow)[] }): Promise<TrainOutput> {
   const o = input.options;
   const seed = input.seed ?? o.seed ?? 1;
   const s = await setup({ model: input.model, options: o, seed, objective: 'sft', steeringVector: input.steeringVector, threads: input.threads });
   const seqs: Sequence[] = input.rows.flatMap((r) => {
-    const messages = (r as Partial<ChatRow>).messages;
-    return messages ? [tokenizeChat(s.tokenizer, messages, o.maxLength)] : tokenizeText(s.tokenizer, (r as TextRow).text, o.maxLength);
+    const messages = (r as Partial<SftChatRow>).messages;
+    return messages ? [tokenizeChat(s.tokenizer, messages, o.maxLength)] : tokenizeText(s.tokenizer, (r as SftTextRow).text, o.maxLength);
   });
   const rows: Row[] = o.packing ? pack(seqs, o.maxLength) : seqs.map((q) => [q]);
   try {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { InputError } from '../../src/core/errors.js';
 import { TextTokenizer } from '../../src/engine/io/tokenizer.js';
-import { chatRowSchema, makeBatch, pack, pairRowSchema, readJsonl, tokenizeChat, tokenizePair, tokenizeText } from '../../src/train/data.js';
+import { sftChatRowSchema, makeBatch, pack, pairRowSchema, readJsonl, tokenizeChat, tokenizePair, tokenizeText } from '../../src/train/data.js';
 import { segmentAttentionBias } from '../../src/train/graph.js';
 
 const tok = TextTokenizer.load(new URL('../fixtures/models/llama/', import.meta.url).pathname);
@@ -84,11 +84,11 @@ describe('JSONL datasets', () => {
       const file = join(dir, 'chat.jsonl');
       writeFileSync(file, '{"messages":[{"role":"user","content":"a"}]}\n\n{"messages":[{"role":"robot","content":"b"}]}\n');
       assert.throws(
-        () => readJsonl(file, chatRowSchema),
+        () => readJsonl(file, sftChatRowSchema),
         (e: unknown) => e instanceof InputError && e.file === file && e.field.startsWith('line 3: messages.0.role'),
       );
       writeFileSync(file, '{"messages":[{"role":"user","content":"a"}],"meta":{"id":"x"}}\n');
-      assert.equal(readJsonl(file, chatRowSchema).length, 1);
+      assert.equal(readJsonl(file, sftChatRowSchema).length, 1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

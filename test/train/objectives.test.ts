@@ -13,7 +13,7 @@ import { Model } from '../../src/engine/generate/model.js';
 import { createChatModel } from '../../src/providers/index.js';
 import { startFakeServer } from '../support/openai-server.js';
 import { loadLoraAdapter, loraDelta } from '../../src/engine/io/peft.js';
-import { dpoOptionsSchema, grpoOptionsSchema, mixAdapters, sftOptionsSchema, trainDpo, trainGrpo, trainOptionsSchema, trainRecipe, trainSft } from '../../src/train/index.js';
+import { dpoOptionsSchema, grpoOptionsSchema, mixAdapters, sftOptionsSchema, trainDpo, trainGrpo, trainOptionsSchema, trainSft } from '../../src/train/index.js';
 
 const MODEL = new URL('../fixtures/models/llama/', import.meta.url).pathname;
 const root = mkdtempSync(join(tmpdir(), 'train-objectives-'));
@@ -140,23 +140,18 @@ describe('objectives on a tiny model', () => {
     expected.forEach((x, i) => assert.ok(Math.abs(x - actual[i]) < 1e-6, `delta[${i}]`));
   });
 
-  it('runs the recipe: DPO and SFT adapters from the base, mixed 1.0 + 0.25', async () => {
+  it('trains DPO and SFT adapters from the base and mixes them 1.0 + 0.25 (the recipe)', async () => {
     const runDir = join(root, 'recipe');
     const small = { ...quick, batchSize: 4, maxSteps: 2 };
-    const options = trainOptionsSchema.parse({ objectives: ['dpo', 'sft'], dpo: small, sft: small });
-    const out = await trainRecipe({
-      model: MODEL,
-      runDir,
-      options,
-      threads: 1,
-      data: { sft: Array.from({ length: 4 }, (_, i) => chat(i)), dpo: Array.from({ length: 4 }, (_, i) => ({ prompt: `Q${i}`, chosen: 'Yes.', rejected: 'No.' })) },
-    });
-    assert.equal(out.mixed, join(runDir, 'mixed'));
+    const dpo = await trainDpo({ model: MODEL, runDir: join(runDir, 'dpo'), threads: 1, options: dpoOptionsSchema.parse(small), rows: Array.from({ length: 4 }, (_, i) => ({ prompt: `Q${i}`, chosen: 'Yes.', rejected: 'No.' })) });
+    const sft = await trainSft({ model: MODEL, runDir: join(runDir, 'sft'), threads: 1, options: sftOptionsSchema.parse(small), rows: Array.from({ length: 4 }, (_, i) => chat(i)) });
+    const weights = trainOptionsSchema.parse({}).mix.weights;
+    const mixedDir = mixAdapters([{ dir: dpo.outputDir, weight: weights.dpo }, { dir: sft.outputDir, weight: weights.sft }], join(runDir, 'mixed'), MODEL);
     const module = 'model.layers.1.mlp.down_proj';
-    const dpo = loraDelta(loadLoraAdapter(out.outputs.dpo!.outputDir).modules.get(module)!, false);
-    const sft = loraDelta(loadLoraAdapter(out.outputs.sft!.outputDir).modules.get(module)!, false);
-    const mixed = loraDelta(loadLoraAdapter(out.mixed!).modules.get(module)!, false);
-    mixed.forEach((x, i) => assert.ok(Math.abs(x - (dpo[i] + 0.25 * sft[i])) < 1e-6, `delta[${i}]`));
+    const dpoDelta = loraDelta(loadLoraAdapter(dpo.outputDir).modules.get(module)!, false);
+    const sftDelta = loraDelta(loadLoraAdapter(sft.outputDir).modules.get(module)!, false);
+    const mixed = loraDelta(loadLoraAdapter(mixedDir).modules.get(module)!, false);
+    mixed.forEach((x, i) => assert.ok(Math.abs(x - (dpoDelta[i] + 0.25 * sftDelta[i])) < 1e-6, `delta[${i}]`));
   });
 
   it('preventative steering: the vector is in the policy and the reference alike, and changes training', async () => {

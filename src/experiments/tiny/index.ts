@@ -13,7 +13,7 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHATML_TEMPLATE, SafetensorsModel, TextTokenizer, trainBpeTokenizer, writeSafetensors, writeTokenizerFiles } from '../../engine/io/index.js';
-import { type ChatRow, trainSft, type StepLog } from '../../train/index.js';
+import { type SftChatRow, trainSft, type StepLog } from '../../train/index.js';
 import { sftOptionsSchema } from '../../train/options.js';
 import { Rng } from '../../train/rng.js';
 import { type CorpusExample, generateCorpus } from './corpus.js';
@@ -275,7 +275,7 @@ export async function buildTinyModel(o: TinyBuildOptions, hooks: { onProgress?: 
     seed: opts.seed,
     threads: opts.threads,
     // corpus roles are system/user/assistant only
-    rows: corpus.map((e) => ({ messages: e.messages })) as ChatRow[],
+    rows: corpus.map((e) => ({ messages: e.messages })) as SftChatRow[],
     onStep: (log, totalSteps) => progress({ stage: 'train', step: log.step, totalSteps, loss: log.loss }),
   });
 

@@ -1,0 +1,42 @@
+/**
+ * The matrix's cells on disk: where a cell trains (adapters/<persona>/<method>[-<format>]/seed-<n>),
+ * its key in the train journal, its eval subject name, and what the train journal keeps of it
+ * (journals/train/adapters.jsonl, published as schema/trained-cell.schema.json).
+ */
+import { z } from 'zod';
+import { cellSchema } from '../core/cell.js';
+import type { RunDir } from '../core/journal.js';
+import { cellLabel } from './methods/index.js';
+
+/** A cell as the matrix plans it, before its options hash is known (that needs its datasets). */
+export interface PlannedCell {
+  persona: string;
+  slug: string;
+  method: string;
+  format: string | null;
+  seed: number;
+}
+
+/** The value of one line of journals/train/adapters.jsonl: a finished cell. */
+export const trainedCellSchema = z
+  .object({
+    cell: cellSchema,
+    slug: z.string().describe("The persona's folder name (adapters/<slug>/...)."),
+    output: z.string().describe('The PEFT adapter directory (or, for full-parameter training, the model directory), relative to the run directory.'),
+    kind: z.enum(['adapter', 'model']),
+    metrics: z.record(z.string(), z.unknown()),
+    resumedFrom: z.number().int().nonnegative().describe('The trainer checkpoint step this invocation continued from (0: trained from the start).'),
+  })
+  .strict();
+export type TrainedCell = z.infer<typeof trainedCellSchema>;
+
+type Located = Pick<PlannedCell, 'slug' | 'method' | 'format' | 'seed'>;
+
+/** The journal key of a cell: <persona>/<method>[-<format>]/seed-<n>. */
+export const cellKey = (c: Located): string => `${c.slug}/${cellLabel(c.method, c.format)}/seed-${c.seed}`;
+/** The eval subject name of a trained cell: <persona>.<method>[-<format>].seed-<n>. */
+export const cellSubjectName = (c: Located): string => `${c.slug}.${cellLabel(c.method, c.format)}.seed-${c.seed}`;
+export const cellDir = (run: RunDir, c: Located): string => run.path('adapters', c.slug, cellLabel(c.method, c.format), `seed-${c.seed}`);
+
+/** The train journal, read and written with its published schema. */
+export const trainJournal = (run: RunDir) => run.journal('train/adapters', trainedCellSchema);

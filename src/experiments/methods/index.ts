@@ -1,0 +1,21 @@
+/**
+ * The training methods of the matrix, by the name `run.methods` uses, in training order (a method
+ * before those that build on it). Adding a method is a file beside this one and an entry here.
+ */
+import { dpoIntrospectionMethod } from './dpo-introspection.js';
+import { dpoMethod } from './dpo.js';
+import { grpoMethod } from './grpo.js';
+import { sftMethod } from './sft.js';
+import type { TrainingMethod } from './types.js';
+
+export type { JobCommon, MethodInput, TrainingMethod } from './types.js';
+
+export const METHODS: Record<string, TrainingMethod> = {
+  sft: sftMethod,
+  dpo: dpoMethod,
+  'dpo-introspection': dpoIntrospectionMethod,
+  grpo: grpoMethod,
+};
+
+/** The cell's directory and journal name within a persona and seed: the method, with its format (sft-chat). */
+export const cellLabel = (method: string, format: string | null): string => (format === null ? method : `${method}-${format}`);
