@@ -8,7 +8,11 @@ import { constitutionSchema } from './constitution/schema.js';
 import { chatRowSchema, datasetManifestSchema, dpoRowSchema, textRowSchema } from './data/rows.js';
 import { evalSummarySchema } from './evals/summary.js';
 import { experimentSchema } from './experiments/config.js';
-import { journalLineSchema, runManifestSchema } from './core/journal.js';
+import { journalLineOf, journalLineSchema, runManifestSchema } from './core/journal.js';
+import { trainedCellSchema } from './experiments/cells.js';
+import { cappingFileSchema, monitorFileSchema, screenFileSchema, steerSummarySchema, sweepFileSchema } from './steer/artifacts.js';
+import { traitPromptsSchema } from './steer/prompts.js';
+import { stepLogSchema } from './train/trainer.js';
 
 export const publishedSchemas: Record<string, { title: string; schema: ZodType }> = {
   constitution: { title: 'persona-lab constitution', schema: constitutionSchema },
@@ -20,6 +24,14 @@ export const publishedSchemas: Record<string, { title: string; schema: ZodType }
   'run-manifest': { title: 'persona-lab run manifest (runs/<name>/manifest.json)', schema: runManifestSchema },
   'journal-line': { title: 'persona-lab run journal line (runs/<name>/journals/**/*.jsonl)', schema: journalLineSchema },
   'eval-summary': { title: 'persona-lab evaluation summary (evals/summary.json)', schema: evalSummarySchema },
+  'train-adapters-line': { title: 'persona-lab trained cell, one line of journals/train/adapters.jsonl', schema: journalLineOf(trainedCellSchema) },
+  'train-step-line': { title: 'persona-lab training log line (adapters/<persona>/<cell>/seed-<n>/train.jsonl)', schema: journalLineOf(stepLogSchema) },
+  'steer-prompts': { title: 'persona-lab contrastive prompts of a trait (steer/<persona>/t<trait>/prompts.json)', schema: traitPromptsSchema },
+  'steer-sweep': { title: 'persona-lab steering sweep (steer/<persona>/t<trait>/sweep.json)', schema: sweepFileSchema },
+  'steer-monitor': { title: 'persona-lab projection monitor and fine-tuning shifts (steer/<persona>/t<trait>/monitor.json)', schema: monitorFileSchema },
+  'steer-screen': { title: 'persona-lab data screening of one file (steer/<persona>/t<trait>/screen-<k>.json)', schema: screenFileSchema },
+  'steer-capping': { title: 'persona-lab activation-capping calibration (steer/capping.json)', schema: cappingFileSchema },
+  'steer-summary': { title: 'persona-lab steer stage summary (steer/summary.json)', schema: steerSummarySchema },
 };
 
 export function jsonSchemaOf(name: string): Record<string, unknown> {

@@ -166,8 +166,11 @@ export const runManifestSchema = z
   .strict();
 export type RunManifest = z.infer<typeof runManifestSchema>;
 
-/** One line of a journal: a finished item's key and its value (the value's schema is the journal's). */
-export const journalLineSchema = z.object({ key: z.string(), value: z.unknown() }).strict();
+/** One line of a journal whose values `value` describes: a finished item's key and its value. */
+export const journalLineOf = <V extends ZodType>(value: V) => z.object({ key: z.string(), value }).strict();
+
+/** One line of any journal (the value's schema is the journal's). */
+export const journalLineSchema = journalLineOf(z.unknown());
 
 /** A run directory: manifest.json plus journals under journals/. */
 export class RunDir {

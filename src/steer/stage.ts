@@ -7,7 +7,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { z } from 'zod';
 import type { Constitution, Trait } from '../constitution/index.js';
 import { personaSlug } from '../core/slug.js';
 import { InputError } from '../core/errors.js';
@@ -17,6 +16,7 @@ import { Judge } from '../providers/judge.js';
 import type { ModelRef } from '../providers/ref.js';
 import type { ChatModel } from '../providers/types.js';
 import { sftChatRowSchema, readJsonl } from '../train/index.js';
+import { cappingFileSchema, monitorFileSchema, screenFileSchema, steerSummarySchema, sweepFileSchema, writeSteerFile } from './artifacts.js';
 import { assistantAxis, calibrateCapping, floorCapping, DEFAULT_PERSONAS_FILE, DEFAULT_QUESTIONS_FILE, readStringList, type CappingCalibration } from './axis.js';
 import { SteerEngine } from './engine.js';
 import { extractPersonaVector, type FilterCounts } from './extract.js';
@@ -150,7 +150,7 @@ export async function runSteerStage(input: SteerStageInput): Promise<SteerSummar
         const vector: LayerVectors = { ...extracted.vector, meta: { ...extracted.vector.meta, chosenLayer: sweep.chosen?.layer ?? null, chosenCoef: sweep.chosen?.coef ?? null } };
         const vectorFile = join(dir, `vector.${o.extract.format}`);
         saveVectors(vectorFile, vector);
-        writeFileAtomic(join(dir, 'sweep.json'), JSON.stringify(sweep, null, 2) + '\n');
+        writeSteerFile(join(dir, 'sweep.json'), sweepFileSchema, sweep);
         const layer = sweep.chosen?.layer;
         const monitor =
           layer === undefined
@@ -182,7 +182,7 @@ export async function runSteerStage(input: SteerStageInput): Promise<SteerSummar
           const rows = readScreenRows(fileIn(input.baseDir, file), o.monitor.screenRows);
           const result = await screenData({ engine, vector, layer, rows, flagFraction: o.monitor.flagFraction, maxTokens: o.monitor.maxTokens, batchSize: o.batchSize });
           const results = join(dir, `screen-${k}.json`);
-          writeFileAtomic(results, JSON.stringify({ file, layer, ...result }, null, 2) + '\n');
+          writeSteerFile(results, screenFileSchema, { file, layer, ...result });
           screened.push({ file, rows: rows.length, flagged: result.rows.filter((r) => r.flagged).length, results });
         }
         const summary: TraitSummary = {
@@ -196,13 +196,13 @@ export async function runSteerStage(input: SteerStageInput): Promise<SteerSummar
           shifts,
           screened,
         };
-        writeFileAtomic(join(dir, 'monitor.json'), JSON.stringify({ monitor, shifts }, null, 2) + '\n');
+        writeSteerFile(join(dir, 'monitor.json'), monitorFileSchema, { monitor, shifts });
         traits.push(summary);
       }
     }
     const axis = o.axis ? await axisStage(input, engine) : null;
     const summary: SteerSummary = { model: engine.modelId, traits, axis };
-    writeFileAtomic(run.path('steer', 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeSteerFile(run.path('steer', 'summary.json'), steerSummarySchema, summary);
     return summary;
   } finally {
     await engine.close();
@@ -228,11 +228,9 @@ async function axisStage(input: SteerStageInput, engine: SteerEngine): Promise<S
   const file = input.run.path('steer', 'assistant-axis.safetensors');
   const { capping: _hook, ...rest } = calibration;
   saveVectors(file, { ...axis, meta: { ...axis.meta, band: JSON.stringify(calibration.layers), axisLayer: calibration.axisLayer, floors: JSON.stringify(calibration.floors), percentile: calibration.percentile } });
-  writeFileAtomic(input.run.path('steer', 'capping.json'), JSON.stringify(rest, null, 2) + '\n');
+  writeSteerFile(input.run.path('steer', 'capping.json'), cappingFileSchema, rest);
   return { ...rest, file };
 }
-
-const cappingFileSchema = z.object({ layers: z.array(z.number().int()), axisLayer: z.number().int(), floors: z.array(z.number()) }).passthrough();
 
 /** An evals subject (src/evals Subject): a name, a ChatModel and the persona it stands for. */
 export interface SteeredSubject {

@@ -6,6 +6,7 @@
  * state are all restored; the computation is deterministic for a thread count).
  */
 import { join } from 'node:path';
+import { z } from 'zod';
 import { Journal } from '../core/journal.js';
 import type { Feed, Session } from '../engine/runtime/index.js';
 import { floats } from '../engine/runtime/index.js';
@@ -45,18 +46,27 @@ export interface OptimizerConfig {
   minLrRatio: number;
 }
 
-/** One line of the training log (train.jsonl in the run directory). */
-export interface StepLog {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-  tokens: number;
-  tokensPerSecond: number;
-  seconds: number;
-  [metric: string]: number;
-}
+/** A logged number: JSON writes NaN and infinities as null, and they read back as NaN. */
+const logNumber = z.number().nullable().transform((v) => v ?? NaN);
+
+/**
+ * The value of one line of the training log (<cell>/train.jsonl, key "step-<n>"): the optimizer
+ * step's loss, learning rate, gradient norm, throughput, and the objective's own metrics (DPO's
+ * reward margin, GRPO's reward, ...). Published as schema/train-step.schema.json.
+ */
+export const stepLogSchema = z
+  .object({
+    step: z.number().int().positive(),
+    epoch: logNumber,
+    loss: logNumber,
+    lr: logNumber,
+    gradNorm: logNumber,
+    tokens: logNumber,
+    tokensPerSecond: logNumber,
+    seconds: logNumber,
+  })
+  .catchall(logNumber);
+export type StepLog = z.output<typeof stepLogSchema>;
 
 export interface TrainerOptions {
   /** Checkpoints go to <dir>/checkpoints, the log to <dir>/train.jsonl. */
@@ -95,7 +105,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   }
   const resumedFrom = state.step;
   const rng = Rng.fromState(state.rng);
-  const journal = Journal.open<StepLog>(join(o.dir, 'train.jsonl'));
+  const journal = Journal.open(join(o.dir, 'train.jsonl'), stepLogSchema);
   const accumulator = new GradAccumulator(o.params.map((p) => p.data.length));
   const schedule = {
     kind: o.optimizer.schedule,
