@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
-import { clearResponseCache, EndpointUnreachableError } from '../providers/index.js';
+import { clearResponseCache, EndpointUnreachableError, parseLocalModelRef, TINY_MODEL_DIR } from '../providers/index.js';
 import { serveModels } from '../providers/server.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
 import type { StageContext } from '../experiments/context.js';
@@ -223,9 +223,9 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', (v) => Number(v), 8000)
     .action(async (options: { model: string; adapter: string[]; name: string; host: string; port: number }) => {
-      const { createLocalChatModel, parseLocalModelRef } = await import('../engine/provider.js');
-      const base = options.model === 'tiny' ? parseLocalModelRef('tiny').path : options.model;
-      const model = createLocalChatModel(`local:${[base, ...options.adapter].join('+')}`);
+      const { createLocalChatModel } = await import('../engine/provider.js');
+      const base = options.model === 'tiny' ? TINY_MODEL_DIR : options.model;
+      const model = createLocalChatModel(parseLocalModelRef(`local:${[base, ...options.adapter].join('+')}`));
       const handle = await serveModels({ [options.name]: model }, { host: options.host, port: options.port });
       emit(program.opts(), { url: handle.url, model: options.name }, `serving ${model.id} as "${options.name}" at ${handle.url} (Ctrl-C stops)`);
       await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));

@@ -21,7 +21,7 @@ export type { SamplingOptions } from './generate/sample.js';
 export type { Capping, Capture, CaptureMode, Hooks, Steering, SteerPositions } from './hooks/index.js';
 export { loadAdapterFor, mergeLora } from './lora/index.js';
 export type { LoraAdapter } from './lora/index.js';
-export { LocalChatModel, createLocalChatModel, parseLocalModelRef } from './provider.js';
+export { LocalChatModel, createLocalChatModel } from './provider.js';
 export { SUPPORTED_FAMILIES } from './io/index.js';
 export type { ModelConfig } from './io/index.js';
 

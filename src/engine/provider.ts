@@ -8,41 +8,15 @@
  * Not supported locally: `jsonSchema` (no constrained decoding; the request is answered unconstrained).
  */
 import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { InputError, ProviderError } from '../core/errors.js';
-import { type LocalModelRef, localModelSchema, type ModelRef } from '../providers/ref.js';
+import type { LocalModelRef } from '../providers/refs/index.js';
 import type { CallOptions, ChatModel, ChatRequest, ChatResult, CompletionRequest, TokenLogprob } from '../providers/types.js';
 import { type GenerationDefaults, TextTokenizer, loadGenerationConfig } from './io/index.js';
 import { type Generation, Model, type RowOptions } from './generate/model.js';
 import { findStop } from './generate/sample.js';
 
 const DEFAULT_MAX_TOKENS = 512;
-
-/** "local:<dir>[+<adapter>[*<scale>]]..." -> the object form ("tiny" is the bundled models/tiny). */
-export function parseLocalModelRef(ref: ModelRef, cwd = process.cwd()): LocalModelRef {
-  let parsed: LocalModelRef;
-  if (typeof ref !== 'string') {
-    if (ref.provider !== 'local') throw new InputError('model reference', 'provider', `"local" for the engine (found "${ref.provider}")`);
-    parsed = localModelSchema.parse(ref);
-  } else if (ref === 'tiny') {
-    parsed = localModelSchema.parse({ provider: 'local', path: join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'tiny') });
-  } else {
-    if (!ref.startsWith('local:')) throw new InputError('model reference', ref, 'expected "local:<model dir>[+<adapter dir>[*<scale>]]"');
-    const [path, ...adapters] = ref.slice('local:'.length).split('+');
-    parsed = localModelSchema.parse({
-      provider: 'local',
-      path,
-      adapters: adapters.map((a) => {
-        const star = a.lastIndexOf('*');
-        const scale = star > 0 ? Number(a.slice(star + 1)) : NaN;
-        return Number.isFinite(scale) ? { path: a.slice(0, star), scale } : { path: a };
-      }),
-    });
-  }
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
-  return { ...parsed, path: abs(parsed.path), adapters: parsed.adapters.map((a) => ({ ...a, path: abs(a.path) })) };
-}
 
 interface Pending {
   prompt: number[];
@@ -198,7 +172,7 @@ export class LocalChatModel implements ChatModel {
   }
 }
 
-/** The entry point src/providers/index.ts imports lazily. */
-export function createLocalChatModel(ref: ModelRef, options: { cwd?: string } = {}): ChatModel {
-  return LocalChatModel.open(parseLocalModelRef(ref, options.cwd));
+/** The entry point the provider registry (src/providers/refs/local.ts) imports lazily. */
+export function createLocalChatModel(ref: LocalModelRef): ChatModel {
+  return LocalChatModel.open(ref);
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { generateOptionsSchema } from '../data/options.js';
 import { evalOptionsSchema } from '../evals/options.js';
-import { modelRefSchema } from '../providers/ref.js';
+import { modelRefSchema } from '../providers/refs/index.js';
 import { steerOptionsSchema } from '../steer/options.js';
 import { trainOptionsSchema } from '../train/options.js';
 import { METHODS } from './methods/index.js';

@@ -4,7 +4,7 @@
  */
 import OpenAI from 'openai';
 import { InputError } from '../core/errors.js';
-import { resolveModelRef } from '../providers/index.js';
+import { resolveModelRef, type EndpointRef } from '../providers/index.js';
 import type { Experiment } from './config.js';
 
 /** The innermost error code (ECONNREFUSED, ENOTFOUND, ...) of a connection failure, else its message. */
@@ -30,8 +30,9 @@ export async function checkEndpoints(file: string, experiment: Experiment, env: 
       if (error instanceof InputError) throw new InputError(file, `models.${role}`, error.expected);
       throw error;
     }
-    if (resolved.kind !== 'openai') continue;
-    const endpoint = { baseURL: resolved.endpoint.baseURL, apiKey: env[resolved.endpoint.apiKeyEnv] ?? 'none' };
+    if (resolved.provider !== 'openai') continue;
+    const endpointRef = resolved.ref as EndpointRef & { baseURL: string };
+    const endpoint = { baseURL: endpointRef.baseURL, apiKey: env[endpointRef.apiKeyEnv] ?? 'none' };
     if (!checked.has(endpoint.baseURL)) {
       const client = new OpenAI({ baseURL: endpoint.baseURL, apiKey: endpoint.apiKey, maxRetries: 0, timeout: timeoutMs });
       checked.set(

@@ -13,8 +13,7 @@ import { hashOptions, type CellIdentity } from '../core/cell.js';
 import { personaSlug } from '../core/slug.js';
 import { trainingFile } from '../data/index.js';
 import { baselineSubjects, runEvals, type EvalOptions, type EvalSummary, type JudgeModel, type Subject } from '../evals/index.js';
-import { createChatModel } from '../providers/index.js';
-import type { LocalModelRef, ModelRef } from '../providers/ref.js';
+import { createChatModel, resolveModelRef, type LocalModelRef, type ModelRef, type SteeredModelRef } from '../providers/index.js';
 import { TRAIN_BACKENDS, type TrainBackend } from '../train/backends/index.js';
 import type { ChatModel } from '../providers/types.js';
 import { trainOptionsSchema, type TrainOptions } from '../train/options.js';
@@ -61,14 +60,13 @@ export function planMatrix(loaded: LoadedExperiment): PlannedCell[] {
 }
 
 /** The local model directory training starts from; bad input when the subject cannot be trained. */
-async function trainableBase(loaded: LoadedExperiment): Promise<LocalModelRef> {
+function trainableBase(loaded: LoadedExperiment): LocalModelRef {
   const ref: ModelRef = loaded.experiment.models.subject;
-  const local = typeof ref === 'string' ? ref === 'tiny' || ref.startsWith('local:') : ref.provider === 'local';
-  if (!local) {
+  const resolved = resolveModelRef(ref);
+  if (!resolved.entry.capabilities.train) {
     throw new InputError(loaded.file, 'models.subject', 'a local model ("local:<model dir>" or "tiny") to train adapters on; an endpoint can only be evaluated (set run.methods: [] for baselines only)');
   }
-  const { parseLocalModelRef } = await import('../engine/provider.js');
-  const parsed = parseLocalModelRef(ref);
+  const parsed = resolved.ref as LocalModelRef;
   if (parsed.adapters.length > 0) throw new InputError(loaded.file, 'models.subject', 'a model directory without adapters as the base to train on');
   if (!existsSync(join(parsed.path, 'config.json'))) {
     const tiny = ref === 'tiny' ? ' (the bundled tiny model is not built yet: `persona-lab tiny build --out models/tiny`, see docs/tiny-model.md)' : '';
@@ -94,7 +92,7 @@ function trainBackendOf(loaded: LoadedExperiment, train: TrainOptions): TrainBac
 export async function checkMatrix(loaded: LoadedExperiment): Promise<PlannedCell[]> {
   const cells = planMatrix(loaded);
   if (cells.length === 0) return cells;
-  await trainableBase(loaded);
+  trainableBase(loaded);
   const train = trainOptionsOf(loaded);
   trainBackendOf(loaded, train);
   for (const method of matrixMethods(runOptionsOf(loaded))) METHODS[method].check?.(train, loaded.file);
@@ -132,7 +130,7 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
   const cells = await checkMatrix(loaded);
   const journal = trainJournal(run);
   if (cells.length === 0) return { cells: [], trained: 0 };
-  const base = await trainableBase(loaded);
+  const base = trainableBase(loaded);
   const train = trainOptionsOf(loaded);
   const backend = trainBackendOf(loaded, train);
   const runOptions = runOptionsOf(loaded);
@@ -217,9 +215,16 @@ export function evalOptionsFor(loaded: LoadedExperiment, run: RunDir): EvalOptio
   return filled as EvalOptions;
 }
 
+/** What a run.subjects model is: steered or capped when it is a `steered` reference, else other. */
+function subjectKindOf(ref: ModelRef): 'steered' | 'capped' | 'other' {
+  const resolved = resolveModelRef(ref);
+  if (resolved.provider !== 'steered') return 'other';
+  return (resolved.ref as SteeredModelRef).steer ? 'steered' : 'capped';
+}
+
 /**
  * Evaluates base, prompted (each constitution's system prompt on the subject model), every trained
- * adapter the run's train journal lists, and run.subjects; judges: models.judge, and
+ * adapter the run's train journal lists, steer.subjects and run.subjects; judges: models.judge, and
  * models.secondJudge for agreement; writes <run>/evals/summary.json.
  */
 export async function evalStage(ctx: StageContext, options: StageOptions = {}): Promise<EvalSummary> {
@@ -234,7 +239,7 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
   try {
     const subjects: Subject[] = baselineSubjects(await ctx.model('subject'), constitutions, names);
     const trained = trainJournal(run).values();
-    const baseRef = trained.length > 0 ? await trainableBase(loaded) : undefined;
+    const baseRef = trained.length > 0 ? trainableBase(loaded) : undefined;
     for (const cell of trained) {
       const output = resolve(run.dir, cell.output);
       if (!existsSync(output)) continue;
@@ -244,11 +249,18 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
       owned.push(model);
       subjects.push({ name: cellSubjectName({ ...cell.cell, slug: cell.slug }), model, persona: cell.cell.persona, kind: 'trained', cell: cell.cell });
     }
+    // steer.subjects: the steer stage's vectors and capping as `steered` model references.
+    const steered = experiment.steer?.subjects.length ? (await import('../steer/index.js')).steeredSubjectRefs({ constitutions, options: experiment.steer, subject: experiment.models.subject, run }) : [];
+    for (const s of steered) {
+      const model = await createChatModel(s.ref, { noCache: options.noCache, accounting: ctx.accounting });
+      owned.push(model);
+      subjects.push({ name: s.name, model, persona: s.persona, kind: s.kind });
+    }
     checkSubjects(loaded);
     for (const extra of runOptions.subjects) {
       const model = await createChatModel(extra.model, { noCache: options.noCache, accounting: ctx.accounting });
       owned.push(model);
-      subjects.push({ name: extra.name, model, persona: extra.persona, systemPrompt: extra.systemPrompt, kind: 'other' });
+      subjects.push({ name: extra.name, model, persona: extra.persona, systemPrompt: extra.systemPrompt, kind: subjectKindOf(extra.model) });
     }
     const judges: JudgeModel[] = [{ name: 'judge', model: await ctx.model('judge') }];
     if (experiment.models.secondJudge !== undefined) judges.push({ name: 'second-judge', model: await ctx.model('secondJudge') });

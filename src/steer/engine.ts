@@ -5,8 +5,8 @@
  * model and its compiled sessions; asChatModel() turns any view into a ChatModel subject.
  */
 import { createHash } from 'node:crypto';
-import { type Hooks, type Model, LocalChatModel, parseLocalModelRef } from '../engine/index.js';
-import type { ModelRef } from '../providers/ref.js';
+import { type Hooks, type Model, LocalChatModel } from '../engine/index.js';
+import { parseLocalModelRef, type LocalModelRef } from '../providers/refs/index.js';
 import type { CallOptions, ChatMessage, ChatModel, ChatRequest, ChatResult } from '../providers/types.js';
 
 export interface Rollout {
@@ -53,11 +53,12 @@ export function hooksTag(hooks: Hooks): string {
   return `${parts.join('+')}#${hash.digest('hex').slice(0, 10)}`;
 }
 
-/** A hooked LocalChatModel under its own id (the engine's model is shared, so close() leaves it open). */
+/** A hooked LocalChatModel under its own id; close() closes the engine only when the model owns it. */
 class HookedChatModel implements ChatModel {
   constructor(
     readonly id: string,
     private readonly inner: LocalChatModel,
+    private readonly owner?: SteerEngine,
   ) {}
   chat(request: ChatRequest, options?: CallOptions): Promise<ChatResult> {
     return this.inner.chat(request, options).then((r) => ({ ...r, model: this.id }));
@@ -68,7 +69,9 @@ class HookedChatModel implements ChatModel {
   countTokens(text: string): number {
     return this.inner.countTokens(text);
   }
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.owner?.close();
+  }
 }
 
 export class SteerEngine {
@@ -78,7 +81,7 @@ export class SteerEngine {
   ) {}
 
   /** Opens `local:<dir>[+<adapter>]` (or the object form) on the engine. */
-  static open(ref: ModelRef, cwd = process.cwd()): SteerEngine {
+  static open(ref: string | LocalModelRef, cwd = process.cwd()): SteerEngine {
     return new SteerEngine(LocalChatModel.open(parseLocalModelRef(ref, cwd)), undefined);
   }
 
@@ -107,11 +110,12 @@ export class SteerEngine {
     return new SteerEngine(this.local, mergeHooks(this.hooks, hooks));
   }
 
-  /** This view as a ChatModel (id = model id plus a tag of the hooks). */
-  asChatModel(): ChatModel {
-    if (!this.hooks) return new HookedChatModel(this.local.id, this.local);
+  /** This view as a ChatModel (id = model id plus a tag of the hooks); `owned`: its close() closes the engine. */
+  asChatModel(options: { owned?: boolean } = {}): ChatModel {
+    const owner = options.owned ? this : undefined;
+    if (!this.hooks) return new HookedChatModel(this.local.id, this.local, owner);
     const local = new LocalChatModel(hookedModel(this.model, this.hooks), this.local.tokenizer, this.local.defaults, parseLocalModelRef(this.local.id));
-    return new HookedChatModel(`${this.local.id}@${hooksTag(this.hooks)}`, local);
+    return new HookedChatModel(`${this.local.id}@${hooksTag(this.hooks)}`, local, owner);
   }
 
   /** Tokens of a conversation up to the assistant's turn (chat template with the generation prompt). */

@@ -25,4 +25,4 @@ export {
 export { assistantAxis, bandLayers, calibrateCapping, floorCapping, DEFAULT_PERSONAS_FILE, DEFAULT_QUESTIONS_FILE, readStringList, type AxisResult, type CappingCalibration } from './axis.js';
 export { loadVectors, saveVectors, vectorAt, type LayerVectors } from './vectors.js';
 export { meanDifference, meanVector, norm, pearsonInterval, percentile, project, type Correlation } from './math.js';
-export { readScreenRows, requireLocal, resolveTrait, runSteerStage, steeredSubjects, traitDir, type SteerStageInput, type SteerSummary, type SteeredSubject, type TraitSummary } from './stage.js';
+export { readScreenRows, requireLocal, resolveTrait, runSteerStage, steeredChatModel, steeredSubjectRefs, traitDir, type SteerStageInput, type SteerSummary, type SteeredSubjectRef, type TraitSummary } from './stage.js';

@@ -6,14 +6,14 @@
  * resumes. steeredSubjects() turns the configured subjects into evals subjects.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Constitution, Trait } from '../constitution/index.js';
 import { personaSlug } from '../core/slug.js';
 import { InputError } from '../core/errors.js';
 import { type RunDir, writeFileAtomic } from '../core/journal.js';
-import { type Hooks, parseLocalModelRef } from '../engine/index.js';
+import type { Hooks } from '../engine/index.js';
 import { Judge } from '../providers/judge.js';
-import type { ModelRef } from '../providers/ref.js';
+import { resolveModelRef, type LocalModelRef, type ModelRef, type SteeredModelRef } from '../providers/refs/index.js';
 import type { ChatModel } from '../providers/types.js';
 import { sftChatRowSchema, readJsonl } from '../train/index.js';
 import { cappingFileSchema, monitorFileSchema, screenFileSchema, steerSummarySchema, sweepFileSchema, writeSteerFile } from './artifacts.js';
@@ -28,10 +28,10 @@ import type { Correlation } from './math.js';
 import { loadVectors, saveVectors, vectorAt, type LayerVectors } from './vectors.js';
 
 /** The subject model must run on the engine: activations are read and written inside it. */
-export function requireLocal(ref: ModelRef): ModelRef {
-  const local = typeof ref === 'string' ? ref === 'tiny' || ref.startsWith('local:') : ref.provider === 'local';
-  if (!local) throw new InputError('experiment', 'models.subject', 'a local model ("local:<dir>" or "tiny") for the steer stage: persona vectors need the engine\'s activations');
-  return ref;
+export function requireLocal(ref: ModelRef): LocalModelRef {
+  const resolved = resolveModelRef(ref);
+  if (!resolved.entry.capabilities.steer) throw new InputError('experiment', 'models.subject', 'a local model ("local:<dir>" or "tiny") for the steer stage: persona vectors need the engine\'s activations');
+  return resolved.ref as LocalModelRef;
 }
 
 /** A trait named by 0-based index, label or text. */
@@ -167,7 +167,7 @@ export async function runSteerStage(input: SteerStageInput): Promise<SteerSummar
               });
         const shifts: TraitSummary['shifts'] = [];
         for (const adapter of o.monitor.adapters) {
-          const base = parseLocalModelRef(input.subject);
+          const base = requireLocal(input.subject);
           const trained = SteerEngine.open({ ...base, adapters: [...base.adapters, { path: fileIn(input.baseDir, adapter), scale: 1 }] });
           try {
             const conversations = extracted.evaluate.map((q) => [{ role: 'user' as const, content: q }]);
@@ -232,44 +232,67 @@ async function axisStage(input: SteerStageInput, engine: SteerEngine): Promise<S
   return { ...rest, file };
 }
 
-/** An evals subject (src/evals Subject): a name, a ChatModel and the persona it stands for. */
-export interface SteeredSubject {
+/** A configured steer.subjects entry as a model reference (the `steered` provider) and the persona it stands for. */
+export interface SteeredSubjectRef {
   name: string;
-  model: ChatModel;
+  ref: SteeredModelRef;
   persona?: string;
+  kind: 'steered' | 'capped';
 }
 
 /**
- * The configured steered / capped subjects, from the vectors, sweep choices and capping calibration a
- * finished steer stage left in the run. They share one loaded engine (returned for closing).
+ * steer.subjects as `steered` model references on the subject model, from the vectors and capping
+ * calibration a finished steer stage left in the run (layer and coef default to the sweep's choice).
  */
-export function steeredSubjects(input: { constitutions: Constitution[]; options: SteerOptions; subject: ModelRef; run: RunDir }): { subjects: SteeredSubject[]; engine: SteerEngine } {
-  requireLocal(input.subject);
-  const planned = input.options.subjects.map((s, i) => {
+export function steeredSubjectRefs(input: { constitutions: Constitution[]; options: SteerOptions; subject: ModelRef; run: RunDir }): SteeredSubjectRef[] {
+  if (input.options.subjects.length === 0) return [];
+  const base = requireLocal(input.subject);
+  return input.options.subjects.map((s, i) => {
     const field = `steer.subjects[${i}]`;
     const c = s.persona === undefined ? input.constitutions[0] : input.constitutions.find((x) => x.name === s.persona);
     if (!c) throw new InputError('experiment', `${field}.persona`, `one of the constitutions (${input.constitutions.map((x) => x.name).join(', ')})`);
-    const hooks: Hooks = {};
+    const ref: SteeredModelRef = { provider: 'steered', base };
     if (s.steer) {
       const t = resolveTrait(c, s.steer.trait, `${field}.steer.trait`);
       const dir = traitDir(input.run, c.name, t);
       const file = ['vector.safetensors', 'vector.json'].map((f) => join(dir, f)).find(existsSync);
       if (!file) throw new InputError(dir, 'vector', `a persona vector for ${c.name} trait ${t} (run the steer stage first)`);
-      const vector = loadVectors(file);
-      const layer = s.steer.layer ?? (vector.meta.chosenLayer as number | null);
-      const coef = s.steer.coef ?? (vector.meta.chosenCoef as number | null);
+      const { layer, coef } = steeringChoice(loadVectors(file), s.steer);
       if (layer === null || coef === null) throw new InputError('experiment', `${field}.steer`, 'a layer and coef (the sweep chose none: no cell kept coherence)');
-      hooks.steer = [{ layer, vector: vectorAt(vector, layer), coef, positions: s.steer.positions }];
+      ref.steer = { vector: file, layer, coef, positions: s.steer.positions };
     }
     if (s.cap) {
-      const calibrationFile = input.run.path('steer', 'capping.json');
-      if (!existsSync(calibrationFile)) throw new InputError(calibrationFile, '', 'a capping calibration (configure steer.axis and run the steer stage first)');
-      const cal = cappingFileSchema.parse(JSON.parse(readFileSync(calibrationFile, 'utf8')));
-      const axis = loadVectors(input.run.path('steer', 'assistant-axis.safetensors'));
-      hooks.cap = floorCapping(vectorAt(axis, cal.axisLayer), cal.layers, cal.floors);
+      const calibration = input.run.path('steer', 'capping.json');
+      if (!existsSync(calibration)) throw new InputError(calibration, '', 'a capping calibration (configure steer.axis and run the steer stage first)');
+      ref.cap = { calibration };
     }
-    return { name: s.name, hooks, persona: s.steer ? c.name : undefined };
+    return { name: s.name, ref, persona: s.steer ? c.name : undefined, kind: s.steer ? 'steered' : 'capped' };
   });
-  const engine = SteerEngine.open(input.subject);
-  return { subjects: planned.map((p) => ({ name: p.name, model: engine.withHooks(p.hooks).asChatModel(), persona: p.persona })), engine };
+}
+
+/** The layer and coefficient to steer with: as given, else the sweep's choice stored with the vector. */
+function steeringChoice(vector: LayerVectors, given: { layer?: number; coef?: number }): { layer: number | null; coef: number | null } {
+  return { layer: given.layer ?? (vector.meta.chosenLayer as number | null), coef: given.coef ?? (vector.meta.chosenCoef as number | null) };
+}
+
+/**
+ * The `steered` provider's model: the base on the engine with coef * v added at one layer and/or
+ * activations capped along the assistant axis (capping.json with assistant-axis.safetensors beside it).
+ */
+export function steeredChatModel(ref: SteeredModelRef & { base: LocalModelRef }): ChatModel {
+  const hooks: Hooks = {};
+  if (ref.steer) {
+    const vector = loadVectors(ref.steer.vector);
+    const { layer, coef } = steeringChoice(vector, ref.steer);
+    if (layer === null || coef === null) throw new InputError(ref.steer.vector, 'chosenLayer', 'a sweep choice of layer and coef, or both given in the model reference');
+    hooks.steer = [{ layer, vector: vectorAt(vector, layer), coef, positions: ref.steer.positions }];
+  }
+  if (ref.cap) {
+    const file = ref.cap.calibration;
+    if (!existsSync(file)) throw new InputError(file, '', 'a capping calibration (configure steer.axis and run the steer stage first)');
+    const cal = cappingFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    const axis = loadVectors(join(dirname(file), 'assistant-axis.safetensors'));
+    hooks.cap = floorCapping(vectorAt(axis, cal.axisLayer), cal.layers, cal.floors);
+  }
+  return SteerEngine.open(ref.base).withHooks(hooks).asChatModel({ owned: true });
 }

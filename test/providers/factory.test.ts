@@ -11,28 +11,31 @@ import { startFakeServer } from '../support/openai-server.js';
 import { tempDir } from './support.js';
 
 test('short strings and objects resolve with defaults', () => {
-  assert.deepEqual(resolveModelRef('openai:gpt-4o-mini', {}), {
-    kind: 'openai',
-    endpoint: { provider: 'openai', model: 'gpt-4o-mini', baseURL: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', concurrency: 8, maxAttempts: 5, timeoutMs: 120000 },
-  });
-  const viaEnv = resolveModelRef('openai:qwen', { OPENAI_BASE_URL: 'http://gpu-box:8000/v1' });
-  assert.equal(viaEnv.kind === 'openai' && viaEnv.endpoint.baseURL, 'http://gpu-box:8000/v1');
-  const ollama = resolveModelRef('openai:llama3.1:8b@http://127.0.0.1:11434/v1', {});
-  assert.deepEqual(ollama.kind === 'openai' && [ollama.endpoint.model, ollama.endpoint.baseURL], ['llama3.1:8b', 'http://127.0.0.1:11434/v1']);
+  assert.deepEqual(resolveModelRef('openai:gpt-4o-mini', {}).ref, { provider: 'openai', model: 'gpt-4o-mini', baseURL: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', concurrency: 8, maxAttempts: 5, timeoutMs: 120000 });
+  assert.equal(resolveModelRef('openai:qwen', { OPENAI_BASE_URL: 'http://gpu-box:8000/v1' }).ref.baseURL, 'http://gpu-box:8000/v1');
+  const ollama = resolveModelRef('openai:llama3.1:8b@http://127.0.0.1:11434/v1', {}).ref;
+  assert.deepEqual([ollama.model, ollama.baseURL], ['llama3.1:8b', 'http://127.0.0.1:11434/v1']);
   const object = resolveModelRef({ provider: 'openai', model: 'm', apiKeyEnv: 'ROUTER_KEY', concurrency: 2 }, {});
-  assert.deepEqual(object.kind === 'openai' && [object.endpoint.apiKeyEnv, object.endpoint.concurrency, object.endpoint.maxAttempts], ['ROUTER_KEY', 2, 5]);
+  assert.equal(object.provider, 'openai');
+  assert.deepEqual([object.ref.apiKeyEnv, object.ref.concurrency, object.ref.maxAttempts], ['ROUTER_KEY', 2, 5]);
   assert.throws(() => resolveModelRef({ provider: 'openai', model: 'm', baseURL: 'not a url' }, {}), InputError);
-  assert.deepEqual(resolveModelRef('openai:name@with-at', {}).kind === 'openai' && resolveModelRef('openai:name@with-at', {}), {
-    kind: 'openai',
-    endpoint: { provider: 'openai', model: 'name@with-at', baseURL: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', concurrency: 8, maxAttempts: 5, timeoutMs: 120000 },
-  });
+  assert.deepEqual(resolveModelRef('openai:name@with-at', {}).ref, { provider: 'openai', model: 'name@with-at', baseURL: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', concurrency: 8, maxAttempts: 5, timeoutMs: 120000 });
   assert.throws(() => resolveModelRef('anthropic:claude' as never, {}), /expected "openai:<model>\[@<baseURL>\]"/);
+  assert.throws(() => resolveModelRef({ provider: 'anthropic', model: 'claude' }, {}), /one of openai, local, steered/);
 });
 
-test('local references', () => {
-  assert.deepEqual(resolveModelRef('local:models/base+runs/a/adapter*0.5', {}), { kind: 'local', ref: 'local:models/base+runs/a/adapter*0.5' });
-  assert.equal(resolveModelRef('tiny', {}).kind, 'local');
-  assert.equal(resolveModelRef({ provider: 'local', path: 'models/x' }, {}).kind, 'local');
+test('local and steered references: paths absolute from the working directory, capabilities from the registry', () => {
+  const local = resolveModelRef('local:models/base+runs/a/adapter*0.5', {}, '/work');
+  assert.deepEqual(local.ref, { provider: 'local', path: '/work/models/base', adapters: [{ path: '/work/runs/a/adapter', scale: 0.5 }], concurrency: 1 });
+  assert.equal(local.entry.capabilities.train, true);
+  assert.equal(resolveModelRef('tiny', {}).provider, 'local');
+  assert.equal(resolveModelRef({ provider: 'local', path: 'models/x' }, {}).provider, 'local');
+  const steered = resolveModelRef('steered(local:models/base):runs/x/vector.safetensors@4*-2.5', {}, '/work');
+  assert.deepEqual(steered.ref, { provider: 'steered', base: { provider: 'local', path: '/work/models/base', adapters: [], concurrency: 1 }, steer: { vector: '/work/runs/x/vector.safetensors', layer: 4, coef: -2.5, positions: 'all' } });
+  assert.deepEqual(resolveModelRef('capped(tiny):runs/x/steer/capping.json', {}, '/work').ref.cap, { calibration: '/work/runs/x/steer/capping.json' });
+  assert.equal(steered.entry.capabilities.train, false);
+  assert.equal(resolveModelRef('openai:m', {}).entry.capabilities.steer, false);
+  assert.throws(() => resolveModelRef('steered(openai:m):v.json', {}), /with a local base/);
 });
 
 test('a missing key for a remote endpoint is an error naming the variable', async () => {
@@ -61,7 +64,7 @@ test('ids carry no credentials', () => {
 });
 
 test('local refs without the engine: a clear "local engine not available" error', async () => {
-  await assert.rejects(loadLocalEngine('../engine/absent-provider.js'), /local engine not available/);
+  await assert.rejects(loadLocalEngine('../../engine/absent-provider.js'), /local engine not available/);
   if (!existsSync('src/engine/provider.ts')) await assert.rejects(createChatModel('tiny', { env: {} }), /local engine not available/);
 });
 

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { Constitution } from '../../src/constitution/index.js';
 import { InputError } from '../../src/core/errors.js';
 import { RunDir } from '../../src/core/journal.js';
-import { loadVectors, readScreenRows, runSteerStage, steeredSubjects, steerOptionsSchema, traitDir, type SteerSummary } from '../../src/steer/index.js';
+import { createChatModel } from '../../src/providers/index.js';
+import { loadVectors, readScreenRows, runSteerStage, steeredSubjectRefs, steerOptionsSchema, traitDir, type SteerSummary } from '../../src/steer/index.js';
 import { LORA_DIR, MODEL_DIR, startJudge, TEACHER_PROMPTS, type ScriptedJudge } from './support.js';
 
 const constitution: Constitution = {
@@ -90,26 +91,29 @@ test('a second run resumes from the journals: only the unjournaled monitoring as
   assert.deepEqual(again.traits[0].counts, first.traits[0].counts);
 });
 
-test('configured steered and capped subjects answer chat; the steered one differs from the plain model', async () => {
-  const { subjects, engine } = steeredSubjects({ constitutions: [constitution], options: options(), subject, run });
+test('configured steered and capped subjects are steered model references; they answer chat and the steered one differs from the plain model', async () => {
+  const planned = steeredSubjectRefs({ constitutions: [constitution], options: options(), subject, run });
+  assert.deepEqual(
+    planned.map((s) => [s.name, s.persona, s.kind]),
+    [
+      ['steered', 'Tess', 'steered'],
+      ['capped', undefined, 'capped'],
+    ],
+  );
+  assert.equal(planned[0].ref.steer?.coef, 6);
+  const models = await Promise.all([subject, ...planned.map((s) => s.ref)].map((ref) => createChatModel(ref, { noCache: true })));
   try {
-    assert.deepEqual(
-      subjects.map((s) => [s.name, s.persona]),
-      [
-        ['steered', 'Tess'],
-        ['capped', undefined],
-      ],
-    );
     const messages = [{ role: 'user' as const, content: 'Hello there' }];
-    const [plain, steered, capped] = await Promise.all([engine.asChatModel(), ...subjects.map((s) => s.model)].map((m) => m.chat({ messages, temperature: 0, maxTokens: 8 })));
+    const [plain, steered, capped] = await Promise.all(models.map((m) => m.chat({ messages, temperature: 0, maxTokens: 8 })));
     assert.ok(steered.choices[0].text.length > 0 && capped.choices[0].text.length > 0, 'both answer');
     assert.notEqual(steered.choices[0].text, plain.choices[0].text);
+    assert.match(models[1].id, /@steer@\d+x6/);
     assert.throws(
-      () => steeredSubjects({ constitutions: [constitution], options: { ...options(), subjects: [{ name: 'x', steer: { trait: 'nope', positions: 'all' }, cap: false }] }, subject, run }),
+      () => steeredSubjectRefs({ constitutions: [constitution], options: { ...options(), subjects: [{ name: 'x', steer: { trait: 'nope', positions: 'all' }, cap: false }] }, subject, run }),
       (e: unknown) => e instanceof InputError && /steer\.subjects\[0\]\.steer\.trait/.test(e.message),
     );
   } finally {
-    await engine.close();
+    for (const m of models) await m.close?.();
   }
 });
 

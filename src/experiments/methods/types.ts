@@ -6,7 +6,7 @@
 import type { Constitution } from '../../constitution/index.js';
 import type { CellIdentity } from '../../core/cell.js';
 import type { DatasetId } from '../../data/index.js';
-import type { LocalModelRef } from '../../providers/ref.js';
+import type { LocalModelRef } from '../../providers/refs/index.js';
 import type { TrainBackend, TrainJobResult } from '../../train/backends/index.js';
 import type { StepLog } from '../../train/index.js';
 import type { TrainOptions } from '../../train/options.js';

@@ -2,7 +2,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createChatModel } from '../../../src/providers/index.js';
-import { LocalChatModel, parseLocalModelRef } from '../../../src/engine/provider.js';
+import { LocalChatModel } from '../../../src/engine/provider.js';
+import { parseLocalModelRef } from '../../../src/providers/index.js';
 import { modelDir } from './fixtures.js';
 
 const dir = modelDir('llama');
