@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import YAML from 'yaml';
+import { evalSummarySchema, type EvalSummary } from '../../src/evals/summary.js';
 import { runCli } from '../support/cli.js';
 
 // The README's main job, trimmed to one seed: offline on the bundled tiny model, every stage real.
@@ -21,8 +22,21 @@ test('persona-lab run: the quick format comparison runs offline on the tiny mode
   writeFileSync(file, YAML.stringify(experiment));
   const result = await runCli(['--json', 'run', file], { env: { PERSONA_LAB_CACHE_DIR: join(dir, 'cache') } });
   assert.equal(result.code, 0, result.stderr);
-  const summary = JSON.parse(result.stdout) as { report: { html: string }; eval: { subjects: { name: string }[]; evals: { eval: string; status: string }[] } };
+  const summary = JSON.parse(result.stdout) as { report: { html: string; markdown: string }; eval: EvalSummary };
   assert.deepEqual(summary.eval.subjects.map((s) => s.name).sort(), ['base', 'prompted', 'skeptic.sft-chat.seed-1', 'skeptic.sft-introspective.seed-1']);
+  // The trained cells stay structured to the summary (and its published schema) and the report.
+  const written = evalSummarySchema.parse(JSON.parse(readFileSync(join(dir, 'run', 'evals', 'summary.json'), 'utf8')));
+  assert.deepEqual(written.subjects.map((s) => [s.name, s.kind]), [['base', 'base'], ['prompted', 'prompted'], ['skeptic.sft-chat.seed-1', 'trained'], ['skeptic.sft-introspective.seed-1', 'trained']]);
+  const cells = written.subjects.flatMap((s) => (s.cell ? [s.cell] : []));
+  assert.deepEqual(cells.map(({ persona, method, format, seed, backend }) => ({ persona, method, format, seed, backend })), [
+    { persona: 'Skeptic', method: 'sft', format: 'chat', seed: 1, backend: 'engine' },
+    { persona: 'Skeptic', method: 'sft', format: 'introspective', seed: 1, backend: 'engine' },
+  ]);
+  for (const cell of cells) assert.match(cell.optionsHash, /^[0-9a-f]{16}$/);
+  assert.notEqual(cells[0].optionsHash, cells[1].optionsHash, 'different data, different options hash');
+  const markdown = readFileSync(summary.report.markdown, 'utf8');
+  assert.match(markdown, /## Trained cells, pooled over seeds/);
+  assert.match(markdown, /\| Skeptic \| sft \| introspective \| 1 \|/);
   assert.deepEqual(summary.eval.evals.map((e) => [e.eval, e.status]), [['classifier', 'ok'], ['identity', 'ok']]);
   assert.ok(existsSync(summary.report.html));
   for (const format of ['chat', 'introspective']) assert.ok(existsSync(join(dir, 'run', 'adapters', 'skeptic', `sft-${format}`, 'seed-1', 'adapter', 'adapter_model.safetensors')));
