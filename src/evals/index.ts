@@ -125,7 +125,7 @@ export async function runEvals(
     confidence: o.confidence,
     baseline: ctx.base?.name ?? null,
     prompted: ctx.prompted?.name ?? null,
-    subjects: subjects.map((s) => ({ name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt, kind: s.kind ?? 'other', cell: s.cell ?? null })),
+    subjects: subjects.map((s) => ({ name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt, ...(s.kind ? { kind: s.kind } : {}), cell: s.cell ?? null })),
     judges: evalJudges.map((j) => j.name),
     judgeTallies: Object.fromEntries(evalJudges.map((j) => [j.name, j.judge.tally.snapshot()])),
     evals: results,

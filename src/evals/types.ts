@@ -22,7 +22,7 @@ export interface Subject {
   systemPrompt?: string;
   /** Name of the constitution this subject is meant to embody; none for the base model. */
   persona?: string;
-  /** What the subject is (summary.json's subjects[].kind); default 'other'. */
+  /** What the subject is (summary.json's subjects[].kind; the report guesses when absent). */
   kind?: SubjectKind;
   /** A trained subject's cell identity, kept structured to the report. */
   cell?: CellIdentity;
