@@ -22,7 +22,7 @@ export type { Capping, Capture, CaptureMode, Hooks, Steering, SteerPositions } f
 export { loadAdapterFor, mergeLora } from './lora/index.js';
 export type { LoraAdapter } from './lora/index.js';
 export { LocalChatModel, createLocalChatModel } from './provider.js';
-export { SUPPORTED_FAMILIES } from './io/index.js';
+export { ARCHITECTURES, architectureOf, type Architecture } from './models/index.js';
 export type { ModelConfig } from './io/index.js';
 
 /** Loads `dir` (config.json, *.safetensors) with the given adapters applied unmerged (or merged). */

@@ -33,7 +33,7 @@ import { type SteerPositions, buildHooks } from '../engine/hooks/index.js';
 import type { ModelConfig } from '../engine/io/config.js';
 import { type LoraSpec as EngineLoraSpec, loraLinear, loraNames } from '../engine/lora/index.js';
 import { attentionBias } from '../engine/generate/layout.js';
-import { type Linear, buildDecoder, plainLinear } from '../engine/models/llama.js';
+import { architectureOf, type Linear, plainLinear } from '../engine/models/index.js';
 import type { Feed } from '../engine/runtime/index.js';
 import type { Batch } from './data.js';
 import type { LoraTarget } from './options.js';
@@ -98,11 +98,10 @@ function int8Linear(g: Graph): Linear {
 export function int8Weights(weights: ReadonlyMap<string, Float32Array>, config: ModelConfig): Map<string, Float32Array | Int8Array> {
   const out = new Map<string, Float32Array | Int8Array>(weights);
   for (let layer = 0; layer < config.numLayers; layer++) {
-    for (const target of Object.keys(TARGET_MODULES) as LoraTarget[]) {
-      const module = `model.layers.${layer}.${TARGET_MODULES[target]}`;
+    for (const { path, inFeatures: K, outFeatures: N } of Object.values(architectureOf(config).loraModules(config))) {
+      const module = `model.layers.${layer}.${path}`;
       const w = weights.get(`${module}.weight`);
       if (!w) continue;
-      const { inFeatures: K, outFeatures: N } = moduleShape(config, target);
       const n = int8Names(module);
       const scaleOut = new Float32Array(N);
       const scaleIn = new Float32Array(K);
@@ -130,23 +129,9 @@ export function int8Weights(weights: ReadonlyMap<string, Float32Array>, config: 
   return out;
 }
 
-/** HF module path suffix of each LoRA target. */
-export const TARGET_MODULES: Record<LoraTarget, string> = {
-  q: 'self_attn.q_proj',
-  k: 'self_attn.k_proj',
-  v: 'self_attn.v_proj',
-  o: 'self_attn.o_proj',
-  gate: 'mlp.gate_proj',
-  up: 'mlp.up_proj',
-  down: 'mlp.down_proj',
-};
-
-/** Input and output sizes of one targeted projection. */
-function moduleShape(config: ModelConfig, target: LoraTarget): { inFeatures: number; outFeatures: number } {
-  const { hiddenSize: d, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: ff } = config;
-  const shapes: Record<LoraTarget, [number, number]> = { q: [d, H * D], k: [d, KV * D], v: [d, KV * D], o: [H * D, d], gate: [d, ff], up: [d, ff], down: [ff, d] };
-  const [inFeatures, outFeatures] = shapes[target];
-  return { inFeatures, outFeatures };
+/** The module path (within a layer) and the [in, out] sizes of one LoRA target, from the config's architecture. */
+export function loraModule(config: ModelConfig, target: LoraTarget): { path: string; inFeatures: number; outFeatures: number } {
+  return architectureOf(config).loraModules(config)[target];
 }
 
 /** A trainable tensor: its graph name and shape; for LoRA, its module (HF path) and factor. */
@@ -162,8 +147,8 @@ export function loraTrainables(config: ModelConfig, lora: LoraSpec): TrainableSp
   const out: TrainableSpec[] = [];
   for (let layer = 0; layer < config.numLayers; layer++) {
     for (const target of lora.targets) {
-      const module = `model.layers.${layer}.${TARGET_MODULES[target]}`;
-      const { inFeatures, outFeatures } = moduleShape(config, target);
+      const { path, inFeatures, outFeatures } = loraModule(config, target);
+      const module = `model.layers.${layer}.${path}`;
       out.push({ name: loraNames.a(0, module), shape: [lora.rank, inFeatures], module, factor: 'A' });
       out.push({ name: loraNames.b(0, module), shape: [outFeatures, lora.rank], module, factor: 'B' });
     }
@@ -255,15 +240,18 @@ export function buildTrainGraph(g: Graph, o: TrainGraphOptions): TrainGraph {
   const linear = o.lora ? (dropout > 0 ? dropoutLoraLinear(g, spec, base) : loraLinear(g, [spec], base)) : base;
   const mode = o.checkpointing ?? 'attention';
   const checkpoints: Tensor[] = [];
+  const architecture = architectureOf(config);
+  // 'attention' keeps the MLP's gate and up projections: everything after them in the layer is cheap to recompute.
+  const mlpInputs = ['gate', 'up'].map((t) => `.${architecture.loraModules(config)[t].path}`);
   const projection: Linear = (x, module, inFeatures, outFeatures, bias) => {
     const y = linear(x, module, inFeatures, outFeatures, bias);
-    if (mode === 'attention' && /\.mlp\.(gate|up)_proj$/.test(module)) checkpoints.push(y);
+    if (mode === 'attention' && mlpInputs.some((m) => module.endsWith(m))) checkpoints.push(y);
     return y;
   };
   const hook = o.steering
     ? buildHooks(g, { steer: [{ ...o.steering, vector: new Float32Array(config.hiddenSize), coef: 1 }] }, config.hiddenSize, ['B', 'T'])
     : undefined;
-  const { hidden } = buildDecoder(g, config, { inputIds, positionIds, attentionBias }, projection, (layer, residual) => {
+  const { hidden } = architecture.buildDecoder(g, config, { inputIds, positionIds, attentionBias }, projection, (layer, residual) => {
     const out = hook ? hook(layer, residual) : residual;
     checkpoints.push(out);
     return out;

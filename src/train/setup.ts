@@ -15,7 +15,7 @@ import { type LoraAdapter, type LoraModule, saveLoraAdapter } from '../engine/io
 import { writeSafetensors } from '../engine/io/safetensors.js';
 import { TextTokenizer } from '../engine/io/tokenizer.js';
 import { type Feed, Session } from '../engine/runtime/index.js';
-import { type CheckpointMode, type LoraSpec, type Objective, type TrainableSpec, TARGET_MODULES, buildTrainGraph, dropoutMaskName, int8Weights } from './graph.js';
+import { type CheckpointMode, type LoraSpec, type Objective, type TrainableSpec, buildTrainGraph, dropoutMaskName, int8Weights } from './graph.js';
 import type { Param } from './optim.js';
 import type { LoraTarget, PreventativeSteering } from './options.js';
 import { Rng } from './rng.js';
@@ -116,7 +116,7 @@ function loraAdapterOf(lora: LoraSpec, dropout: number, trainables: readonly Tra
     config: {
       r: lora.rank,
       loraAlpha: lora.alpha,
-      targetModules: lora.targets.map((t) => TARGET_MODULES[t].split('.')[1]),
+      targetModules: [...new Set(trainables.flatMap((t) => (t.factor === 'A' ? [t.module!.split('.').at(-1)!] : [])))],
       loraDropout: dropout,
       useRslora: false,
       baseModelNameOrPath: base,

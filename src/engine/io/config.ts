@@ -6,26 +6,10 @@
 import { z } from 'zod';
 import { InputError } from '../../core/errors.js';
 import { readStructured, validate } from '../../core/load.js';
+import { ARCHITECTURES, familyOf } from '../models/index.js';
 
-/** Architecture families the engine implements; SmolLM2 is `llama`, SmolLM3 is `smollm3`. */
-export const SUPPORTED_FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'smollm3'] as const;
-export type ArchitectureFamily = (typeof SUPPORTED_FAMILIES)[number];
-
-/** HF `architectures[0]` / `model_type` -> family. */
-const ARCHITECTURES: Record<string, ArchitectureFamily> = {
-  LlamaForCausalLM: 'llama',
-  MistralForCausalLM: 'mistral',
-  Qwen2ForCausalLM: 'qwen2',
-  Qwen3ForCausalLM: 'qwen3',
-  SmolLM3ForCausalLM: 'smollm3',
-};
-const MODEL_TYPES: Record<string, ArchitectureFamily> = {
-  llama: 'llama',
-  mistral: 'mistral',
-  qwen2: 'qwen2',
-  qwen3: 'qwen3',
-  smollm3: 'smollm3',
-};
+/** A family of the engine's architecture registry (src/engine/models/index.ts): llama, mistral, qwen2, qwen3, smollm3, ... */
+export type ArchitectureFamily = string;
 
 /** RoPE frequency scaling: none, linear position interpolation, or Llama-3's piecewise scaling. */
 export type RopeScaling =
@@ -137,13 +121,14 @@ export function loadModelConfig(fileOrDir: string): ModelConfig {
 export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfig {
   const hf = validate(file, raw, hfConfigSchema);
   const architecture = hf.architectures?.[0] ?? '';
-  const family = ARCHITECTURES[architecture] ?? (hf.model_type ? MODEL_TYPES[hf.model_type] : undefined);
+  const family = familyOf(architecture, hf.model_type);
   if (!family) {
     const found = architecture || hf.model_type || '(none)';
+    const known = Object.values(ARCHITECTURES);
     throw new InputError(
       file,
       hf.architectures ? 'architectures' : 'model_type',
-      `unsupported architecture ${found}; supported: ${Object.keys(ARCHITECTURES).join(', ')} (model_type ${SUPPORTED_FAMILIES.join(', ')})`,
+      `unsupported architecture ${found}; supported: ${known.map((a) => a.hfClass).join(', ')} (model_type ${known.map((a) => a.modelType).join(', ')})`,
     );
   }
   const hiddenAct = hf.hidden_act ?? 'silu';

@@ -14,6 +14,7 @@ import type { ModelConfig } from './config.js';
 import { f32ToF16Bits } from './dtype.js';
 import { type LoraAdapter, loraScale } from './peft.js';
 import { expectedTensorShapes } from './shapes.js';
+import { ARCHITECTURES, architectureOf } from '../models/index.js';
 import type { TextTokenizer } from './tokenizer.js';
 
 const ALIGNMENT = 32;
@@ -167,23 +168,18 @@ export function writeGguf(path: string, metadata: [string, GgufValue][], tensors
 }
 
 
-/** GGUF architecture name for a family; Mistral and SmolLM2 are plain llama to llama.cpp. */
-function ggufArchitecture(config: ModelConfig): 'llama' | 'qwen2' | 'qwen3' {
-  switch (config.family) {
-    case 'llama':
-    case 'mistral':
-      return 'llama';
-    case 'qwen2':
-      return 'qwen2';
-    case 'qwen3':
-      return 'qwen3';
-    default:
-      throw new Error(`GGUF export supports llama, mistral, qwen2 and qwen3 checkpoints, not ${config.family}`);
+/** llama.cpp's architecture name for a config's family (Mistral and SmolLM2 are plain llama to it). */
+function ggufArchitecture(config: ModelConfig): string {
+  const arch = architectureOf(config).gguf.architecture;
+  if (arch === null) {
+    const exportable = Object.entries(ARCHITECTURES).filter(([, a]) => a.gguf.architecture !== null).map(([family]) => family);
+    throw new Error(`GGUF export supports ${exportable.join(', ')} checkpoints, not ${config.family}`);
   }
+  return arch;
 }
 
-/** Whether q/k rows need llama.cpp's RoPE permutation (llama architecture only). */
-const permutesQK = (config: ModelConfig) => ggufArchitecture(config) === 'llama';
+/** Whether q/k rows need llama.cpp's RoPE permutation (its llama architecture only). */
+const permutesQK = (config: ModelConfig) => architectureOf(config).gguf.permutesQK;
 
 /**
  * Reorders the rows of a q_proj/k_proj weight, bias, or LoRA B ([rows, cols] row-major) from HF's
@@ -204,29 +200,6 @@ export function permuteForLlamaRope(data: Float32Array, heads: number, cols: num
     }
   }
   return out;
-}
-
-/** HF tensor name -> llama.cpp tensor name. */
-export function ggufTensorName(hfName: string): string {
-  if (hfName === 'model.embed_tokens.weight') return 'token_embd.weight';
-  if (hfName === 'model.norm.weight') return 'output_norm.weight';
-  if (hfName === 'lm_head.weight') return 'output.weight';
-  const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(hfName);
-  const parts: Record<string, string> = {
-    input_layernorm: 'attn_norm',
-    'self_attn.q_proj': 'attn_q',
-    'self_attn.k_proj': 'attn_k',
-    'self_attn.v_proj': 'attn_v',
-    'self_attn.o_proj': 'attn_output',
-    'self_attn.q_norm': 'attn_q_norm',
-    'self_attn.k_norm': 'attn_k_norm',
-    post_attention_layernorm: 'ffn_norm',
-    'mlp.gate_proj': 'ffn_gate',
-    'mlp.up_proj': 'ffn_up',
-    'mlp.down_proj': 'ffn_down',
-  };
-  if (!m || !parts[m[2]]) throw new Error(`no GGUF name for tensor ${hfName}`);
-  return `blk.${m[1]}.${parts[m[2]]}.${m[3]}`;
 }
 
 /** How llama.cpp must split text before BPE, read off tokenizer.json's pre_tokenizer. */
@@ -356,7 +329,7 @@ export function writeGgufModel(path: string, config: ModelConfig, read: (hfName:
       const source = data;
       data = () => permuteForLlamaRope(source(), heads, cols);
     }
-    tensors.push({ name: ggufTensorName(hfName), shape, type: shape.length === 2 && dtype === 'F16' ? 'F16' : 'F32', data });
+    tensors.push({ name: architectureOf(config).gguf.tensorName(hfName), shape, type: shape.length === 2 && dtype === 'F16' ? 'F16' : 'F32', data });
   }
   if (config.ropeScaling.type === 'llama3') {
     tensors.push({ name: 'rope_freqs.weight', shape: [config.headDim / 2], type: 'F32', data: () => llama3RopeFactors(config) });
@@ -385,7 +358,7 @@ export function writeGgufLora(path: string, adapter: LoraAdapter, config: ModelC
   const dtype = options.dtype ?? 'F32';
   const tensors: GgufTensor[] = [];
   for (const [module, m] of modules) {
-    const name = ggufTensorName(`${module}.weight`);
+    const name = architectureOf(config).gguf.tensorName(`${module}.weight`);
     const fold = uniform ? 1 : loraScale(m, adapter.config.useRslora);
     let B = fold === 1 ? m.B : m.B.map((x) => x * fold);
     if (permutesQK(config) && /self_attn\.[qk]_proj$/.test(module)) {

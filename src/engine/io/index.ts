@@ -1,5 +1,5 @@
 /** Engine file formats: HF config, safetensors, tokenizer and chat template, PEFT adapters, GGUF. */
-export { SUPPORTED_FAMILIES, hfConfigSchema, loadModelConfig, parseModelConfig } from './config.js';
+export { hfConfigSchema, loadModelConfig, parseModelConfig } from './config.js';
 export type { ArchitectureFamily, HfConfig, ModelConfig, RopeScaling } from './config.js';
 export { checkTensorShapes, expectedTensorShapes } from './shapes.js';
 export type { ExpectedTensor } from './shapes.js';
@@ -17,7 +17,7 @@ export { generationConfigSchema, loadGenerationConfig, parseGenerationConfig } f
 export type { GenerationDefaults } from './generation-config.js';
 export { adapterConfigSchema, checkAdapterShapes, loadLoraAdapter, loraDelta, loraScale, mixLoraAdapters, saveLoraAdapter } from './peft.js';
 export type { LoraAdapter, LoraConfig, LoraModule } from './peft.js';
-export { GGML_TYPE, ggufTensorName, ggufTokenizerMetadata, llama3RopeFactors, permuteForLlamaRope, writeGguf, writeGgufLora, writeGgufModel } from './gguf.js';
+export { GGML_TYPE, ggufTokenizerMetadata, llama3RopeFactors, permuteForLlamaRope, writeGguf, writeGgufLora, writeGgufModel } from './gguf.js';
 export type { GgufModelOptions, GgufTensor, GgufValue } from './gguf.js';
 export { exportModelDirToGguf, openModelDir } from './model-dir.js';
 export type { ModelDir } from './model-dir.js';

@@ -1,6 +1,7 @@
-/** The Hugging Face tensor names and shapes a checkpoint of a given ModelConfig must contain. */
+/** The Hugging Face tensor names and shapes a checkpoint of a given ModelConfig must contain, checked. */
 import { InputError } from '../../core/errors.js';
 import type { ModelConfig } from './config.js';
+import { architectureOf } from '../models/index.js';
 
 export interface ExpectedTensor {
   shape: number[];
@@ -8,44 +9,9 @@ export interface ExpectedTensor {
   optional?: boolean;
 }
 
-/** HF name -> expected shape ([out, in] for linear weights, as PyTorch stores them). */
+/** HF name -> expected shape, from the config's architecture entry. */
 export function expectedTensorShapes(config: ModelConfig): Map<string, ExpectedTensor> {
-  const { hiddenSize: d, headDim, numHeads, numKvHeads, intermediateSize: ff, vocabSize } = config;
-  const q = numHeads * headDim;
-  const kv = numKvHeads * headDim;
-  const out = new Map<string, ExpectedTensor>();
-  const put = (name: string, shape: number[], optional = false) => out.set(name, optional ? { shape, optional } : { shape });
-  put('model.embed_tokens.weight', [vocabSize, d]);
-  for (let i = 0; i < config.numLayers; i++) {
-    const p = `model.layers.${i}`;
-    put(`${p}.input_layernorm.weight`, [d]);
-    put(`${p}.self_attn.q_proj.weight`, [q, d]);
-    put(`${p}.self_attn.k_proj.weight`, [kv, d]);
-    put(`${p}.self_attn.v_proj.weight`, [kv, d]);
-    put(`${p}.self_attn.o_proj.weight`, [d, q]);
-    if (config.qkvBias) {
-      put(`${p}.self_attn.q_proj.bias`, [q]);
-      put(`${p}.self_attn.k_proj.bias`, [kv]);
-      put(`${p}.self_attn.v_proj.bias`, [kv]);
-    }
-    if (config.oBias) put(`${p}.self_attn.o_proj.bias`, [d]);
-    if (config.qkNorm) {
-      put(`${p}.self_attn.q_norm.weight`, [headDim]);
-      put(`${p}.self_attn.k_norm.weight`, [headDim]);
-    }
-    put(`${p}.post_attention_layernorm.weight`, [d]);
-    put(`${p}.mlp.gate_proj.weight`, [ff, d]);
-    put(`${p}.mlp.up_proj.weight`, [ff, d]);
-    put(`${p}.mlp.down_proj.weight`, [d, ff]);
-    if (config.mlpBias) {
-      put(`${p}.mlp.gate_proj.bias`, [ff]);
-      put(`${p}.mlp.up_proj.bias`, [ff]);
-      put(`${p}.mlp.down_proj.bias`, [d]);
-    }
-  }
-  put('model.norm.weight', [d]);
-  put('lm_head.weight', [vocabSize, d], config.tieWordEmbeddings);
-  return out;
+  return architectureOf(config).weightShapes(config);
 }
 
 /** Buffers some exporters store that the engine recomputes. */

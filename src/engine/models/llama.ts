@@ -10,6 +10,7 @@
  * scores the cache and the new tokens separately so the cache is never concatenated or copied.
  */
 import type { ModelConfig } from '../io/config.js';
+import type { ExpectedTensor } from '../io/shapes.js';
 import {
   END,
   type Graph,
@@ -253,4 +254,83 @@ export function buildDecoder(
 export function lmHead(g: Graph, config: ModelConfig, hidden: Tensor): Tensor {
   const name = config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   return linear(hidden, g.params.get(name) ?? g.param(name, [config.vocabSize, config.hiddenSize]));
+}
+
+/** The family's checkpoint: Hugging Face tensor name -> shape ([out, in] for linear weights, as PyTorch stores them). */
+export function weightShapes(config: ModelConfig): Map<string, ExpectedTensor> {
+  const { hiddenSize: d, headDim, numHeads, numKvHeads, intermediateSize: ff, vocabSize } = config;
+  const q = numHeads * headDim;
+  const kv = numKvHeads * headDim;
+  const out = new Map<string, ExpectedTensor>();
+  const put = (name: string, shape: number[], optional = false) => out.set(name, optional ? { shape, optional } : { shape });
+  put('model.embed_tokens.weight', [vocabSize, d]);
+  for (let i = 0; i < config.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    put(`${p}.input_layernorm.weight`, [d]);
+    put(`${p}.self_attn.q_proj.weight`, [q, d]);
+    put(`${p}.self_attn.k_proj.weight`, [kv, d]);
+    put(`${p}.self_attn.v_proj.weight`, [kv, d]);
+    put(`${p}.self_attn.o_proj.weight`, [d, q]);
+    if (config.qkvBias) {
+      put(`${p}.self_attn.q_proj.bias`, [q]);
+      put(`${p}.self_attn.k_proj.bias`, [kv]);
+      put(`${p}.self_attn.v_proj.bias`, [kv]);
+    }
+    if (config.oBias) put(`${p}.self_attn.o_proj.bias`, [d]);
+    if (config.qkNorm) {
+      put(`${p}.self_attn.q_norm.weight`, [headDim]);
+      put(`${p}.self_attn.k_norm.weight`, [headDim]);
+    }
+    put(`${p}.post_attention_layernorm.weight`, [d]);
+    put(`${p}.mlp.gate_proj.weight`, [ff, d]);
+    put(`${p}.mlp.up_proj.weight`, [ff, d]);
+    put(`${p}.mlp.down_proj.weight`, [d, ff]);
+    if (config.mlpBias) {
+      put(`${p}.mlp.gate_proj.bias`, [ff]);
+      put(`${p}.mlp.up_proj.bias`, [ff]);
+      put(`${p}.mlp.down_proj.bias`, [d]);
+    }
+  }
+  put('model.norm.weight', [d]);
+  put('lm_head.weight', [vocabSize, d], config.tieWordEmbeddings);
+  return out;
+}
+
+/** The projections LoRA can adapt: short target name -> module path within a layer, and its [in, out] sizes. */
+export function loraModules(config: ModelConfig): Record<string, { path: string; inFeatures: number; outFeatures: number }> {
+  const { hiddenSize: d, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: ff } = config;
+  const m = (path: string, inFeatures: number, outFeatures: number) => ({ path, inFeatures, outFeatures });
+  return {
+    q: m('self_attn.q_proj', d, H * D),
+    k: m('self_attn.k_proj', d, KV * D),
+    v: m('self_attn.v_proj', d, KV * D),
+    o: m('self_attn.o_proj', H * D, d),
+    gate: m('mlp.gate_proj', d, ff),
+    up: m('mlp.up_proj', d, ff),
+    down: m('mlp.down_proj', ff, d),
+  };
+}
+
+const GGUF_LAYER_PARTS: Record<string, string> = {
+  input_layernorm: 'attn_norm',
+  'self_attn.q_proj': 'attn_q',
+  'self_attn.k_proj': 'attn_k',
+  'self_attn.v_proj': 'attn_v',
+  'self_attn.o_proj': 'attn_output',
+  'self_attn.q_norm': 'attn_q_norm',
+  'self_attn.k_norm': 'attn_k_norm',
+  post_attention_layernorm: 'ffn_norm',
+  'mlp.gate_proj': 'ffn_gate',
+  'mlp.up_proj': 'ffn_up',
+  'mlp.down_proj': 'ffn_down',
+};
+
+/** Hugging Face tensor name -> llama.cpp tensor name. */
+export function ggufTensorName(hfName: string): string {
+  if (hfName === 'model.embed_tokens.weight') return 'token_embd.weight';
+  if (hfName === 'model.norm.weight') return 'output_norm.weight';
+  if (hfName === 'lm_head.weight') return 'output.weight';
+  const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(hfName);
+  if (!m || !GGUF_LAYER_PARTS[m[2]]) throw new Error(`no GGUF name for tensor ${hfName}`);
+  return `blk.${m[1]}.${GGUF_LAYER_PARTS[m[2]]}.${m[3]}`;
 }

@@ -12,7 +12,8 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHATML_TEMPLATE, SafetensorsModel, TextTokenizer, trainBpeTokenizer, writeSafetensors, writeTokenizerFiles } from '../../engine/io/index.js';
+import { CHATML_TEMPLATE, type ModelConfig, parseModelConfig, SafetensorsModel, TextTokenizer, trainBpeTokenizer, writeSafetensors, writeTokenizerFiles } from '../../engine/io/index.js';
+import { architectureOf } from '../../engine/models/index.js';
 import { type SftChatRow, trainSft, type StepLog } from '../../train/index.js';
 import { sftOptionsSchema } from '../../train/options.js';
 import { Rng } from '../../train/rng.js';
@@ -165,11 +166,12 @@ export function llamaConfig(shape: TinyModelShape, ids: { bos: number; eos: numb
   };
 }
 
-/** HF's init for Llama: every linear and the embedding ~ N(0, 0.02), RMSNorm weights 1. */
-export function initialWeights(shape: TinyModelShape, seed: number): { name: string; shape: number[]; data: Float32Array }[] {
+/**
+ * HF's init, over the tensors the config's architecture lists: every linear and the embedding
+ * ~ N(0, 0.02), RMSNorm weights 1, biases 0 (a tied head is not stored).
+ */
+export function initialWeights(config: ModelConfig, seed: number): { name: string; shape: number[]; data: Float32Array }[] {
   const rng = Rng.seeded(seed ^ 0x7179);
-  const { hiddenSize: d, numHeads: H, numKvHeads: KV, intermediateSize: ff, vocabSize: V } = shape;
-  const D = d / H;
   const normal = (n: number) => {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i += 2) {
@@ -181,24 +183,12 @@ export function initialWeights(shape: TinyModelShape, seed: number): { name: str
     }
     return out;
   };
-  const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
-  const linear = (name: string, out: number, inp: number) => tensors.push({ name, shape: [out, inp], data: normal(out * inp) });
-  const ones = (name: string, n: number) => tensors.push({ name, shape: [n], data: new Float32Array(n).fill(1) });
-  linear('model.embed_tokens.weight', V, d);
-  for (let i = 0; i < shape.numLayers; i++) {
-    const p = `model.layers.${i}`;
-    ones(`${p}.input_layernorm.weight`, d);
-    linear(`${p}.self_attn.q_proj.weight`, H * D, d);
-    linear(`${p}.self_attn.k_proj.weight`, KV * D, d);
-    linear(`${p}.self_attn.v_proj.weight`, KV * D, d);
-    linear(`${p}.self_attn.o_proj.weight`, d, H * D);
-    ones(`${p}.post_attention_layernorm.weight`, d);
-    linear(`${p}.mlp.gate_proj.weight`, ff, d);
-    linear(`${p}.mlp.up_proj.weight`, ff, d);
-    linear(`${p}.mlp.down_proj.weight`, d, ff);
-  }
-  ones('model.norm.weight', d);
-  return tensors;
+  return [...architectureOf(config).weightShapes(config)].flatMap(([name, { shape, optional }]) => {
+    if (optional) return [];
+    const size = shape.reduce((a, b) => a * b, 1);
+    const data = /norm\.weight$/.test(name) ? new Float32Array(size).fill(1) : name.endsWith('.bias') ? new Float32Array(size) : normal(size);
+    return [{ name, shape, data }];
+  });
 }
 
 /** Greedy by default: a model this small drifts off its templates when sampled. */
@@ -244,9 +234,10 @@ export async function buildTinyModel(o: TinyBuildOptions, hooks: { onProgress?: 
       model_max_length: shape.maxPositionEmbeddings,
       chat_template: CHATML_TEMPLATE,
     });
-    writeFileSync(join(staging, 'config.json'), JSON.stringify(llamaConfig(shape, ids), null, 2) + '\n');
+    const config = llamaConfig(shape, ids);
+    writeFileSync(join(staging, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     writeFileSync(join(staging, 'generation_config.json'), JSON.stringify({ ...GENERATION_CONFIG, eos_token_id: ids.eos, pad_token_id: ids.pad }, null, 2) + '\n');
-    writeSafetensors(join(staging, 'model.safetensors'), initialWeights(shape, opts.seed), { format: 'pt' });
+    writeSafetensors(join(staging, 'model.safetensors'), initialWeights(parseModelConfig(config), opts.seed), { format: 'pt' });
   }
 
   const options = sftOptionsSchema.parse({
