@@ -20,14 +20,14 @@ function gitRevision(): string | null {
   }
 }
 
-export type Role = keyof Experiment['models'];
+export type ModelRole = keyof Experiment['models'];
 
 export interface StageContext {
   loaded: LoadedExperiment;
   run: RunDir;
   accounting: Accounting;
   /** The model playing a role; teacher defaults to the subject, judge to the teacher. */
-  model(role: Role): Promise<ChatModel>;
+  model(role: ModelRole): Promise<ChatModel>;
   /** Writes the accounting snapshot into the run (called when a stage ends). */
   saveAccounting(): void;
   close(): Promise<void>;
@@ -43,8 +43,8 @@ export function openStage(loaded: LoadedExperiment, options: { noCache?: boolean
     config: { experiment, constitutions: loaded.constitutions },
   });
   const accounting = new Accounting();
-  const models = new Map<Role, Promise<ChatModel>>();
-  const refOf = (role: Role) => {
+  const models = new Map<ModelRole, Promise<ChatModel>>();
+  const refOf = (role: ModelRole) => {
     const m = experiment.models;
     if (role === 'teacher') return m.teacher ?? m.subject;
     if (role === 'judge') return m.judge ?? m.teacher ?? m.subject;
@@ -58,7 +58,7 @@ export function openStage(loaded: LoadedExperiment, options: { noCache?: boolean
     model(role) {
       const ref = refOf(role);
       if (ref === undefined) throw new Error(`no model configured for role ${role}`);
-      const key = JSON.stringify(ref) as unknown as Role;
+      const key = JSON.stringify(ref) as unknown as ModelRole;
       if (!models.has(key)) models.set(key, createChatModel(ref, { noCache: options.noCache, accounting }));
       return models.get(key)!;
     },

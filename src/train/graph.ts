@@ -8,11 +8,9 @@
  */
 import {
   type Graph,
-  type OpDef,
   type Tensor,
   abs,
   add,
-  apply1,
   linearCrossEntropy,
   quantLinear,
   exp,
@@ -27,18 +25,20 @@ import {
   reshape,
   reshapeAs,
   slice,
+  stopGradient,
   sub,
 } from '../engine/graph/index.js';
 import { type SteerPositions, buildHooks } from '../engine/hooks/index.js';
 import type { ModelConfig } from '../engine/io/config.js';
 import { type LoraSpec as EngineLoraSpec, loraLinear, loraNames } from '../engine/lora/index.js';
-import { attentionBias } from '../engine/generate/layout.js';
+import { groupedAttentionBias } from '../engine/generate/layout.js';
 import { architectureOf, type Linear, plainLinear } from '../engine/models/index.js';
 import type { Feed } from '../engine/runtime/index.js';
 import type { Batch } from './data.js';
 import type { LoraTarget } from './options.js';
 
-export interface LoraSpec {
+/** The shape of the adapter a run trains (not the loaded adapters inference applies: src/engine/lora LoraSpec). */
+export interface TrainedLoraShape {
   rank: number;
   alpha: number;
   targets: readonly LoraTarget[];
@@ -143,7 +143,7 @@ export interface TrainableSpec {
 }
 
 /** The LoRA tensors of an adapter on `targets` of every layer, in a fixed order (layer, target, A then B). */
-export function loraTrainables(config: ModelConfig, lora: LoraSpec): TrainableSpec[] {
+export function loraTrainables(config: ModelConfig, lora: TrainedLoraShape): TrainableSpec[] {
   const out: TrainableSpec[] = [];
   for (let layer = 0; layer < config.numLayers; layer++) {
     for (const target of lora.targets) {
@@ -156,14 +156,6 @@ export function loraTrainables(config: ModelConfig, lora: LoraSpec): TrainableSp
   return out;
 }
 
-/** Identity forward, no gradient: values the objective treats as constants (GRPO's old log-probs). */
-const StopGradient: OpDef = {
-  type: 'StopGradient',
-  shape: ([x]) => [{ dtype: x.dtype, shape: [...x.shape] }],
-  onnx: (ctx, ins, outs) => ctx.emit('Identity', ins, outs),
-  grad: () => [null],
-};
-export const stopGradient = (x: Tensor): Tensor => apply1(StopGradient, [x], {});
 
 /** log(1 + exp(x)), stable for large |x|. */
 function softplus(x: Tensor): Tensor {
@@ -186,7 +178,7 @@ export type CheckpointMode = 'attention' | 'layers' | 'off';
 export interface TrainGraphOptions {
   config: ModelConfig;
   /** LoRA adapter; absent means full-parameter training (every weight trainable). */
-  lora?: LoraSpec;
+  lora?: TrainedLoraShape;
   objective: Objective;
   /**
    * Preventative steering (FIELD §5) through the engine's steering hook: inputs steer_<layer> (coef * v)
@@ -329,7 +321,7 @@ export function buildTrainGraph(g: Graph, o: TrainGraphOptions): TrainGraph {
  */
 export function segmentAttentionBias(segments: BigInt64Array, rows: number, length: number, rep: number, window: number | null = null): Float32Array {
   const T = length;
-  return attentionBias(rows, T, T, rep, (b, q, k) => {
+  return groupedAttentionBias(rows, T, T, rep, (b, q, k) => {
     if (k > q || (window !== null && q - k >= window)) return false;
     const sq = segments[b * T + q];
     return k === q || (sq !== 0n && segments[b * T + k] === sq);

@@ -15,7 +15,7 @@ import { type LoraAdapter, type LoraModule, saveLoraAdapter } from '../engine/io
 import { writeSafetensors } from '../engine/io/safetensors.js';
 import { TextTokenizer } from '../engine/io/tokenizer.js';
 import { type Feed, Session } from '../engine/runtime/index.js';
-import { type CheckpointMode, type LoraSpec, type Objective, type TrainableSpec, buildTrainGraph, dropoutMaskName, int8Weights } from './graph.js';
+import { type CheckpointMode, type TrainedLoraShape, type Objective, type TrainableSpec, buildTrainGraph, dropoutMaskName, int8Weights } from './graph.js';
 import type { Param } from './optim.js';
 import type { LoraTarget, PreventativeSteering } from './options.js';
 import { Rng } from './rng.js';
@@ -50,7 +50,7 @@ export interface Setup {
   model: Model;
   config: ModelConfig;
   tokenizer: TextTokenizer;
-  lora: LoraSpec | undefined;
+  lora: TrainedLoraShape | undefined;
   trainables: TrainableSpec[];
   params: Param[];
   session: Session;
@@ -105,7 +105,7 @@ export function readSteeringVector(file: string, layer: number, hidden: number):
   return Float32Array.from(v as number[]);
 }
 
-function loraAdapterOf(lora: LoraSpec, dropout: number, trainables: readonly TrainableSpec[], params: readonly Param[], base: string): LoraAdapter {
+function loraAdapterOf(lora: TrainedLoraShape, dropout: number, trainables: readonly TrainableSpec[], params: readonly Param[], base: string): LoraAdapter {
   const modules = new Map<string, LoraModule>();
   trainables.forEach((t, i) => {
     if (t.factor !== 'A') return;
@@ -141,7 +141,7 @@ export async function setup(input: SetupInput): Promise<Setup> {
   const model = typeof input.model === 'string' ? Model.load(input.model, { weightsAs: 'feed', threads: input.threads }) : input.model;
   const { config } = model;
   const tokenizer = TextTokenizer.load(model.dir);
-  const lora: LoraSpec | undefined = o.fullParameter ? undefined : { rank: o.lora.rank, alpha: o.lora.alpha, targets: o.lora.targets, dropout: o.lora.dropout };
+  const lora: TrainedLoraShape | undefined = o.fullParameter ? undefined : { rank: o.lora.rank, alpha: o.lora.alpha, targets: o.lora.targets, dropout: o.lora.dropout };
   const steering = o.steering;
   if (steering && (steering.layer < 0 || steering.layer >= config.numLayers)) {
     throw new InputError('train options', 'steering.layer', `a layer in 0..${config.numLayers - 1}`);

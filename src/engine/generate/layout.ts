@@ -43,7 +43,7 @@ export function leftPad(rows: readonly (readonly number[])[], padId: number): Pa
  * layout [B, 1, rep * queries, keys] the model's attention uses (each query row repeated rep times).
  * `allowed(b, q, k)` decides one entry.
  */
-export function attentionBias(
+export function groupedAttentionBias(
   batch: number,
   queries: number,
   keys: number,
@@ -64,7 +64,7 @@ export function attentionBias(
 /** Causal, padding-aware (and windowed) bias for a whole padded batch attending to itself. */
 export function prefillBias(p: PaddedBatch, rep: number, window: number | null): Float32Array {
   const T = p.length;
-  return attentionBias(p.batch, T, T, rep, (b, q, k) => {
+  return groupedAttentionBias(p.batch, T, T, rep, (b, q, k) => {
     if (k > q || (window !== null && q - k >= window)) return false;
     // a pad query attends to itself only, keeping its (unused) row finite
     return p.mask[b * T + k] === 1 || (k === q && p.mask[b * T + q] === 0);
@@ -125,7 +125,7 @@ export class KvCache {
   decodeBias(rep: number, window: number | null): Float32Array {
     const C = this.capacity;
     const now = this.filled; // the new token's slot
-    return attentionBias(this.batch, 1, C + 1, rep, (b, _q, k) => {
+    return groupedAttentionBias(this.batch, 1, C + 1, rep, (b, _q, k) => {
       if (k === C) return true;
       return k < now && this.mask[b * C + k] === 1 && (window === null || now - k < window);
     });

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { InputError } from '../../core/errors.js';
 
-export interface ChatMessage {
+/** A message as chat templates read it: any role, extra fields passed through (tool calls, names). */
+export interface TemplateMessage {
   role: string;
   content: string;
   [field: string]: unknown;
@@ -71,7 +72,7 @@ export class ChatTemplates {
   }
 
   /** Picks the template as transformers does and renders the conversation. */
-  render(messages: ChatMessage[], options: RenderOptions = {}): string {
+  render(messages: TemplateMessage[], options: RenderOptions = {}): string {
     const name =
       options.templateName ?? (options.tools && this.compiled.has('tool_use') ? 'tool_use' : this.compiled.size === 1 ? this.names()[0] : 'default');
     const template = this.compiled.get(name);

@@ -12,7 +12,7 @@ export type { BpeTrainOptions, TokenizerJson } from './bpe-train.js';
 export { TextTokenizer } from './tokenizer.js';
 export type { AddedTokenInfo, SpecialToken } from './tokenizer.js';
 export { ChatTemplates } from './chat-template.js';
-export type { ChatMessage, RenderOptions } from './chat-template.js';
+export type { TemplateMessage, RenderOptions } from './chat-template.js';
 export { generationConfigSchema, loadGenerationConfig, parseGenerationConfig } from './generation-config.js';
 export type { GenerationDefaults } from './generation-config.js';
 export { adapterConfigSchema, checkAdapterShapes, loadLoraAdapter, loraDelta, loraScale, mixLoraAdapters, saveLoraAdapter } from './peft.js';

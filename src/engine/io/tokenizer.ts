@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InputError } from '../../core/errors.js';
 import { readStructured } from '../../core/load.js';
-import { type ChatMessage, ChatTemplates, type RenderOptions } from './chat-template.js';
+import { type TemplateMessage, ChatTemplates, type RenderOptions } from './chat-template.js';
 
 export interface SpecialToken {
   content: string;
@@ -129,7 +129,7 @@ export class TextTokenizer {
   }
 
   /** Renders the chat template (see ChatTemplates.render) with this tokenizer's special tokens. */
-  applyChatTemplate(messages: ChatMessage[], options: RenderOptions = {}): string {
+  applyChatTemplate(messages: TemplateMessage[], options: RenderOptions = {}): string {
     if (!this.chatTemplates) throw new InputError(join(this.source, 'tokenizer_config.json'), 'chat_template', 'a chat template (this model has none; it is not a chat model)');
     const specials: Record<string, string> = {};
     for (const field of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
@@ -143,7 +143,7 @@ export class TextTokenizer {
    * Token ids of a rendered conversation. As in transformers, the template writes BOS itself, so the
    * text is encoded without adding special tokens.
    */
-  encodeChat(messages: ChatMessage[], options: RenderOptions = {}): number[] {
+  encodeChat(messages: TemplateMessage[], options: RenderOptions = {}): number[] {
     return this.encode(this.applyChatTemplate(messages, options), { addSpecialTokens: false });
   }
 }
