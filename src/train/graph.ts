@@ -1,5 +1,5 @@
 /**
- * Training graphs: the engine's decoder (src/engine/models/llama.ts) with the engine's LoRA projection
+ * Training graphs: the decoder of the config's architecture (src/engine/models/index.ts) with the engine's LoRA projection
  * (src/engine/lora/: params lora.0.<module>.A [r, in] and .B [out, r], PEFT's layouts, scale input
  * lora_scale_0 = alpha / r) or every weight trainable (full-parameter), an objective head, and the
  * backward appended by the engine's autodiff, so one session call per micro-batch returns the loss
