@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InputError } from '../../core/errors.js';
+import { personaSlug } from '../../core/slug.js';
 import { RunDir, writeFileAtomic } from '../../core/journal.js';
 import { datasetFile, generate, type GenerateSummary } from '../../data/index.js';
 import { createChatModel } from '../../providers/index.js';
@@ -25,7 +26,7 @@ export const dpoIntrospectionMethod: TrainingMethod = {
     const dpo = join(cellDir('dpo', null), 'adapter');
     if (!existsSync(join(dpo, 'adapter_config.json'))) throw new Error(`train: the DPO adapter ${dpo} is missing (the dpo cell of ${cell.persona} seed ${cell.seed} runs first)`);
     const sub = RunDir.open(join(dir, 'introspection'), {
-      name: `${loaded.experiment.name}/${cell.persona}/${cell.method}/seed-${cell.seed}/introspection`,
+      name: `${loaded.experiment.name}/${personaSlug(cell.persona)}/${cell.method}/seed-${cell.seed}/introspection`,
       personaLabVersion: run.manifest.personaLabVersion,
       gitRevision: run.manifest.gitRevision,
       seeds: [cell.seed],
