@@ -159,15 +159,16 @@ const cases: Record<string, GradCase> = {
     params: { wq: [4, 4], wk: [4, 4], wv: [4, 4] },
     inputs: {
       x: { dtype: 'float64', shape: ['B', 'T', 4], dims: [2, 3, 4], data: [...Array(24).keys()].map((i) => Math.sin(i)) },
-      // right padding: no query row is fully masked (a -1e9 row defeats finite differences)
-      mask: { dtype: 'int64', shape: ['B', 'T'], dims: [2, 3], data: [1, 1, 1, 1, 1, 0] },
+      // Additive causal bias with right padding in row 1 (key 2 masked); no query row is fully
+      // masked (a -1e9 row defeats finite differences).
+      bias: { dtype: 'float64', shape: ['B', 1, 'T', 'T'], dims: [2, 1, 3, 3], data: [0, -1e9, -1e9, 0, 0, -1e9, 0, 0, 0, 0, -1e9, -1e9, 0, 0, -1e9, 0, 0, -1e9] },
     },
-    build: ({ wq, wk, wv }, { x, mask }) => {
+    build: ({ wq, wk, wv }, { x, bias }) => {
       const heads = (t: G.Tensor) => G.transpose(G.reshape(t, ['B', 'T', 2, 2]), [0, 2, 1, 3]); // [B,H,T,2]
       const q = heads(G.linear(x, wq));
       const k = heads(G.linear(x, wk));
       const v = heads(G.linear(x, wv));
-      const scores = G.add(G.mul(G.matmul(q, G.transpose(k)), 1 / Math.sqrt(2)), G.attentionBias(mask, 'T', { dtype: 'float64' }));
+      const scores = G.add(G.mul(G.matmul(q, G.transpose(k)), 1 / Math.sqrt(2)), bias);
       const o = G.matmul(G.softmax(scores), v);
       return G.reduceMean(G.reshape(G.transpose(o, [0, 2, 1, 3]), [0, 0, -1]), [0, 1]);
     },

@@ -1,9 +1,8 @@
-/** Neural-network ops: softmax family, fused cross-entropy, RMSNorm, attention masks. */
-import { type Dim } from '../dims.js';
+/** Neural-network ops: softmax family, fused cross-entropy, RMSNorm. */
 import { type Lowering, type OpDef, type Tensor, apply, apply1 } from '../ir.js';
-import { add, and, cast, div, exp, lessOrEqual, maximum, mul, sub, sumToShape, where } from './elementwise.js';
+import { add, div, exp, maximum, mul, sub, sumToShape } from './elementwise.js';
 import { reduceMean, reduceSum } from './reduce.js';
-import { dimOf, range, symDim, unsqueeze } from './shape.js';
+import { unsqueeze } from './shape.js';
 import { checkDtype, checkSameDtype, normAxis, same, shapeError } from './util.js';
 
 // d softmax = y * (g - sum(g * y))
@@ -310,30 +309,6 @@ function emitComposedRmsNorm(ctx: Lowering, x: string, w: string, y: string, eps
   const normed = ctx.fresh('normed');
   ctx.emit('Div', [x, emitRms(ctx, x, eps, dtype)], [normed]);
   ctx.emit('Mul', [normed, w], [y]);
-}
-
-/**
- * Additive attention bias [B, 1, T, S] for causal attention with padding: 0 where query t (the
- * last T of S positions) may attend to key s (s <= t and keyMask[b, s] != 0), `masked` elsewhere.
- * keyMask: [B, S] (int64, bool or float; 1 = real token). T is the query length, a dim or symbol.
- * A finite `masked` keeps fully padded rows free of NaN.
- */
-export function attentionBias(keyMask: Tensor, queryLen: Dim, opts: { dtype?: Tensor['dtype']; masked?: number; causal?: boolean } = {}): Tensor {
-  const dtype = opts.dtype ?? 'float32';
-  const masked = opts.masked ?? (dtype === 'float16' ? -65504 : -1e9);
-  if (keyMask.rank !== 2) throw shapeError('attentionBias', 'keyMask must be [B, S]', [keyMask.shape]);
-  const g = keyMask.graph;
-  const keyOk = unsqueeze(keyMask.dtype === 'bool' ? keyMask : cast(cast(keyMask, 'int64'), 'bool'), [1, 2]); // [B,1,1,S]
-  let allowed = keyOk;
-  if (opts.causal ?? true) {
-    const s = dimOf(keyMask, 1);
-    const t = typeof queryLen === 'number' ? g.scalar(queryLen, 'int64') : symDim(g, queryLen);
-    const keys = range(g.scalar(0, 'int64'), s, keyMask.shape[1]); // [S]
-    const queries = range(sub(s, t), s, queryLen); // [T]: absolute positions of the queries
-    const causal = lessOrEqual(unsqueeze(keys, 0), unsqueeze(queries, 1)); // [T, S]
-    allowed = and(keyOk, causal);
-  }
-  return where(allowed, g.scalar(0, dtype), g.scalar(masked, dtype));
 }
 
 /** mean of x over positions where mask (same leading shape, float) is 1: sum(x*m)/max(sum(m), 1). */
