@@ -68,6 +68,9 @@ export const stepLogSchema = z
   .catchall(logNumber);
 export type StepLog = z.output<typeof stepLogSchema>;
 
+/** A step log as the journal stores it: non-finite numbers (a step whose rewards were all missing) as null. */
+const asLogged = (log: StepLog): StepLog => Object.fromEntries(Object.entries(log).map(([k, v]) => [k, Number.isFinite(v) ? v : null])) as unknown as StepLog;
+
 export interface TrainerOptions {
   /** Checkpoints go to <dir>/checkpoints, the log to <dir>/train.jsonl. */
   dir: string;
@@ -157,7 +160,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         seconds,
         ...o.source.stepMetrics?.(),
       };
-      journal.append(`step-${state.step}`, log);
+      journal.append(`step-${state.step}`, asLogged(log));
       o.onStep?.(log, o.totalSteps);
       if (state.step % o.checkpointEvery === 0 || state.step === o.totalSteps) save();
     }
