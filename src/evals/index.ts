@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { personaSystemPrompt, type Constitution } from '../constitution/index.js';
+import { personaSlug } from '../core/slug.js';
 import { InputError } from '../core/errors.js';
 import { writeFileAtomic, type RunDir } from '../core/journal.js';
 import type { ChatModel } from '../providers/types.js';
@@ -175,6 +176,6 @@ export function baselineSubjects(base: ChatModel, constitutions: Constitution[],
   const promptedName = names.prompted ?? 'prompted';
   return [
     { name: names.base ?? 'base', model: base, kind: 'base' },
-    ...constitutions.map((c, i) => ({ name: i === 0 ? promptedName : `${promptedName}-${fileSafe(c.name)}`, model: base, systemPrompt: personaSystemPrompt(c), persona: c.name, kind: 'prompted' as const })),
+    ...constitutions.map((c, i) => ({ name: i === 0 ? promptedName : `${promptedName}-${personaSlug(c.name)}`, model: base, systemPrompt: personaSystemPrompt(c), persona: c.name, kind: 'prompted' as const })),
   ];
 }
