@@ -3,9 +3,10 @@
  * prints one line naming the file, the field and what was expected, and exits 2.
  */
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
+import { lockRunDir } from '../core/run-lock.js';
 import { clearResponseCache, EndpointUnreachableError } from '../providers/index.js';
 import { serveModels } from '../providers/server.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
@@ -209,7 +210,8 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .option('--out <file>', 'HTML file to write (default <run>/report.html; the Markdown goes beside it)')
     .action(async (runDir: string, options: { out?: string }) => {
       const { writeReport } = await import('../report/index.js');
-      const written = await writeReport(runDir, { outFile: options.out });
+      const lock = existsSync(runDir) ? lockRunDir(resolve(runDir)) : undefined;
+      const written = await writeReport(runDir, { outFile: options.out }).finally(() => lock?.release());
       emit(program.opts(), written, `wrote ${written.html}\nwrote ${written.markdown}`);
     });
 

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { RunDir, writeFileAtomic } from '../core/journal.js';
+import { lockRunDir } from '../core/run-lock.js';
 import { Accounting, createChatModel } from '../providers/index.js';
 import type { ChatModel } from '../providers/types.js';
 import type { Experiment } from './config.js';
@@ -35,13 +36,14 @@ export interface StageContext {
 
 export function openStage(loaded: LoadedExperiment, options: { noCache?: boolean } = {}): StageContext {
   const { experiment } = loaded;
-  const run = RunDir.open(loaded.runDir, {
+  const lock = lockRunDir(loaded.runDir);
+  const run = openLocked(lock, () => RunDir.open(loaded.runDir, {
     name: experiment.name,
     personaLabVersion,
     gitRevision: gitRevision(),
     seeds: experiment.seeds,
     config: { experiment, constitutions: loaded.constitutions },
-  });
+  }));
   const accounting = new Accounting();
   const models = new Map<Role, Promise<ChatModel>>();
   const refOf = (role: Role) => {
@@ -67,7 +69,18 @@ export function openStage(loaded: LoadedExperiment, options: { noCache?: boolean
     },
     async close() {
       run.close();
+      lock.release();
       for (const model of models.values()) await (await model).close?.();
     },
   };
+}
+
+/** Opens the run under its lock; the lock is let go if opening fails. */
+function openLocked<T>(lock: { release(): void }, open: () => T): T {
+  try {
+    return open();
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
 }
