@@ -10,6 +10,7 @@ import { lockRunDir } from '../core/run-lock.js';
 import { clearResponseCache, EndpointUnreachableError } from '../providers/index.js';
 import { serveModels } from '../providers/server.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
+import { checkGenerateChanges, ON_CHANGE } from '../experiments/changes.js';
 import type { StageContext } from '../experiments/context.js';
 import type { LoadedExperiment } from '../experiments/load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .addOption(new Option('--json', 'print machine-readable JSON results on stdout (progress goes to stderr)'))
     .addOption(new Option('--no-cache', 'do not read or write the model response cache'))
+    .addOption(new Option('--on-change <mode>', 'work the run made under other options: refuse (and name the changed fields) or redo it beside the old').choices(ON_CHANGE).default('refuse'))
     .showHelpAfterError('(run persona-lab --help for usage)')
     .addHelpText(
       'after',
@@ -76,7 +78,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     name: string,
     description: string,
     body: (ctx: StageContext, stage: StageOptions, file: string) => Promise<{ result: T; lines: string[] }>,
-    check?: (loaded: LoadedExperiment, file: string) => unknown,
+    check?: (loaded: LoadedExperiment, file: string, stage: StageOptions) => unknown,
   ) =>
     program
       .command(name)
@@ -84,8 +86,8 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       .argument('<experiment>', 'experiment YAML')
       .action(async (file: string) => {
         const options = program.opts();
-        const stage: StageOptions = { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' };
-        const ctx = await prepareStage(file, stage, check && ((loaded) => check(loaded, file)));
+        const stage: StageOptions = { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', onChange: options.onChange };
+        const ctx = await prepareStage(file, stage, check && ((loaded) => check(loaded, file, stage)));
         try {
           const { result, lines } = await body(ctx, stage, file);
           emit(options, result, lines.join('\n'));
@@ -100,7 +102,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     const summary = await generateStage(ctx, stage);
     const lines = summary.personas.flatMap((p) => Object.entries(p.datasets).map(([name, m]) => `${p.persona} ${name}: ${Object.entries(m.rows).map(([split, n]) => `${n} ${split}`).join(', ')}`));
     return { result: summary, lines: [`datasets in ${summary.dir}`, ...lines] };
-  });
+  }, (loaded, _file, stage) => checkGenerateChanges(loaded, stage.onChange));
 
   stageCommand(
     'train',
@@ -109,7 +111,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       const summary = await (await runner()).trainStage(ctx, stage);
       return { result: summary, lines: [`${summary.cells.length} adapter(s), ${summary.trained} trained now`, ...summary.cells.map((c) => `${c.slug} ${c.method} seed ${c.seed}: ${c.output}`)] };
     },
-    async (loaded) => (await runner()).checkMatrix(loaded),
+    async (loaded, _file, stage) => (await runner()).checkMatrix(loaded, stage.onChange),
   );
 
   stageCommand(
@@ -128,7 +130,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .argument('<experiment>', 'experiment YAML')
     .action(async (file: string) => {
       const options = program.opts();
-      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
+      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', onChange: options.onChange });
       const evals = summary.eval ? statusLines(summary.eval) : [];
       const last = summary.report ? `report: ${summary.report.html}` : `run directory: ${summary.run}`;
       emit(options, summary, [...evals, last].join('\n'));

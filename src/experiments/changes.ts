@@ -204,6 +204,13 @@ export function cellOptions(loaded: LoadedExperiment, cell: { persona: string; m
   return { ...(byMethod[family] as object), base: { path: basePath, config: fileHash(join(basePath, 'config.json')) }, datasets: Object.fromEntries(datasets) };
 }
 
+/** The variant a cell was last trained under in this run (read-only; undefined: its plain key). */
+export function cellVariant(loaded: LoadedExperiment, key: string, cell: { persona: string; method: string }, basePath: string): string | undefined {
+  const previous = readOptionsRecord(loaded.runDir)[`train/${key}`];
+  const hash = cellOptionsHash(loaded, cell, basePath);
+  return !previous || previous.hash === hash ? undefined : hash.slice(0, 8);
+}
+
 /** The hash a cell is keyed by: what trained it (see cellOptions). */
 export function cellOptionsHash(loaded: LoadedExperiment, cell: { persona: string; method: string }, basePath: string): string {
   return hashOptions(cellOptions(loaded, cell, basePath));

@@ -16,6 +16,7 @@ import { createChatModel } from '../providers/index.js';
 import type { LocalModelRef, ModelRef } from '../providers/ref.js';
 import type { ChatModel } from '../providers/types.js';
 import { trainOptionsSchema, type TrainOptions } from '../train/options.js';
+import { checkCellChanges, checkEvalChanges, checkGenerateChanges, cellVariant, type OnChange } from './changes.js';
 import { runOptionsSchema, type RunOptions } from './config.js';
 import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
@@ -27,6 +28,8 @@ export interface Cell {
   slug: string;
   method: string;
   seed: number;
+  /** Set when the cell was trained anew under changed options (--on-change redo): their hash. */
+  variant?: string;
 }
 
 /** What the train journal keeps per finished cell (paths relative to the run directory). */
@@ -39,10 +42,11 @@ export interface TrainedCell extends Cell {
   resumedFrom: number;
 }
 
-export const cellKey = (c: Cell): string => `${c.slug}/${c.method}/seed-${c.seed}`;
+const variantSuffix = (c: Cell) => (c.variant ? `@${c.variant}` : '');
+export const cellKey = (c: Cell): string => `${c.slug}/${c.method}/seed-${c.seed}${variantSuffix(c)}`;
 /** The eval subject name of a trained cell: <persona>.<method>.seed-<n>. */
-export const cellSubjectName = (c: Cell): string => `${c.slug}.${c.method}.seed-${c.seed}`;
-export const cellDir = (run: RunDir, c: Cell): string => run.path('adapters', c.slug, c.method, `seed-${c.seed}`);
+export const cellSubjectName = (c: Cell): string => `${c.slug}.${c.method}.seed-${c.seed}${variantSuffix(c)}`;
+export const cellDir = (run: RunDir, c: Cell): string => run.path('adapters', c.slug, c.method, `seed-${c.seed}${variantSuffix(c)}`);
 
 export function runOptionsOf(loaded: LoadedExperiment): RunOptions {
   return loaded.experiment.run ?? runOptionsSchema.parse({});
@@ -104,10 +108,10 @@ function neededDatasets(cells: Cell[]): DatasetId[] {
  * Checks what the matrix needs before anything is written: a trainable local subject when any
  * method trains, and every dataset it trains on among generate.datasets.
  */
-export async function checkMatrix(loaded: LoadedExperiment): Promise<Cell[]> {
+export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange): Promise<Cell[]> {
   const cells = planMatrix(loaded);
   if (cells.length === 0) return cells;
-  await trainableBase(loaded);
+  checkCellChanges(loaded, cells, cellKey, (await trainableBase(loaded)).path, onChange);
   const generated = new Set(loaded.experiment.generate?.datasets ?? ['prompts', 'chat', 'introspective', 'documents', 'dpo', 'reflection', 'interaction', 'probes']);
   const missing = neededDatasets(cells).filter((d) => !generated.has(d));
   if (missing.length > 0) throw new InputError(loaded.file, 'generate.datasets', `also ${missing.join(', ')} (the run's methods train on them)`);
@@ -134,10 +138,11 @@ export interface TrainSummary {
  */
 export async function trainStage(ctx: StageContext, options: StageOptions = {}): Promise<TrainSummary> {
   const { loaded, run } = ctx;
-  const cells = await checkMatrix(loaded);
+  const cells = await checkMatrix(loaded, options.onChange);
   const journal = run.journal<TrainedCell>('train/adapters');
   if (cells.length === 0) return { cells: [], trained: 0 };
   const base = await trainableBase(loaded);
+  const changes = checkCellChanges(loaded, cells, cellKey, base.path, options.onChange);
   const train: TrainOptions = trainOptionsSchema.parse(loaded.experiment.train ?? {});
   const runOptions = runOptionsOf(loaded);
   const train_ = await import('../train/index.js');
@@ -147,9 +152,10 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
   const onStep = (c: Cell, phase = '') => (log: { step: number }, total: number) => board.update(`train ${cellKey(c)}${phase}`, log.step, total);
   try {
     const cellsDone = await journal.runAll(
-      cells,
+      changes.cells,
       cellKey,
       async (c): Promise<TrainedCell> => {
+        changes.record(c);
         const dir = cellDir(run, c);
         const common = { model: base.path, runDir: dir, seed: c.seed, threads: runOptions.threads, onStep: onStep(c) };
         let out: { outputDir: string; metrics: Record<string, unknown>; resumedFrom: number };
@@ -200,7 +206,7 @@ async function introspectionRecipe(
   const { loaded, run } = ctx;
   if (train.sft.fullParameter || train.dpo.fullParameter) throw new InputError(loaded.file, 'train', 'LoRA (not fullParameter) for sft and dpo: dpo-introspection mixes adapters');
   const dir = cellDir(run, c);
-  const dpo = join(cellDir(run, { ...c, method: 'dpo' }), 'adapter');
+  const dpo = join(cellDir(run, { ...c, method: 'dpo', variant: cellVariant(loaded, cellKey({ ...c, method: 'dpo', variant: undefined }), { ...c, method: 'dpo' }, base.path) }), 'adapter');
   if (!existsSync(join(dpo, 'adapter_config.json'))) throw new Error(`train: the DPO adapter ${dpo} is missing (the dpo cell of ${c.persona} seed ${c.seed} runs first)`);
   const sub = RunDir.open(join(dir, 'introspection'), { name: `${loaded.experiment.name}/${cellKey(c)}/introspection`, personaLabVersion: run.manifest.personaLabVersion, gitRevision: run.manifest.gitRevision, seeds: [c.seed], config: { introspector: { base: base.path, adapter: dpo } } });
   const introspector = await createChatModel({ provider: 'local', path: base.path, adapters: [{ path: dpo, scale: 1 }], concurrency: base.concurrency }, { noCache: true, accounting: ctx.accounting });
@@ -250,9 +256,10 @@ export function checkSubjects(loaded: LoadedExperiment): void {
 }
 
 /** What `run` checks before writing: the extra subjects, and the matrix when it trains. */
-export async function checkRun(loaded: LoadedExperiment): Promise<void> {
+export async function checkRun(loaded: LoadedExperiment, options: StageOptions = {}): Promise<void> {
   checkSubjects(loaded);
-  if (runOptionsOf(loaded).stages.includes('train')) await checkMatrix(loaded);
+  if (runOptionsOf(loaded).stages.includes('generate')) checkGenerateChanges(loaded, options.onChange);
+  if (runOptionsOf(loaded).stages.includes('train')) await checkMatrix(loaded, options.onChange);
 }
 
 /** The eval options with the data stage's held-out prompts and probes filled in (run.heldOut). */
@@ -277,6 +284,7 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
   const { experiment } = loaded;
   const runOptions = runOptionsOf(loaded);
   const evalOptions = evalOptionsFor(loaded, run);
+  checkEvalChanges(loaded, evalOptions, options.onChange)();
   const names = { base: evalOptions.baseline ?? 'base', prompted: evalOptions.prompted ?? 'prompted' };
   const constitutions = loaded.constitutions.map((c) => c.constitution);
   const owned: ChatModel[] = [];
@@ -333,7 +341,7 @@ export interface RunSummary {
  */
 export async function runExperiment(file: string, options: StageOptions & { log?: (line: string) => void } = {}): Promise<RunSummary> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
-  const ctx = await prepareStage(file, options, checkRun);
+  const ctx = await prepareStage(file, options, (loaded) => checkRun(loaded, options));
   const stages = runOptionsOf(ctx.loaded).stages;
   const summary: RunSummary = { run: ctx.run.dir, stages };
   try {
