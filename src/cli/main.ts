@@ -12,6 +12,7 @@ import { serveModels } from '../providers/server.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
 import { checkGenerateChanges, ON_CHANGE } from '../experiments/changes.js';
 import type { StageContext } from '../experiments/context.js';
+import { checkModelInputs } from '../experiments/inputs.js';
 import type { LoadedExperiment } from '../experiments/load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
 import type { EvalSummary } from '../evals/summary.js';
@@ -111,7 +112,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       const summary = await (await runner()).trainStage(ctx, stage);
       return { result: summary, lines: [`${summary.cells.length} adapter(s), ${summary.trained} trained now`, ...summary.cells.map((c) => `${c.slug} ${c.method} seed ${c.seed}: ${c.output}`)] };
     },
-    async (loaded, _file, stage) => (await runner()).checkMatrix(loaded, stage.onChange),
+    async (loaded, _file, stage) => (await runner()).checkMatrix(loaded, stage.onChange, true),
   );
 
   stageCommand(
@@ -121,7 +122,10 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       const summary = await (await runner()).evalStage(ctx, stage);
       return { result: summary, lines: [`evaluated ${summary.subjects.map((s) => s.name).join(', ')}`, ...statusLines(summary), `wrote ${ctx.run.path('evals', 'summary.json')}`] };
     },
-    async (loaded) => (await runner()).checkSubjects(loaded),
+    async (loaded) => {
+      (await runner()).checkSubjects(loaded);
+      await checkModelInputs(loaded);
+    },
   );
 
   program

@@ -18,6 +18,8 @@ import type { ChatModel } from '../providers/types.js';
 import { trainOptionsSchema, type TrainOptions } from '../train/options.js';
 import { checkCellChanges, checkEvalChanges, checkGenerateChanges, cellVariant, type OnChange } from './changes.js';
 import { runOptionsSchema, type RunOptions } from './config.js';
+import { checkDatasetFiles, checkModelInputs, checkTrainInputs } from './inputs.js';
+import { rewardClassifiers } from './reward-classifiers.js';
 import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from './stages.js';
@@ -108,10 +110,13 @@ function neededDatasets(cells: Cell[]): DatasetId[] {
  * Checks what the matrix needs before anything is written: a trainable local subject when any
  * method trains, and every dataset it trains on among generate.datasets.
  */
-export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange): Promise<Cell[]> {
+export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange, datasets = false): Promise<Cell[]> {
   const cells = planMatrix(loaded);
   if (cells.length === 0) return cells;
-  checkCellChanges(loaded, cells, cellKey, (await trainableBase(loaded)).path, onChange);
+  const base = (await trainableBase(loaded)).path;
+  await checkTrainInputs(loaded, base);
+  if (datasets) checkDatasetFiles(loaded, cells);
+  checkCellChanges(loaded, cells, cellKey, base, onChange);
   const generated = new Set(loaded.experiment.generate?.datasets ?? ['prompts', 'chat', 'introspective', 'documents', 'dpo', 'reflection', 'interaction', 'probes']);
   const missing = neededDatasets(cells).filter((d) => !generated.has(d));
   if (missing.length > 0) throw new InputError(loaded.file, 'generate.datasets', `also ${missing.join(', ')} (the run's methods train on them)`);
@@ -138,11 +143,12 @@ export interface TrainSummary {
  */
 export async function trainStage(ctx: StageContext, options: StageOptions = {}): Promise<TrainSummary> {
   const { loaded, run } = ctx;
-  const cells = await checkMatrix(loaded, options.onChange);
+  const cells = await checkMatrix(loaded, options.onChange, true);
   const journal = run.journal<TrainedCell>('train/adapters');
   if (cells.length === 0) return { cells: [], trained: 0 };
   const base = await trainableBase(loaded);
   const changes = checkCellChanges(loaded, cells, cellKey, base.path, options.onChange);
+  const steering = await checkTrainInputs(loaded, base.path);
   const train: TrainOptions = trainOptionsSchema.parse(loaded.experiment.train ?? {});
   const runOptions = runOptionsOf(loaded);
   const train_ = await import('../train/index.js');
@@ -164,13 +170,13 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
           const equal = join(datasetsDir(run, c), 'format-comparison', `${format}.jsonl`);
           const file = requireFile(existsSync(equal) ? equal : join(datasetsDir(run, c), `${format}.jsonl`), `the ${format} dataset of ${c.persona}`);
           const rows = format === 'chat' ? train_.readJsonl(file, train_.chatRowSchema) : train_.readJsonl(file, train_.textRowSchema);
-          out = await train_.trainSft({ ...common, options: train.sft, rows });
+          out = await train_.trainSft({ ...common, options: train.sft, rows, steeringVector: steering.sft });
         } else if (c.method === 'dpo') {
           const rows = train_.readJsonl(requireFile(join(datasetsDir(run, c), 'dpo.jsonl'), `the DPO pairs of ${c.persona}`), train_.pairRowSchema);
-          out = await train_.trainDpo({ ...common, options: train.dpo, rows });
+          out = await train_.trainDpo({ ...common, options: train.dpo, rows, steeringVector: steering.dpo });
         } else if (c.method === 'grpo') {
           const rows = train_.readJsonl(requireFile(run.path('datasets', 'probes.train.jsonl'), 'the training identity probes'), train_.promptRowSchema);
-          out = await train_.trainGrpo({ ...common, options: train.grpo, rows, judge: await ctx.model('judge') });
+          out = await train_.trainGrpo({ ...common, options: train.grpo, rows, judge: await ctx.model('judge'), steeringVector: steering.grpo, classifiers: rewardClassifiers() });
         } else {
           const onData = (dataset: string, done: number, total: number) => board.update(`train ${cellKey(c)} ${dataset}`, done, total);
           out = await introspectionRecipe(ctx, c, base, train, runOptions, constitutionOf(c.persona), { onStep: onStep(c, ' sft'), onData });
@@ -258,6 +264,7 @@ export function checkSubjects(loaded: LoadedExperiment): void {
 /** What `run` checks before writing: the extra subjects, and the matrix when it trains. */
 export async function checkRun(loaded: LoadedExperiment, options: StageOptions = {}): Promise<void> {
   checkSubjects(loaded);
+  await checkModelInputs(loaded);
   if (runOptionsOf(loaded).stages.includes('generate')) checkGenerateChanges(loaded, options.onChange);
   if (runOptionsOf(loaded).stages.includes('train')) await checkMatrix(loaded, options.onChange);
 }

@@ -5,13 +5,13 @@
  * either set of options finds its own adapter. A changed data-generation option is refused the same way.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { runCli } from '../support/cli.js';
 import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_GENERATE, journalKeys, worldChat, writeProject } from './run-support.js';
+import { SMALL_GENERATE, journalKeys, snapshot, worldChat, writeProject } from './run-support.js';
 
 let server: FakeServer;
 before(async () => {
@@ -20,20 +20,6 @@ before(async () => {
 after(async () => {
   await server.close();
 });
-
-/** Every file under a directory with its bytes. */
-export function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(`${p} ${readFileSync(p).toString('base64')}`);
-    }
-  };
-  if (existsSync(dir)) walk(dir);
-  return out.join('\n');
-}
 
 const sft = (rank: number) => ({ lora: { rank, alpha: 2 * rank, targets: ['q', 'v'] }, maxSteps: 1, batchSize: 1, gradAccumulation: 1, maxLength: 48, checkpointEvery: 1 });
 

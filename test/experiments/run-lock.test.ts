@@ -6,14 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { LOCK_FILE, runLockSchema } from '../../src/core/run-lock.js';
 import { runCli } from '../support/cli.js';
 import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_GENERATE, journalKeys, worldChat, writeProject } from './run-support.js';
+import { SMALL_GENERATE, journalKeys, snapshot, worldChat, writeProject } from './run-support.js';
 
 let server: FakeServer;
 /** While set, every model reply waits for it: the first run is held mid-stage, after taking its lock. */
@@ -41,19 +41,6 @@ const experiment = (name: string) => ({
 
 const bin = resolve('bin/persona-lab.js');
 
-/** A directory listing with every file's bytes, to show a refused command wrote nothing. */
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of (existsSync(d) ? readdirSyncSorted(d) : [])) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(`${p} ${readFileSync(p).toString('base64')}`);
-    }
-  };
-  walk(dir);
-  return out.join('\n');
-}
 /** Waits for the first model call, failing if the run exits first. */
 async function firstModelCall(exit: Promise<number | null>, before: number): Promise<void> {
   let exited: number | null | undefined;
@@ -64,7 +51,6 @@ async function firstModelCall(exit: Promise<number | null>, before: number): Pro
   }
 }
 
-const readdirSyncSorted = (d: string) => readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
 
 test('a second run on the same directory is refused naming the holder; the first finishes, every journal key once', async () => {
   const project = writeProject(experiment('locked'));
