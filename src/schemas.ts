@@ -9,6 +9,9 @@ import { chatRowSchema, datasetManifestSchema, dpoRowSchema, textRowSchema } fro
 import { evalSummarySchema } from './evals/summary.js';
 import { experimentSchema } from './experiments/config.js';
 import { journalLineSchema, runManifestSchema } from './core/journal.js';
+import { runLockSchema } from './core/run-lock.js';
+import { optionsRecordSchema } from './experiments/changes.js';
+import { accountingFileSchema } from './providers/accounting-file.js';
 
 export const publishedSchemas: Record<string, { title: string; schema: ZodType }> = {
   constitution: { title: 'persona-lab constitution', schema: constitutionSchema },
@@ -20,6 +23,9 @@ export const publishedSchemas: Record<string, { title: string; schema: ZodType }
   'run-manifest': { title: 'persona-lab run manifest (runs/<name>/manifest.json)', schema: runManifestSchema },
   'journal-line': { title: 'persona-lab run journal line (runs/<name>/journals/**/*.jsonl)', schema: journalLineSchema },
   'eval-summary': { title: 'persona-lab evaluation summary (evals/summary.json)', schema: evalSummarySchema },
+  accounting: { title: 'persona-lab model usage per invocation, stage and model (runs/<name>/accounting.json)', schema: accountingFileSchema },
+  'run-options': { title: 'persona-lab options that made each result of a run (runs/<name>/options.json)', schema: optionsRecordSchema },
+  'run-lock': { title: 'persona-lab run directory lock (runs/<name>/run.lock)', schema: runLockSchema },
 };
 
 export function jsonSchemaOf(name: string): Record<string, unknown> {

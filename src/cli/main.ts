@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { InputError } from '../core/errors.js';
+import { InputError, ProviderError } from '../core/errors.js';
 import { lockRunDir } from '../core/run-lock.js';
 import { clearResponseCache, EndpointUnreachableError } from '../providers/index.js';
 import { serveModels } from '../providers/server.js';
@@ -15,11 +15,15 @@ import type { StageContext } from '../experiments/context.js';
 import { checkModelInputs } from '../experiments/inputs.js';
 import type { LoadedExperiment } from '../experiments/load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
+import { failedEvals } from '../evals/outcome.js';
 import type { EvalSummary } from '../evals/summary.js';
 import { initProject } from './init.js';
 import { validateFiles } from './validate.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** A command that finished but whose result is not usable (a failed eval): exit 1, one line. */
+class StageFailedError extends Error {}
 
 export interface GlobalOptions {
   json?: boolean;
@@ -78,7 +82,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
   const stageCommand = <T>(
     name: string,
     description: string,
-    body: (ctx: StageContext, stage: StageOptions, file: string) => Promise<{ result: T; lines: string[] }>,
+    body: (ctx: StageContext, stage: StageOptions, file: string) => Promise<{ result: T; lines: string[]; failed?: string[] }>,
     check?: (loaded: LoadedExperiment, file: string, stage: StageOptions) => unknown,
   ) =>
     program
@@ -90,8 +94,9 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
         const stage: StageOptions = { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', onChange: options.onChange };
         const ctx = await prepareStage(file, stage, check && ((loaded) => check(loaded, file, stage)));
         try {
-          const { result, lines } = await body(ctx, stage, file);
+          const { result, lines, failed } = await body(ctx, stage, file);
           emit(options, result, lines.join('\n'));
+          if (failed?.length) throw new StageFailedError(`${name}: ${failed.join(', ')} failed (see above)`);
         } finally {
           await ctx.close();
         }
@@ -120,7 +125,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     'evaluate base, prompted, every trained adapter of the run and run.subjects with the configured judges; writes <run>/evals/summary.json (resumable)',
     async (ctx, stage) => {
       const summary = await (await runner()).evalStage(ctx, stage);
-      return { result: summary, lines: [`evaluated ${summary.subjects.map((s) => s.name).join(', ')}`, ...statusLines(summary), `wrote ${ctx.run.path('evals', 'summary.json')}`] };
+      return { result: summary, lines: [`evaluated ${summary.subjects.map((s) => s.name).join(', ')}`, ...statusLines(summary), `wrote ${ctx.run.path('evals', 'summary.json')}`], failed: failedEvals(summary) };
     },
     async (loaded) => {
       (await runner()).checkSubjects(loaded);
@@ -138,6 +143,8 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       const evals = summary.eval ? statusLines(summary.eval) : [];
       const last = summary.report ? `report: ${summary.report.html}` : `run directory: ${summary.run}`;
       emit(options, summary, [...evals, last].join('\n'));
+      const failed = summary.eval ? failedEvals(summary.eval) : [];
+      if (failed.length) throw new StageFailedError(`run: ${failed.join(', ')} failed (see above)`);
     });
 
   stageCommand(
@@ -162,7 +169,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
         return { result: summary, lines: [...summary.traits.map((t) => `${t.persona} trait ${t.trait}: ${t.vectorFile}`), `wrote ${ctx.run.path('steer')}`] };
       } finally {
         board.stop();
-        ctx.saveAccounting();
+        ctx.saveAccounting('steer');
       }
     },
     async (loaded, file) => {
@@ -265,6 +272,11 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof InputError || error instanceof EndpointUnreachableError) {
       process.stderr.write(`error: ${error.message}\n`);
       return 2;
+    }
+    // A retry give-up or a failed stage is one line; anything else is a bug, with its stack.
+    if (error instanceof ProviderError || error instanceof StageFailedError) {
+      process.stderr.write(`error: ${error.message.split('\n')[0]}\n`);
+      return 1;
     }
     process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
     return 1;

@@ -4,8 +4,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { RunDir, writeFileAtomic } from '../core/journal.js';
+import { RunDir } from '../core/journal.js';
 import { lockRunDir } from '../core/run-lock.js';
+import { appendStageUsage, usageSince } from '../providers/accounting-file.js';
 import { Accounting, createChatModel } from '../providers/index.js';
 import type { ChatModel } from '../providers/types.js';
 import type { Experiment } from './config.js';
@@ -29,8 +30,8 @@ export interface StageContext {
   accounting: Accounting;
   /** The model playing a role; teacher defaults to the subject, judge to the teacher. */
   model(role: Role): Promise<ChatModel>;
-  /** Writes the accounting snapshot into the run (called when a stage ends). */
-  saveAccounting(): void;
+  /** Appends the usage since the last call to the run's accounting.json under `stage` (called when a stage ends, failed or not). */
+  saveAccounting(stage?: string): void;
   close(): Promise<void>;
 }
 
@@ -45,6 +46,8 @@ export function openStage(loaded: LoadedExperiment, options: { noCache?: boolean
     config: { experiment, constitutions: loaded.constitutions },
   }));
   const accounting = new Accounting();
+  const invocation = { id: `${process.pid}@${new Date().toISOString()}`, command: `persona-lab ${process.argv.slice(2).join(' ')}`, startedAt: new Date().toISOString() };
+  let saved: ReturnType<Accounting['snapshot']> | undefined;
   const models = new Map<Role, Promise<ChatModel>>();
   const refOf = (role: Role) => {
     const m = experiment.models;
@@ -64,8 +67,10 @@ export function openStage(loaded: LoadedExperiment, options: { noCache?: boolean
       if (!models.has(key)) models.set(key, createChatModel(ref, { noCache: options.noCache, accounting }));
       return models.get(key)!;
     },
-    saveAccounting() {
-      writeFileAtomic(run.path('accounting.json'), JSON.stringify(accounting.snapshot(), null, 2) + '\n');
+    saveAccounting(stage = 'stage') {
+      const now = accounting.snapshot();
+      appendStageUsage(run.dir, invocation, stage, usageSince(now, saved));
+      saved = now;
     },
     async close() {
       run.close();

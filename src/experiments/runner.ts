@@ -190,7 +190,7 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
     return { cells: cellsDone, trained };
   } finally {
     board.stop();
-    ctx.saveAccounting();
+    ctx.saveAccounting('train');
   }
 }
 
@@ -327,7 +327,7 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
     );
   } finally {
     board.stop();
-    ctx.saveAccounting();
+    ctx.saveAccounting('eval');
     for (const model of owned) await model.close?.();
   }
 }

@@ -80,6 +80,6 @@ export async function generateStage(ctx: StageContext, options: StageOptions = {
     );
   } finally {
     board.stop();
-    ctx.saveAccounting();
+    ctx.saveAccounting('generate');
   }
 }
