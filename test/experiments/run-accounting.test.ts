@@ -6,9 +6,10 @@
  * stack trace.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { parse, stringify } from 'yaml';
 import { accountingFileSchema } from '../../src/providers/accounting-file.js';
 import { runCli } from '../support/cli.js';
 import { startFakeServer, type FakeServer } from '../support/openai-server.js';
@@ -17,7 +18,13 @@ import { SMALL_GENERATE, worldChat, writeProject } from './run-support.js';
 let server: FakeServer;
 let subjectDown = false;
 before(async () => {
-  server = await startFakeServer({ chat: (body) => (subjectDown && body.model === 'base' ? { fault: 'status', status: 500 } : worldChat(body)) });
+  server = await startFakeServer({
+    chat: (body) => {
+      if (subjectDown && body.model === 'base') return { fault: 'status', status: 500 };
+      if (body.model === 'judge-mute') return 'I would rather not rate this.';
+      return worldChat(body);
+    },
+  });
 });
 after(async () => {
   await server.close();
@@ -68,6 +75,37 @@ test('accounting.json appends every invocation per stage and model, a failed eva
     const report = await runCli(['report', project.runDir]);
     assert.equal(report.code, 0, report.stderr);
     assert.match(readFileSync(join(project.runDir, 'report.md'), 'utf8'), new RegExp(`model usage.*${second.total.calls} calls.*over 2 invocation\\(s\\)`));
+  } finally {
+    project.remove();
+  }
+});
+
+test('an eval whose judge gives no usable score fails the command; changed eval options are refused', async () => {
+  const project = writeProject({
+    name: 'mute-judge',
+    models: { subject: `openai:base@${server.baseURL}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-mute@${server.baseURL}` },
+    seeds: [7],
+    generate: { ...SMALL_GENERATE, datasets: ['prompts'] },
+    run: { methods: [] },
+    eval: { evals: ['traitExpression'], bootstrap: 100, concurrency: 2, traitExpression: { samplesPerTrait: 1 } },
+  });
+  try {
+    const generated = await runCli(['--no-cache', 'generate', project.file]);
+    assert.equal(generated.code, 0, generated.stderr);
+    const evaluated = await runCli(['--no-cache', 'eval', project.file]);
+    assert.equal(evaluated.code, 1, evaluated.stderr);
+    assert.match(evaluated.stdout, /^traitExpression: failed \(no usable score: the judge's \d+ verdict\(s\) were all unparsed or missing\)$/m);
+    assert.doesNotMatch(evaluated.stderr, /^\s+at /m);
+
+    const e = parse(readFileSync(project.file, 'utf8')) as { eval: { bootstrap: number } };
+    e.eval.bootstrap = 200;
+    writeFileSync(project.file, stringify(e));
+    const changed = await runCli(['--no-cache', 'eval', project.file]);
+    assert.equal(changed.code, 2, changed.stderr);
+    assert.match(changed.stderr, /experiment\.yaml: eval\.bootstrap: eval in .* was made with other options \(eval\.bootstrap 100 -> 200\); rerun with --on-change redo/);
+    const redo = await runCli(['--no-cache', '--on-change', 'redo', 'eval', project.file]);
+    assert.equal(redo.code, 1, redo.stderr);
+    assert.ok(readdirSync(join(project.runDir, 'superseded')).length === 1, 'the old eval results moved aside');
   } finally {
     project.remove();
   }
