@@ -237,7 +237,8 @@ async function introspectionRecipe(
     return existsSync(file) ? train_.readJsonl(file, train_.chatRowSchema) : [];
   });
   if (rows.length === 0) throw new Error(`train: the DPO-trained model's introspection data for ${c.persona} seed ${c.seed} is empty after filtering (see ${summary.personas[0].dir}/*.manifest.json)`);
-  const sft = await train_.trainSft({ model: base.path, runDir: join(dir, 'sft'), seed: c.seed, threads: runOptions.threads, options: train.sft, rows, onStep: progress.onStep });
+  const steeringVector = (await checkTrainInputs(loaded, base.path)).sft;
+  const sft = await train_.trainSft({ model: base.path, runDir: join(dir, 'sft'), seed: c.seed, threads: runOptions.threads, options: train.sft, rows, onStep: progress.onStep, steeringVector });
   const weights = train.mix.weights;
   const outputDir = train_.mixAdapters(
     [
