@@ -47,6 +47,16 @@ function processStart(pid: number): string | null {
   }
 }
 
+/** A process that exited but was not yet reaped by its parent still answers kill(pid, 0). */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return ['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]);
+  } catch {
+    return false;
+  }
+}
+
 /** Whether the process that wrote `info` still runs; a lock from another host is taken as live. */
 function holderAlive(info: RunLockInfo): boolean {
   if (info.host !== hostname()) return true;
@@ -55,6 +65,7 @@ function holderAlive(info: RunLockInfo): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+  if (isZombie(info.pid)) return false;
   if (info.processStart === null) return true;
   const now = processStart(info.pid);
   return now === null || now === info.processStart;
