@@ -115,11 +115,11 @@ export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange,
   if (cells.length === 0) return cells;
   const base = (await trainableBase(loaded)).path;
   await checkTrainInputs(loaded, base);
-  if (datasets) checkDatasetFiles(loaded, cells);
-  checkCellChanges(loaded, cells, cellKey, base, onChange);
   const generated = new Set(loaded.experiment.generate?.datasets ?? ['prompts', 'chat', 'introspective', 'documents', 'dpo', 'reflection', 'interaction', 'probes']);
   const missing = neededDatasets(cells).filter((d) => !generated.has(d));
   if (missing.length > 0) throw new InputError(loaded.file, 'generate.datasets', `also ${missing.join(', ')} (the run's methods train on them)`);
+  if (datasets) checkDatasetFiles(loaded, cells);
+  checkCellChanges(loaded, cells, cellKey, base, onChange);
   return cells;
 }
 

@@ -81,6 +81,7 @@ test('accounting.json appends every invocation per stage and model, a failed eva
 });
 
 test('an eval whose judge gives no usable score fails the command; changed eval options are refused', async () => {
+  subjectDown = false;
   const project = writeProject({
     name: 'mute-judge',
     models: { subject: `openai:base@${server.baseURL}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-mute@${server.baseURL}` },
