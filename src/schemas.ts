@@ -13,6 +13,9 @@ import { trainedCellSchema } from './experiments/cells.js';
 import { cappingFileSchema, monitorFileSchema, screenFileSchema, steerSummarySchema, sweepFileSchema } from './steer/artifacts.js';
 import { traitPromptsSchema } from './steer/prompts.js';
 import { stepLogSchema } from './train/trainer.js';
+import { runLockSchema } from './core/run-lock.js';
+import { optionsRecordSchema } from './experiments/changes.js';
+import { accountingFileSchema } from './providers/accounting-file.js';
 
 export const publishedSchemas: Record<string, { title: string; schema: ZodType }> = {
   constitution: { title: 'persona-lab constitution', schema: constitutionSchema },
@@ -32,6 +35,9 @@ export const publishedSchemas: Record<string, { title: string; schema: ZodType }
   'steer-screen': { title: 'persona-lab data screening of one file (steer/<persona>/t<trait>/screen-<k>.json)', schema: screenFileSchema },
   'steer-capping': { title: 'persona-lab activation-capping calibration (steer/capping.json)', schema: cappingFileSchema },
   'steer-summary': { title: 'persona-lab steer stage summary (steer/summary.json)', schema: steerSummarySchema },
+  accounting: { title: 'persona-lab model usage per invocation, stage and model (runs/<name>/accounting.json)', schema: accountingFileSchema },
+  'run-options': { title: 'persona-lab options that made each result of a run (runs/<name>/options.json)', schema: optionsRecordSchema },
+  'run-lock': { title: 'persona-lab run directory lock (runs/<name>/run.lock)', schema: runLockSchema },
 };
 
 export function jsonSchemaOf(name: string): Record<string, unknown> {

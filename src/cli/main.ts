@@ -3,21 +3,28 @@
  * prints one line naming the file, the field and what was expected, and exits 2.
  */
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { InputError } from '../core/errors.js';
+import { InputError, ProviderError } from '../core/errors.js';
+import { lockRunDir } from '../core/run-lock.js';
 import { clearResponseCache, EndpointUnreachableError, parseLocalModelRef, TINY_MODEL_DIR } from '../providers/index.js';
 import { serveModels } from '../providers/server.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
+import { checkGenerateChanges, ON_CHANGE } from '../experiments/changes.js';
 import type { StageContext } from '../experiments/context.js';
+import { checkModelInputs } from '../experiments/inputs.js';
 import type { LoadedExperiment } from '../experiments/load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
 import { cellLabel } from '../experiments/methods/index.js';
+import { failedEvals } from '../evals/outcome.js';
 import type { EvalSummary } from '../evals/summary.js';
 import { initProject } from './init.js';
 import { validateFiles } from './validate.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** A command that finished but whose result is not usable (a failed eval): exit 1, one line. */
+class StageFailedError extends Error {}
 
 export interface GlobalOptions {
   json?: boolean;
@@ -35,6 +42,7 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .addOption(new Option('--json', 'print machine-readable JSON results on stdout (progress goes to stderr)'))
     .addOption(new Option('--no-cache', 'do not read or write the model response cache'))
+    .addOption(new Option('--on-change <mode>', 'work the run made under other options: refuse (and name the changed fields) or redo it beside the old').choices(ON_CHANGE).default('refuse'))
     .showHelpAfterError('(run persona-lab --help for usage)')
     .addHelpText(
       'after',
@@ -75,8 +83,8 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
   const stageCommand = <T>(
     name: string,
     description: string,
-    body: (ctx: StageContext, stage: StageOptions, file: string) => Promise<{ result: T; lines: string[] }>,
-    check?: (loaded: LoadedExperiment, file: string) => unknown,
+    body: (ctx: StageContext, stage: StageOptions, file: string) => Promise<{ result: T; lines: string[]; failed?: string[] }>,
+    check?: (loaded: LoadedExperiment, file: string, stage: StageOptions) => unknown,
   ) =>
     program
       .command(name)
@@ -84,11 +92,12 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       .argument('<experiment>', 'experiment YAML')
       .action(async (file: string) => {
         const options = program.opts();
-        const stage: StageOptions = { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' };
-        const ctx = await prepareStage(file, stage, check && ((loaded) => check(loaded, file)));
+        const stage: StageOptions = { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', onChange: options.onChange };
+        const ctx = await prepareStage(file, stage, check && ((loaded) => check(loaded, file, stage)));
         try {
-          const { result, lines } = await body(ctx, stage, file);
+          const { result, lines, failed } = await body(ctx, stage, file);
           emit(options, result, lines.join('\n'));
+          if (failed?.length) throw new StageFailedError(`${name}: ${failed.join(', ')} failed (see above)`);
         } finally {
           await ctx.close();
         }
@@ -100,7 +109,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     const summary = await generateStage(ctx, stage);
     const lines = summary.personas.flatMap((p) => Object.entries(p.datasets).map(([name, m]) => `${p.persona} ${name}: ${Object.entries(m.rows).map(([split, n]) => `${n} ${split}`).join(', ')}`));
     return { result: summary, lines: [`datasets in ${summary.dir}`, ...lines] };
-  });
+  }, (loaded, _file, stage) => checkGenerateChanges(loaded, stage.onChange));
 
   stageCommand(
     'train',
@@ -109,7 +118,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       const summary = await (await runner()).trainStage(ctx, stage);
       return { result: summary, lines: [`${summary.cells.length} adapter(s), ${summary.trained} trained now`, ...summary.cells.map((c) => `${c.slug} ${cellLabel(c.cell.method, c.cell.format)} seed ${c.cell.seed}: ${c.output}`)] };
     },
-    async (loaded) => (await runner()).checkMatrix(loaded),
+    async (loaded, _file, stage) => (await runner()).checkMatrix(loaded, stage.onChange, true),
   );
 
   stageCommand(
@@ -117,9 +126,12 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     'evaluate base, prompted, every trained adapter of the run and run.subjects with the configured judges; writes <run>/evals/summary.json (resumable)',
     async (ctx, stage) => {
       const summary = await (await runner()).evalStage(ctx, stage);
-      return { result: summary, lines: [`evaluated ${summary.subjects.map((s) => s.name).join(', ')}`, ...statusLines(summary), `wrote ${ctx.run.path('evals', 'summary.json')}`] };
+      return { result: summary, lines: [`evaluated ${summary.subjects.map((s) => s.name).join(', ')}`, ...statusLines(summary), `wrote ${ctx.run.path('evals', 'summary.json')}`], failed: failedEvals(summary) };
     },
-    async (loaded) => (await runner()).checkSubjects(loaded),
+    async (loaded) => {
+      (await runner()).checkSubjects(loaded);
+      await checkModelInputs(loaded);
+    },
   );
 
   program
@@ -128,10 +140,12 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .argument('<experiment>', 'experiment YAML')
     .action(async (file: string) => {
       const options = program.opts();
-      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
+      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', onChange: options.onChange });
       const evals = summary.eval ? statusLines(summary.eval) : [];
       const last = summary.report ? `report: ${summary.report.html}` : `run directory: ${summary.run}`;
       emit(options, summary, [...evals, last].join('\n'));
+      const failed = summary.eval ? failedEvals(summary.eval) : [];
+      if (failed.length) throw new StageFailedError(`run: ${failed.join(', ')} failed (see above)`);
     });
 
   stageCommand(
@@ -156,7 +170,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
         return { result: summary, lines: [...summary.traits.map((t) => `${t.persona} trait ${t.trait}: ${t.vectorFile}`), `wrote ${ctx.run.path('steer')}`] };
       } finally {
         board.stop();
-        ctx.saveAccounting();
+        ctx.saveAccounting('steer');
       }
     },
     async (loaded, file) => {
@@ -210,7 +224,8 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .option('--out <file>', 'HTML file to write (default <run>/report.html; the Markdown goes beside it)')
     .action(async (runDir: string, options: { out?: string }) => {
       const { writeReport } = await import('../report/index.js');
-      const written = await writeReport(runDir, { outFile: options.out });
+      const lock = existsSync(runDir) ? lockRunDir(resolve(runDir)) : undefined;
+      const written = await writeReport(runDir, { outFile: options.out }).finally(() => lock?.release());
       emit(program.opts(), written, `wrote ${written.html}\nwrote ${written.markdown}`);
     });
 
@@ -258,6 +273,11 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof InputError || error instanceof EndpointUnreachableError) {
       process.stderr.write(`error: ${error.message}\n`);
       return 2;
+    }
+    // A retry give-up or a failed stage is one line; anything else is a bug, with its stack.
+    if (error instanceof ProviderError || error instanceof StageFailedError) {
+      process.stderr.write(`error: ${error.message.split('\n')[0]}\n`);
+      return 1;
     }
     process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
     return 1;

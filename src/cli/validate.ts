@@ -2,6 +2,7 @@ import { loadConstitution } from '../constitution/index.js';
 import { InputError } from '../core/errors.js';
 import { readStructured } from '../core/load.js';
 import { loadExperiment } from '../experiments/load.js';
+import { checkExperimentInputs } from '../experiments/inputs.js';
 import { checkEndpoints } from '../experiments/preflight.js';
 
 export interface ValidationResult {
@@ -37,6 +38,7 @@ async function validateFile(file: string, options: { endpoints?: boolean }): Pro
     }
     const e = loadExperiment(file);
     if (options.endpoints) await checkEndpoints(file, e.experiment);
+    await checkExperimentInputs(e);
     return { file, kind, summary: `experiment "${e.experiment.name}", ${e.constitutions.length} constitution(s), run dir ${e.runDir}` };
   }
 }

@@ -2,6 +2,7 @@
  * The evaluation suite (FIELD §4): runEvals runs the chosen evals on a set of subjects, journals every
  * scored sample as soon as it is done (resumable, SIGKILL-safe) and writes evals/summary.json.
  */
+import { judgedOutcome } from './outcome.js';
 import { z } from 'zod';
 import { personaSystemPrompt, type Constitution } from '../constitution/index.js';
 import { personaSlug } from '../core/slug.js';
@@ -161,7 +162,7 @@ async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
     const failure = settled.find((r) => r.status === 'rejected');
     if (failure) throw failure.reason;
     const results = settled.map((r) => (r as PromiseFulfilledResult<SubjectRecords<unknown, unknown, unknown>>).value);
-    return { eval: ev.id, status: 'ok', ...(await task.aggregate(results)) };
+    return judgedOutcome({ eval: ev.id, status: 'ok', ...(await task.aggregate(results)) });
   } catch (error) {
     if (error instanceof InputError) throw error;
     return { eval: ev.id, status: 'failed', reason: (error as Error).message, ...empty };

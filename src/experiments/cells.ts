@@ -15,6 +15,8 @@ export interface PlannedCell {
   method: string;
   format: string | null;
   seed: number;
+  /** Set when the cell was trained anew beside an older one under changed options (--on-change redo): the new options' hash, short. */
+  variant?: string;
 }
 
 /** The value of one line of journals/train/adapters.jsonl: a finished cell. */
@@ -22,6 +24,7 @@ export const trainedCellSchema = z
   .object({
     cell: cellSchema,
     slug: z.string().describe("The persona's folder name (adapters/<slug>/...)."),
+    variant: z.string().optional().describe('Set when the cell was trained anew beside an older one under changed options: the short hash its key, directory and subject name end with (@<variant>).'),
     output: z.string().describe('The PEFT adapter directory (or, for full-parameter training, the model directory), relative to the run directory.'),
     kind: z.enum(['adapter', 'model']),
     metrics: z.record(z.string(), z.unknown()),
@@ -30,13 +33,15 @@ export const trainedCellSchema = z
   .strict();
 export type TrainedCell = z.infer<typeof trainedCellSchema>;
 
-type Located = Pick<PlannedCell, 'slug' | 'method' | 'format' | 'seed'>;
+type Located = Pick<PlannedCell, 'slug' | 'method' | 'format' | 'seed' | 'variant'>;
+
+const variantSuffix = (c: Located) => (c.variant ? `@${c.variant}` : '');
 
 /** The journal key of a cell: <persona>/<method>[-<format>]/seed-<n>. */
-export const cellKey = (c: Located): string => `${c.slug}/${cellLabel(c.method, c.format)}/seed-${c.seed}`;
+export const cellKey = (c: Located): string => `${c.slug}/${cellLabel(c.method, c.format)}/seed-${c.seed}${variantSuffix(c)}`;
 /** The eval subject name of a trained cell: <persona>.<method>[-<format>].seed-<n>. */
-export const cellSubjectName = (c: Located): string => `${c.slug}.${cellLabel(c.method, c.format)}.seed-${c.seed}`;
-export const cellDir = (run: RunDir, c: Located): string => run.path('adapters', c.slug, cellLabel(c.method, c.format), `seed-${c.seed}`);
+export const cellSubjectName = (c: Located): string => `${c.slug}.${cellLabel(c.method, c.format)}.seed-${c.seed}${variantSuffix(c)}`;
+export const cellDir = (run: RunDir, c: Located): string => run.path('adapters', c.slug, cellLabel(c.method, c.format), `seed-${c.seed}${variantSuffix(c)}`);
 
 /** The train journal, read and written with its published schema. */
 export const trainJournal = (run: RunDir) => run.journal('train/adapters', trainedCellSchema);

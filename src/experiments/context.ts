@@ -4,7 +4,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { RunDir, writeFileAtomic } from '../core/journal.js';
+import { RunDir } from '../core/journal.js';
+import { lockRunDir } from '../core/run-lock.js';
+import { appendStageUsage, usageSince } from '../providers/accounting-file.js';
 import { Accounting, createChatModel } from '../providers/index.js';
 import type { ChatModel } from '../providers/types.js';
 import type { Experiment } from './config.js';
@@ -28,21 +30,24 @@ export interface StageContext {
   accounting: Accounting;
   /** The model playing a role; teacher defaults to the subject, judge to the teacher. */
   model(role: ModelRole): Promise<ChatModel>;
-  /** Writes the accounting snapshot into the run (called when a stage ends). */
-  saveAccounting(): void;
+  /** Appends the usage since the last call to the run's accounting.json under `stage` (called when a stage ends, failed or not). */
+  saveAccounting(stage?: string): void;
   close(): Promise<void>;
 }
 
 export function openStage(loaded: LoadedExperiment, options: { noCache?: boolean } = {}): StageContext {
   const { experiment } = loaded;
-  const run = RunDir.open(loaded.runDir, {
+  const lock = lockRunDir(loaded.runDir);
+  const run = openLocked(lock, () => RunDir.open(loaded.runDir, {
     name: experiment.name,
     personaLabVersion,
     gitRevision: gitRevision(),
     seeds: experiment.seeds,
     config: { experiment, constitutions: loaded.constitutions },
-  });
+  }));
   const accounting = new Accounting();
+  const invocation = { id: `${process.pid}@${new Date().toISOString()}`, command: `persona-lab ${process.argv.slice(2).join(' ')}`, startedAt: new Date().toISOString() };
+  let saved: ReturnType<Accounting['snapshot']> | undefined;
   const models = new Map<ModelRole, Promise<ChatModel>>();
   const refOf = (role: ModelRole) => {
     const m = experiment.models;
@@ -62,12 +67,25 @@ export function openStage(loaded: LoadedExperiment, options: { noCache?: boolean
       if (!models.has(key)) models.set(key, createChatModel(ref, { noCache: options.noCache, accounting }));
       return models.get(key)!;
     },
-    saveAccounting() {
-      writeFileAtomic(run.path('accounting.json'), JSON.stringify(accounting.snapshot(), null, 2) + '\n');
+    saveAccounting(stage = 'stage') {
+      const now = accounting.snapshot();
+      appendStageUsage(run.dir, invocation, stage, usageSince(now, saved));
+      saved = now;
     },
     async close() {
       run.close();
+      lock.release();
       for (const model of models.values()) await (await model).close?.();
     },
   };
+}
+
+/** Opens the run under its lock; the lock is let go if opening fails. */
+function openLocked<T>(lock: { release(): void }, open: () => T): T {
+  try {
+    return open();
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
 }

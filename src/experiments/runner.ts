@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import type { Constitution } from '../constitution/index.js';
 import { InputError } from '../core/errors.js';
 import { RunDir } from '../core/journal.js';
-import { hashOptions, type CellIdentity } from '../core/cell.js';
+import type { CellIdentity } from '../core/cell.js';
 import { personaSlug } from '../core/slug.js';
 import { trainingFile } from '../data/index.js';
 import { baselineSubjects, runEvals, type EvalOptions, type EvalSummary, type JudgeModel, type Subject } from '../evals/index.js';
@@ -18,7 +18,9 @@ import { TRAIN_BACKENDS, type TrainBackend } from '../train/backends/index.js';
 import type { ChatModel } from '../providers/types.js';
 import { trainOptionsSchema, type TrainOptions } from '../train/options.js';
 import { cellDir, cellKey, cellSubjectName, trainJournal, type PlannedCell, type TrainedCell } from './cells.js';
+import { cellOptionsHash, cellVariant, checkCellChanges, checkEvalChanges, checkGenerateChanges, type OnChange } from './changes.js';
 import { runOptionsSchema, type RunOptions } from './config.js';
+import { checkDatasetFiles, checkModelInputs, checkTrainInputs } from './inputs.js';
 import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
 import { METHODS } from './methods/index.js';
@@ -89,10 +91,11 @@ function trainBackendOf(loaded: LoadedExperiment, train: TrainOptions): TrainBac
  * method trains, a registered backend, options every method can train with, and every dataset it
  * trains on among generate.datasets.
  */
-export async function checkMatrix(loaded: LoadedExperiment): Promise<PlannedCell[]> {
+export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange, datasets = false): Promise<PlannedCell[]> {
   const cells = planMatrix(loaded);
   if (cells.length === 0) return cells;
-  trainableBase(loaded);
+  const base = trainableBase(loaded).path;
+  await checkTrainInputs(loaded, base);
   const train = trainOptionsOf(loaded);
   trainBackendOf(loaded, train);
   for (const method of matrixMethods(runOptionsOf(loaded))) METHODS[method].check?.(train, loaded.file);
@@ -100,6 +103,8 @@ export async function checkMatrix(loaded: LoadedExperiment): Promise<PlannedCell
   const needed = new Set(cells.flatMap((c) => METHODS[c.method].datasets(c.format)));
   const missing = [...needed].filter((d) => !generated.has(d));
   if (missing.length > 0) throw new InputError(loaded.file, 'generate.datasets', `also ${missing.join(', ')} (the run's methods train on them)`);
+  if (datasets) checkDatasetFiles(loaded, cells);
+  checkCellChanges(loaded, cells, cellKey, base, onChange);
   return cells;
 }
 
@@ -127,38 +132,30 @@ export interface TrainSummary {
  */
 export async function trainStage(ctx: StageContext, options: StageOptions = {}): Promise<TrainSummary> {
   const { loaded, run } = ctx;
-  const cells = await checkMatrix(loaded);
+  const cells = await checkMatrix(loaded, options.onChange, true);
   const journal = trainJournal(run);
   if (cells.length === 0) return { cells: [], trained: 0 };
   const base = trainableBase(loaded);
   const train = trainOptionsOf(loaded);
   const backend = trainBackendOf(loaded, train);
+  const changes = checkCellChanges(loaded, cells, cellKey, base.path, options.onChange);
+  const steering = await checkTrainInputs(loaded, base.path);
   const runOptions = runOptionsOf(loaded);
   const board = progressBoard(options.progress);
   const constitutionOf = (name: string) => loaded.constitutions.find((c) => c.constitution.name === name)!.constitution;
-  // A cell's options hash covers what trained it, including the hashes of the cells it builds on.
-  const hashes = new Map<string, string>();
-  const identityOf = (c: PlannedCell, datasetHashes: string[]): CellIdentity => {
-    const method = METHODS[c.method];
-    const requires = (method.requires ?? []).map((m) => {
-      const key = cellKey({ ...c, method: m, format: null });
-      return hashes.get(key) ?? journal.get(key)?.cell.optionsHash ?? null;
-    });
-    const optionsHash = hashOptions({ method: method.options(train, runOptions), backend: train.backend, backendOptions: train.backendOptions, base: base.path, datasets: datasetHashes, requires });
-    hashes.set(cellKey(c), optionsHash);
-    return { persona: c.persona, method: c.method, format: c.format, seed: c.seed, backend: train.backend, optionsHash };
-  };
+  const identityOf = (c: PlannedCell): CellIdentity => ({ persona: c.persona, method: c.method, format: c.format, seed: c.seed, backend: train.backend, optionsHash: cellOptionsHash(loaded, c, base.path) });
   let trained = 0;
   try {
     const cellsDone = await journal.runAll(
-      cells,
+      changes.cells,
       cellKey,
       async (c): Promise<TrainedCell> => {
+        changes.record(c);
         const datasets = cellDatasets(run, c);
-        const cell = identityOf(c, datasets.hashes);
+        const cell = identityOf(c);
         const dir = cellDir(run, c);
         const label = `train ${cellKey(c)}`;
-        const job = { model: base.path, runDir: dir, seed: c.seed, threads: runOptions.threads, backendOptions: train.backendOptions, onStep: (log: { step: number }, total: number) => board.update(label, log.step, total) };
+        const job = { model: base.path, runDir: dir, seed: c.seed, threads: runOptions.threads, backendOptions: train.backendOptions, steering, onStep: (log: { step: number }, total: number) => board.update(label, log.step, total) };
         const out = await METHODS[c.method].train({
           ctx,
           cell,
@@ -169,20 +166,20 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
           backend,
           constitution: constitutionOf(c.persona),
           datasets: datasets.files,
-          cellDir: (method, format) => cellDir(run, { ...c, method, format }),
+          cellDir: (method, format) => cellDir(run, { ...c, method, format, variant: cellVariant(loaded, cellKey({ ...c, method, format, variant: undefined }), { ...c, method, format }, base.path) }),
           job,
           onData: (dataset, done, total) => board.update(`${label} ${dataset}`, done, total),
         });
         trained += 1;
         const kind = existsSync(join(out.outputDir, 'adapter_config.json')) ? 'adapter' : 'model';
-        return { cell, slug: c.slug, output: relative(run.dir, out.outputDir), kind, metrics: out.metrics, resumedFrom: out.resumedFrom };
+        return { cell, slug: c.slug, ...(c.variant ? { variant: c.variant } : {}), output: relative(run.dir, out.outputDir), kind, metrics: out.metrics, resumedFrom: out.resumedFrom };
       },
       { concurrency: 1 },
     );
     return { cells: cellsDone, trained };
   } finally {
     board.stop();
-    ctx.saveAccounting();
+    ctx.saveAccounting('train');
   }
 }
 
@@ -198,9 +195,11 @@ export function checkSubjects(loaded: LoadedExperiment): void {
 }
 
 /** What `run` checks before writing: the extra subjects, and the matrix when it trains. */
-export async function checkRun(loaded: LoadedExperiment): Promise<void> {
+export async function checkRun(loaded: LoadedExperiment, options: StageOptions = {}): Promise<void> {
   checkSubjects(loaded);
-  if (runOptionsOf(loaded).stages.includes('train')) await checkMatrix(loaded);
+  await checkModelInputs(loaded);
+  if (runOptionsOf(loaded).stages.includes('generate')) checkGenerateChanges(loaded, options.onChange);
+  if (runOptionsOf(loaded).stages.includes('train')) await checkMatrix(loaded, options.onChange);
 }
 
 /** The eval options with the data stage's held-out prompts and probes filled in (run.heldOut). */
@@ -232,6 +231,7 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
   const { experiment } = loaded;
   const runOptions = runOptionsOf(loaded);
   const evalOptions = evalOptionsFor(loaded, run);
+  checkEvalChanges(loaded, evalOptions, options.onChange)();
   const names = { base: evalOptions.baseline ?? 'base', prompted: evalOptions.prompted ?? 'prompted' };
   const constitutions = loaded.constitutions.map((c) => c.constitution);
   const owned: ChatModel[] = [];
@@ -247,7 +247,7 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
         cell.kind === 'adapter' ? { provider: 'local', path: baseRef!.path, adapters: [{ path: output, scale: 1 }], concurrency: baseRef!.concurrency } : { provider: 'local', path: output, adapters: [], concurrency: baseRef!.concurrency };
       const model = await createChatModel(ref, { noCache: options.noCache, accounting: ctx.accounting });
       owned.push(model);
-      subjects.push({ name: cellSubjectName({ ...cell.cell, slug: cell.slug }), model, persona: cell.cell.persona, kind: 'trained', cell: cell.cell });
+      subjects.push({ name: cellSubjectName({ ...cell.cell, slug: cell.slug, variant: cell.variant }), model, persona: cell.cell.persona, kind: 'trained', cell: cell.cell });
     }
     // steer.subjects: the steer stage's vectors and capping as `steered` model references.
     const steered = experiment.steer?.subjects.length ? (await import('../steer/index.js')).steeredSubjectRefs({ constitutions, options: experiment.steer, subject: experiment.models.subject, run }) : [];
@@ -274,7 +274,7 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
     );
   } finally {
     board.stop();
-    ctx.saveAccounting();
+    ctx.saveAccounting('eval');
     for (const model of owned) await model.close?.();
   }
 }
@@ -295,7 +295,7 @@ export interface RunSummary {
  */
 export async function runExperiment(file: string, options: StageOptions & { log?: (line: string) => void } = {}): Promise<RunSummary> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
-  const ctx = await prepareStage(file, options, checkRun);
+  const ctx = await prepareStage(file, options, (loaded) => checkRun(loaded, options));
   const stages = runOptionsOf(ctx.loaded).stages;
   const summary: RunSummary = { run: ctx.run.dir, stages };
   try {

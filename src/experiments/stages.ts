@@ -7,6 +7,7 @@ import cliProgress from 'cli-progress';
 import { dirname } from 'node:path';
 import { createProgress, type Progress, type ProgressMode } from '../core/progress.js';
 import { generate, type GenerateSummary } from '../data/index.js';
+import { checkGenerateChanges, type OnChange } from './changes.js';
 import { openStage, type StageContext } from './context.js';
 import { loadExperiment, type LoadedExperiment } from './load.js';
 import { checkEndpoints } from './preflight.js';
@@ -14,6 +15,8 @@ import { checkEndpoints } from './preflight.js';
 export interface StageOptions {
   noCache?: boolean;
   progress?: ProgressMode;
+  /** What to do with work the run made under other options: refuse (default) or redo it. */
+  onChange?: OnChange;
 }
 
 /**
@@ -55,15 +58,16 @@ export function progressBoard(mode: ProgressMode = 'auto', stream: NodeJS.WriteS
  * Loads and checks an experiment (and, with `check`, what the stage needs of it), then opens its run;
  * nothing is written if any check fails.
  */
-export async function prepareStage(file: string, options: StageOptions, check?: (loaded: LoadedExperiment) => unknown): Promise<StageContext> {
+export async function prepareStage(file: string, options: StageOptions, check?: (loaded: LoadedExperiment, options: StageOptions) => unknown): Promise<StageContext> {
   const loaded = loadExperiment(file);
   await checkEndpoints(file, loaded.experiment);
-  await check?.(loaded);
+  await check?.(loaded, options);
   return openStage(loaded, { noCache: options.noCache });
 }
 
 export async function generateStage(ctx: StageContext, options: StageOptions = {}): Promise<GenerateSummary> {
   const { loaded } = ctx;
+  checkGenerateChanges(loaded, options.onChange)();
   const board = progressBoard(options.progress);
   try {
     return await generate(
@@ -76,6 +80,6 @@ export async function generateStage(ctx: StageContext, options: StageOptions = {
     );
   } finally {
     board.stop();
-    ctx.saveAccounting();
+    ctx.saveAccounting('generate');
   }
 }

@@ -156,6 +156,8 @@ export interface ReportData {
     startedAt: string;
     resumedAt: string[];
     seeds: number[];
+    /** Model usage over every invocation (accounting.json), when the run has one. */
+    usage?: { invocations: number; calls: number; promptTokens: number; completionTokens: number; retries: number; failures: number; costUSD: number | null };
   };
   /** Journals found under journals/, with their item counts. */
   journals: { name: string; items: number }[];

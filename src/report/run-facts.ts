@@ -9,6 +9,9 @@ export function runFacts(data: ReportData): [string, string][] {
     ['git', r.gitRevision ? r.gitRevision.slice(0, 12) : 'unknown'],
     ['seeds', r.seeds.join(', ') || '–'],
     ['started', r.startedAt],
+    ...(r.usage
+      ? ([['model usage', `${r.usage.calls} calls, ${r.usage.promptTokens} + ${r.usage.completionTokens} tokens, ${r.usage.retries} retries, ${r.usage.failures} failed, ${r.usage.costUSD === null ? 'cost unknown' : `$${r.usage.costUSD.toFixed(4)}`} over ${r.usage.invocations} invocation(s)`]] as [string, string][])
+      : []),
     ...(r.resumedAt.length ? ([['resumed', `${r.resumedAt.length}×, last ${r.resumedAt[r.resumedAt.length - 1]}`]] as [string, string][]) : []),
   ];
 }

@@ -9,6 +9,7 @@ import { InputError } from '../core/errors.js';
 import { loadFile } from '../core/load.js';
 import { evalSummarySchema } from '../evals/summary.js';
 import { fromSummary } from './from-summary.js';
+import { readAccountingFile } from '../providers/accounting-file.js';
 import type { ReportData } from './model.js';
 import { readTranscripts } from './transcripts-input.js';
 
@@ -49,6 +50,13 @@ function journalCounts(runDir: string): ReportData['journals'] {
   });
 }
 
+function usageTotals(runDir: string): ReportData['run']['usage'] {
+  const file = readAccountingFile(runDir);
+  if (!file) return undefined;
+  const { calls, promptTokens, completionTokens, retries, failures, costUSD } = file.total;
+  return { invocations: file.invocations.length, calls, promptTokens, completionTokens, retries, failures, costUSD };
+}
+
 export function readRun(runDir: string): ReportData {
   if (!existsSync(runDir) || !statSync(runDir).isDirectory()) throw new InputError(runDir, '', 'expected a run directory (holding manifest.json)');
   const manifestFile = join(runDir, 'manifest.json');
@@ -65,6 +73,7 @@ export function readRun(runDir: string): ReportData {
       startedAt: manifest.startedAt,
       resumedAt: manifest.resumedAt ?? [],
       seeds: manifest.seeds,
+      usage: usageTotals(runDir),
     },
     journals: journalCounts(runDir),
     summaryNote: summary

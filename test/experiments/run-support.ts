@@ -91,3 +91,17 @@ export function journalKeys(runDir: string, whileWriting = false): Map<string, s
   walk(runDir);
   return out;
 }
+
+/** Every file under a directory with its bytes, to show a refused command wrote nothing. */
+export function snapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.push(`${p} ${readFileSync(p).toString('base64')}`);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out.join('\n');
+}

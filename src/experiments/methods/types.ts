@@ -10,7 +10,7 @@ import type { LocalModelRef } from '../../providers/refs/index.js';
 import type { TrainBackend, TrainJobResult } from '../../train/backends/index.js';
 import type { StepLog } from '../../train/index.js';
 import type { TrainOptions } from '../../train/options.js';
-import type { RunOptions } from '../config.js';
+import type { Experiment, RunOptions } from '../config.js';
 import type { StageContext } from '../context.js';
 
 /** What every job of a cell shares, ready to spread into a backend's TrainJob. */
@@ -21,6 +21,7 @@ export interface JobCommon {
   threads?: number;
   backendOptions: Record<string, unknown>;
   onStep?: (log: StepLog, totalSteps: number) => void;
+  steering?: Partial<Record<'sft' | 'dpo' | 'grpo', Float32Array>>;
 }
 
 export interface MethodInput {
@@ -51,7 +52,7 @@ export interface TrainingMethod {
   /** The data stage's datasets a cell reads (generate.datasets must include them). */
   datasets(format: string | null): DatasetId[];
   /** The options that train a cell (part of its options hash). */
-  options(train: TrainOptions, run: RunOptions): unknown;
+  options(train: TrainOptions, run: RunOptions, experiment: Experiment): unknown;
   /** Refuses options the method cannot train with, before anything is written (InputError naming `file`). */
   check?(train: TrainOptions, file: string): void;
   train(input: MethodInput): Promise<TrainJobResult>;

@@ -26,7 +26,7 @@ export const engineBackend: TrainBackend = {
     await engineBackend.check!(job);
     // The engine (onnxruntime) loads only when a cell trains.
     const t = await import('../index.js');
-    const common = { model: job.model, runDir: job.runDir, seed: job.seed, threads: job.threads, onStep: job.onStep };
+    const common = { model: job.model, runDir: job.runDir, seed: job.seed, threads: job.threads, onStep: job.onStep, steeringVector: job.steering?.[job.objective] };
     let out: { outputDir: string; metrics: Record<string, unknown>; resumedFrom: number };
     if (job.objective === 'sft') {
       const rows = firstRowHasMessages(job.dataset) ? t.readJsonl(job.dataset, t.sftChatRowSchema) : t.readJsonl(job.dataset, t.sftTextRowSchema);

@@ -22,6 +22,8 @@ interface JobBase<O> {
   /** Called after every optimizer step with the same StepLog the train.jsonl line holds. */
   onStep?: (log: StepLog, totalSteps: number) => void;
   signal?: AbortSignal;
+  /** Preventative steering vectors by objective (train.<objective>.steering), read by the steer stage's writers; backends that cannot steer refuse them. */
+  steering?: Partial<Record<'sft' | 'dpo' | 'grpo', Float32Array>>;
 }
 
 /** SFT on a JSONL file of chat rows ({messages}) or text rows ({text}), loss on assistant tokens. */
