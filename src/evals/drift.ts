@@ -185,9 +185,9 @@ export const driftEval: Eval = {
           Array.from({ length: o.turns }, (_, t) => ({
             subject: subject.name,
             turn: t + 1,
-            promptToLine: metricWithComparisons(ctx, 'drift', `promptToLine/${t + 1}`, subject.name, perTurn),
-            lineToLine: metricWithComparisons(ctx, 'drift', `lineToLine/${t + 1}`, subject.name, perTurn),
-            qa: metricWithComparisons(ctx, 'drift', `qa/${t + 1}`, subject.name, perTurn),
+            promptToLine: metricWithComparisons(ctx, 'drift', `promptToLine/${t + 1}`, subject, perTurn),
+            lineToLine: metricWithComparisons(ctx, 'drift', `lineToLine/${t + 1}`, subject, perTurn),
+            qa: metricWithComparisons(ctx, 'drift', `qa/${t + 1}`, subject, perTurn),
           })),
         );
         return {

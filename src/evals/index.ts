@@ -18,6 +18,7 @@ import { personaClassifierEval } from './persona-classifier.js';
 import { preferencesEval } from './preferences.js';
 import { prefillEval } from './prefill.js';
 import { psychometricsEval } from './psychometrics.js';
+import { cellOf, fileSafe, kindOf, promptedByPersona } from './subjects.js';
 import { evalSummarySchema, type EvalResult, type EvalSummary } from './summary.js';
 import { traitExpressionEval } from './trait-expression.js';
 import type { Eval, EvalContext, EvalProgress, ScoredRecord, Subject, SubjectRecords } from './types.js';
@@ -58,12 +59,11 @@ export interface JudgeModel {
   model: ChatModel;
 }
 
-/** A name usable as a journal file name. */
-const fileSafe = (name: string) => name.replace(/[^A-Za-z0-9._-]+/g, '_');
 
 /**
  * Runs the evals of `options.evals` on every subject. Judges: the first decides, a second is compared
- * with it. Subjects named like options.baseline / options.prompted are the baselines of comparisons.
+ * with it. The subject named options.baseline and each persona's prompted subject (see promptedByPersona)
+ * are the baselines of comparisons.
  */
 export async function runEvals(
   experiment: EvalExperiment,
@@ -94,6 +94,8 @@ export async function runEvals(
   }
   const evalJudges: EvalJudge[] = judges.map((j) => createJudge(j.name, j.model, { ...o.judge, minNumericMass: o.traitExpression.minNumericMass }));
   let classifier: Promise<PersonaClassifierHandle> | undefined;
+  const base = subjects.find((s) => s.name === o.baseline);
+  const prompted = promptedByPersona(subjects, personas, o.prompted);
   const ctx: EvalContext = {
     experimentName: experiment.name,
     file,
@@ -105,8 +107,9 @@ export async function runEvals(
     seed: o.seed ?? experiment.seeds?.[0] ?? 0,
     runDir,
     baseDir: experiment.baseDir,
-    base: subjects.find((s) => s.name === o.baseline),
-    prompted: subjects.find((s) => s.name === o.prompted),
+    base,
+    prompted: prompted.get(personas[0]),
+    promptedByPersona: prompted,
     onProgress: hooks.onProgress,
     personaClassifier: () => (classifier ??= trainPersonaClassifier(ctx)),
   };
@@ -125,7 +128,12 @@ export async function runEvals(
     confidence: o.confidence,
     baseline: ctx.base?.name ?? null,
     prompted: ctx.prompted?.name ?? null,
-    subjects: subjects.map((s) => ({ name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt })),
+    promptedByPersona: Object.fromEntries([...prompted].map(([persona, s]) => [persona, s.name])),
+    subjects: subjects.map((s) => {
+      const kind = kindOf(s, base, prompted);
+      const cell = kind === 'trained' ? cellOf(s) : undefined;
+      return { name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt, kind, ...(cell ? { cell } : {}) };
+    }),
     judges: evalJudges.map((j) => j.name),
     judgeTallies: Object.fromEntries(evalJudges.map((j) => [j.name, j.judge.tally.snapshot()])),
     evals: results,
@@ -174,7 +182,7 @@ async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
 export function baselineSubjects(base: ChatModel, constitutions: Constitution[], names: { base?: string; prompted?: string } = {}): Subject[] {
   const promptedName = names.prompted ?? 'prompted';
   return [
-    { name: names.base ?? 'base', model: base },
-    ...constitutions.map((c, i) => ({ name: i === 0 ? promptedName : `${promptedName}-${fileSafe(c.name)}`, model: base, systemPrompt: personaSystemPrompt(c), persona: c.name })),
+    { name: names.base ?? 'base', model: base, kind: 'base' },
+    ...constitutions.map((c, i): Subject => ({ name: i === 0 ? promptedName : `${promptedName}-${fileSafe(c.name)}`, model: base, systemPrompt: personaSystemPrompt(c), persona: c.name, kind: 'prompted' })),
   ];
 }

@@ -111,10 +111,11 @@ export function metricOf(scores: readonly (number | null)[], o: BootstrapOptions
 }
 
 /**
- * Difference of means between a subject's and another subject's scores. Keys that appear on both
- * sides with a score pair up (same prompt, same sample index): then the interval is of the mean paired
- * difference (whole clusters resampled when `clusterOf` is given); otherwise both sides are resampled
- * independently.
+ * Paired difference of means between a subject's and another subject's scores: keys that appear on
+ * both sides with a score pair up (same prompt, same sample index), and the interval is of the mean
+ * paired difference (whole clusters resampled when `clusterOf` is given). Sides that share no scored
+ * key are not compared (difference null, `unpaired` says why): scores of different prompts say
+ * nothing about the subjects.
  */
 export function compare(against: string, mine: ReadonlyMap<string, number | null>, theirs: ReadonlyMap<string, number | null>, o: BootstrapOptions, clusterOf: (key: string) => string = (k) => k): Comparison {
   const pairs: number[] = [];
@@ -126,30 +127,8 @@ export function compare(against: string, mine: ReadonlyMap<string, number | null
       clusters.push(clusterOf(key));
     }
   }
-  if (pairs.length > 0) {
-    return { against, difference: mean(pairs), ci: bootstrapInterval(groupByCluster(pairs, clusters), pooledMean, o), n: pairs.length, paired: true };
-  }
-  const xs = [...mine.values()].filter((v): v is number => v !== null);
-  const ys = [...theirs.values()].filter((v): v is number => v !== null);
-  if (xs.length === 0 || ys.length === 0) return { against, difference: null, ci: null, n: 0, paired: false };
-  const rng = createRng(o.seed);
-  const diffs: number[] = [];
-  for (let b = 0; b < o.resamples; b++) {
-    let sx = 0;
-    let sy = 0;
-    for (let i = 0; i < xs.length; i++) sx += xs[rng.int(xs.length)];
-    for (let i = 0; i < ys.length; i++) sy += ys[rng.int(ys.length)];
-    diffs.push(sx / xs.length - sy / ys.length);
-  }
-  diffs.sort((a, b) => a - b);
-  const alpha = (1 - o.confidence) / 2;
-  return {
-    against,
-    difference: mean(xs) - mean(ys),
-    ci: { low: quantile(diffs, alpha), high: quantile(diffs, 1 - alpha) },
-    n: Math.min(xs.length, ys.length),
-    paired: false,
-  };
+  if (pairs.length === 0) return { against, difference: null, ci: null, n: 0, paired: false, unpaired: `no sample scored on both sides (${mine.size} vs ${theirs.size} samples)` };
+  return { against, difference: mean(pairs), ci: bootstrapInterval(groupByCluster(pairs, clusters), pooledMean, o), n: pairs.length, paired: true };
 }
 
 /** Average ranks (ties share the mean rank), 1-based. */

@@ -16,8 +16,9 @@ export const comparisonSchema = z
     against: z.string().describe('The subject compared with (the base or the prompted baseline).'),
     difference: z.number().nullable().describe('This subject minus the other.'),
     ci: intervalSchema.nullable(),
-    n: z.number().int().nonnegative().describe('Pairs (paired) or the smaller sample size (unpaired).'),
-    paired: z.boolean().describe('True when samples pair up (same prompt, same sample index): the interval is of the paired differences.'),
+    n: z.number().int().nonnegative().describe('Pairs: samples scored on both sides (same prompt, same sample index).'),
+    paired: z.boolean().describe('True when samples pair up: the difference and interval are of the paired differences. False: no shared samples, no difference.'),
+    unpaired: z.string().optional().describe('Why there is no difference: the two sides share no scored sample.'),
   })
   .strict();
 
@@ -152,7 +153,8 @@ export const evalSummarySchema = z
     seed: z.number().int(),
     confidence: z.number(),
     baseline: z.string().nullable().describe('Name of the base subject, when present.'),
-    prompted: z.string().nullable().describe('Name of the prompted subject, when present.'),
+    prompted: z.string().nullable().describe('Name of the first constitution\'s prompted subject, when present.'),
+    promptedByPersona: z.record(z.string(), z.string()).default({}).describe('Persona name -> its own prompted subject: the baseline its trained, steered and capped subjects are compared with.'),
     subjects: z.array(
       z
         .object({

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Constitution } from '../constitution/index.js';
 import { askPanel, panelSchema, type EvalJudge } from './judging.js';
 import { assemble, judgeAgreement, MetricTable } from './metrics.js';
-import { ask, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type Subject, type SubjectRecords, targetsOf, sampleParams } from './types.js';
+import { ask, baselinesOf, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type SubjectRecords, targetsOf, sampleParams } from './types.js';
 
 export function expressionJudgePrompt(trait: string, question: string, reply: string): string {
   return [
@@ -65,12 +65,9 @@ const traitName = (c: Constitution, i: number) => c.traits[i].label ?? `t${i + 1
 
 async function pairwiseCoherence(ctx: EvalContext, results: SubjectRecords<Sample, Reply, Score>[], table: MetricTable): Promise<number> {
   const bySubject = new Map(results.map((r) => [r.subject.name, r.records]));
-  const others = [ctx.base, ctx.prompted].filter((s): s is Subject => !!s);
   const journal = ctx.runDir.journal('evals/traitExpression/pairwise', pairwiseRecordSchema);
   const items = results.flatMap(({ subject, records }) =>
-    others
-      .filter((o) => o.name !== subject.name && !(subject.name === ctx.prompted?.name && o.name !== ctx.base?.name))
-      .flatMap((o) => [...records].filter(([key]) => bySubject.get(o.name)?.has(key)).map(([key, r]) => ({ subject: subject.name, against: o.name, key, question: r.sample.question, mine: r.solved.reply, theirs: bySubject.get(o.name)!.get(key)!.solved.reply }))),
+    baselinesOf(ctx, subject).flatMap((o) => [...records].filter(([key]) => bySubject.get(o.name)?.has(key)).map(([key, r]) => ({ subject: subject.name, against: o.name, key, question: r.sample.question, mine: r.solved.reply, theirs: bySubject.get(o.name)!.get(key)!.solved.reply }))),
   );
   const verdicts = await journal.runAll(
     items,

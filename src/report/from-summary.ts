@@ -30,6 +30,8 @@ function resultOf(summary: EvalSummary, id: EvalResult['eval']): EvalResult | un
 }
 
 function kindOf(summary: EvalSummary, subject: string): SubjectKind {
+  const own = summary.subjects.find((s) => s.name === subject)?.kind;
+  if (own) return own;
   if (subject === summary.baseline) return 'base';
   if (subject === summary.prompted) return 'prompted';
   const model = summary.subjects.find((s) => s.name === subject)?.model ?? '';

@@ -14,7 +14,7 @@ export interface Estimate {
 }
 
 /** What a subject is, so baselines can be drawn apart from trained models. */
-export type SubjectKind = 'base' | 'prompted' | 'trained' | 'steered' | 'other';
+export type SubjectKind = 'base' | 'prompted' | 'trained' | 'steered' | 'capped' | 'other';
 
 /** One row of the format/method comparison: a persona's strength under one condition. */
 export interface ComparisonRow {

@@ -44,7 +44,8 @@ test('compare pairs samples on keys and gives the paired difference', () => {
   assert.deepEqual(c.ci, { low: 2, high: 2 }, 'constant paired differences have a zero-width interval');
   const unpaired = compare('base', new Map([['x', 1], ['y', 3]]), new Map([['z', 0]]), boot);
   assert.equal(unpaired.paired, false);
-  assert.equal(unpaired.difference, 2);
+  assert.equal(unpaired.difference, null, 'no shared keys: no difference, not a silent unpaired one');
+  assert.match(unpaired.unpaired!, /no sample scored on both sides/);
 });
 
 test('Cohen\'s kappa on known values', () => {
