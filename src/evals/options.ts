@@ -71,7 +71,11 @@ export const preferencesOptionsSchema = z
 
 export const traitExpressionOptionsSchema = z
   .object({
-    samplesPerTrait: z.number().int().positive().default(3).describe('Prompts per constitution trait (taken from its seed questions, cycling).'),
+    samplesPerTrait: z.number().int().positive().default(3).describe('Samples per constitution trait, cycling through its prompts.'),
+    prompts: z
+      .enum(['heldout', 'seed'])
+      .default('heldout')
+      .describe('heldout: each trait\'s held-out prompts from the run\'s data stage (never trained on; seed questions when the run has none); seed: the constitution\'s seed questions.'),
     minNumericMass: z
       .number()
       .min(0)
@@ -143,6 +147,10 @@ export const evalOptionsSchema = z
     confidence: z.number().gt(0).lt(1).default(0.95),
     seed: z.number().int().nonnegative().optional().describe('Seed of sampling and bootstrap; default: the experiment\'s first seed.'),
     concurrency: z.number().int().positive().default(4).describe('Model calls in flight per eval and subject.'),
+    trainingOverlap: z
+      .enum(['refuse', 'report'])
+      .default('refuse')
+      .describe('An eval prompt that is also a user turn of one of the run\'s training sets: refuse to run (default), or run and report the count in the eval\'s notes.'),
     generalPrompts: dataFile('general user prompts (string[]) for the classifier, prefill and preferences'),
     judge: judgeOptionsSchema.default(judgeOptionsSchema.parse({})),
     classifier: classifierOptionsSchema.default(classifierOptionsSchema.parse({})),
