@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Constitution } from '../constitution/index.js';
 import type { ChatMessage } from '../providers/types.js';
 import { askPanel, panelSchema } from './judging.js';
-import { assemble, clusterByPrefix, judgeAgreement, metricWithComparisons, MetricTable } from './metrics.js';
+import { assembleAll, clusterByPrefix, judgeAgreement, metricWithComparisons, MetricTable } from './metrics.js';
 import { createRng, hashSeed, shuffle } from './stats.js';
 import type { DriftPoint } from './summary.js';
 import { ask, targetsOf, type Eval, type EvalTask } from './types.js';
@@ -191,7 +191,7 @@ export const driftEval: Eval = {
           })),
         );
         return {
-          subjects: assemble(ctx, 'drift', table),
+          ...assembleAll(ctx, 'drift', table),
           overall: {},
           unparsed,
           judgeAgreement: judgeAgreement(ctx, 'promptToLine', 'kappa', p2l),

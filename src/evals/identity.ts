@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { identityProbesSchema, loadEvalData, type IdentityProbe } from './data.js';
 import { checkOverlap } from './held-out.js';
 import { askPanel, panelSchema } from './judging.js';
-import { assemble, clusterByPrefix, judgeAgreement, MetricTable } from './metrics.js';
+import { assembleAll, clusterByPrefix, judgeAgreement, MetricTable } from './metrics.js';
 import { cohenKappa } from './stats.js';
 import { ask, repeated, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
 
@@ -110,7 +110,7 @@ export const identityEval: Eval = {
             n: judgeVsCode.length,
           });
         }
-        return { subjects: assemble(ctx, 'identity', table), overall: {}, unparsed, judgeAgreement: agreement, plots: {}, notes: { scorer: useJudge ? 'judge, code fallback' : 'code', probes: probes.length, promptsInTraining: overlap.inTraining } };
+        return { ...assembleAll(ctx, 'identity', table), overall: {}, unparsed, judgeAgreement: agreement, plots: {}, notes: { scorer: useJudge ? 'judge, code fallback' : 'code', probes: probes.length, promptsInTraining: overlap.inTraining } };
       },
     };
     return task;

@@ -143,7 +143,7 @@ export async function runEvals(
 }
 
 async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
-  const empty = { subjects: {}, overall: {}, unparsed: 0, judgeAgreement: [], plots: {}, notes: {} };
+  const empty = { subjects: {}, overall: {}, unparsed: 0, judgeAgreement: [], plots: {}, pooled: [], contrasts: [], notes: {} };
   try {
     const task = await ev.prepare(ctx);
     if ('skip' in task) return { eval: ev.id, status: 'skipped', reason: task.skip, ...empty };
@@ -168,7 +168,7 @@ async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
     const failure = settled.find((r) => r.status === 'rejected');
     if (failure) throw failure.reason;
     const results = settled.map((r) => (r as PromiseFulfilledResult<SubjectRecords<unknown, unknown, unknown>>).value);
-    return { eval: ev.id, status: 'ok', ...(await task.aggregate(results)) };
+    return { eval: ev.id, status: 'ok', pooled: [], contrasts: [], ...(await task.aggregate(results)) };
   } catch (error) {
     if (error instanceof InputError) throw error;
     return { eval: ev.id, status: 'failed', reason: (error as Error).message, ...empty };

@@ -3,6 +3,7 @@
  * base and prompted subjects (paired on sample keys), and the agreement of two judges.
  */
 import { baselinesOf, bootstrapOptions, type EvalContext, type Subject } from './types.js';
+import { poolCells } from './pooling.js';
 import { cohenKappa, compare, hashSeed, metricOf, spearman } from './stats.js';
 import type { JudgeAgreement, Metric, SubjectMetrics } from './summary.js';
 
@@ -43,6 +44,11 @@ export function metricWithComparisons(ctx: EvalContext, evalId: string, metric: 
     .filter((other) => table.values.get(metric)?.has(other.name))
     .map((other) => compare(other.name, mine, table.get(metric, other.name), bootstrapOptions(ctx, hashSeed(ctx.seed, evalId, metric, subject.name, other.name)), table.clusterOf));
   return m;
+}
+
+/** Every metric of every subject in the table, and of every trained cell pooled over seeds (see poolCells). */
+export function assembleAll(ctx: EvalContext, evalId: string, table: MetricTable): { subjects: Record<string, SubjectMetrics> } & ReturnType<typeof poolCells> {
+  return { subjects: assemble(ctx, evalId, table), ...poolCells(ctx, evalId, table) };
 }
 
 /** Every metric of every subject in the table. */

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { loadEvalData, suffixesSchema, type Suffix } from './data.js';
-import { assemble, MetricTable } from './metrics.js';
+import { assembleAll, MetricTable } from './metrics.js';
 import { ASSISTANT_LABEL, splitPrompts } from './persona-classifier-training.js';
 import { bootstrapInterval, confusionCounts, hashSeed, macroF1, mean, metricOf } from './stats.js';
 import type { Confusion, SubjectMetrics } from './summary.js';
@@ -86,7 +86,7 @@ export const personaClassifierEval: Eval = {
           if (condition === NO_SUFFIX || condition === 'adversarial') confusion.push(m.confusion);
         }
         return {
-          subjects: assemble(ctx, 'classifier', table),
+          ...assembleAll(ctx, 'classifier', table),
           overall,
           unparsed: 0,
           judgeAgreement: [],

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { ipipSchema, loadEvalData, type IpipItem } from './data.js';
 import { assemble, clusterByPrefix, MetricTable } from './metrics.js';
+import { poolCells } from './pooling.js';
 import { bootstrapInterval, createRng, hashSeed, mean, shuffle } from './stats.js';
 import type { BigFiveProfile, Metric } from './summary.js';
 import { ask, bootstrapOptions, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, targetsOf } from './types.js';
@@ -106,6 +107,7 @@ export const psychometricsEval: Eval = {
           }
         }
         const subjects = assemble(ctx, 'psychometrics', table);
+        const pooled = poolCells(ctx, 'psychometrics', table);
         for (const { subject, records } of results) {
           const target = targetsOf(ctx, subject)[0].bigFive ?? null;
           const metrics = subjects[subject.name];
@@ -125,7 +127,7 @@ export const psychometricsEval: Eval = {
           }
           profiles.push({ subject: subject.name, domains, facets, target, distance });
         }
-        return { subjects, overall: {}, unparsed, judgeAgreement: [], plots: { bigFive: profiles }, notes: { items: inventory.items.length, repeats: o.repeats, permuteOptions: o.permuteOptions } };
+        return { subjects, ...pooled, overall: {}, unparsed, judgeAgreement: [], plots: { bigFive: profiles }, notes: { items: inventory.items.length, repeats: o.repeats, permuteOptions: o.permuteOptions } };
       },
     };
     return task;

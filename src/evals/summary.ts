@@ -116,6 +116,44 @@ export const bigFiveProfileSchema = z
   })
   .strict();
 
+export const pooledEstimateSchema = z
+  .object({
+    value: z.number().nullable().describe('Mean over seeds of each seed\'s mean.'),
+    betweenSeedSd: z.number().nullable().describe('Standard deviation of the seed means (null with fewer than two seeds).'),
+    ci: intervalSchema.nullable().describe('Two or more seeds: two-level bootstrap (seeds, then prompt clusters within seed) standard error widened by sqrt(k/(k-1)), t quantiles with k-1 degrees of freedom. One seed: percentile interval of the cluster bootstrap within it.'),
+    seeds: z.number().int().nonnegative().describe('Seeds (replicates) with at least one score.'),
+    n: z.number().int().nonnegative().describe('Scored samples (or pairs) over all seeds.'),
+    perSeed: z.array(z.object({ seed: z.number().int(), value: z.number(), n: z.number().int().nonnegative() }).strict()),
+  })
+  .strict();
+
+export const pooledCellSchema = pooledEstimateSchema
+  .extend({
+    persona: z.string(),
+    method: z.string(),
+    format: z.string().nullable(),
+    metric: z.string(),
+    subjects: z.array(z.string()).describe('The cell\'s subjects, one per seed.'),
+    comparisons: z
+      .array(pooledEstimateSchema.extend({ against: z.string().describe('The base or the persona\'s own prompted subject.') }).strict())
+      .describe('Paired differences (cell - baseline) on the same sample keys, seed by seed, pooled over seeds.'),
+  })
+  .strict();
+
+const cellRefSchema = z.object({ method: z.string(), format: z.string().nullable() }).strict();
+
+export const contrastSchema = pooledEstimateSchema
+  .extend({
+    persona: z.string(),
+    metric: z.string(),
+    kind: z.enum(['format', 'method']).describe('format: two formats of one method; method: two methods.'),
+    a: cellRefSchema,
+    b: cellRefSchema,
+    unpaired: z.string().optional().describe('Why there is no difference: the two cells share no scored sample.'),
+  })
+  .strict()
+  .describe('Paired difference a - b on the same sample keys, seed by seed (by seed number, else in seed order), pooled over seeds.');
+
 export const evalPlotsSchema = z
   .object({
     confusion: z.array(confusionSchema).optional(),
@@ -140,6 +178,10 @@ export const evalResultSchema = z
     unparsed: z.number().int().nonnegative().default(0),
     judgeAgreement: z.array(judgeAgreementSchema).default([]),
     plots: evalPlotsSchema.default({}),
+    /** Every metric of every trained cell (persona, method, format) pooled over its seeds. */
+    pooled: z.array(pooledCellSchema).default([]),
+    /** Paired contrasts between the formats of a method and between methods, pooled over seeds. */
+    contrasts: z.array(contrastSchema).default([]),
     /** Eval-specific notes: the classifier's backend, the judge used, data files. */
     notes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
   })
@@ -185,6 +227,9 @@ export type RankCorrelation = z.infer<typeof rankCorrelationSchema>;
 export type LeakageShift = z.infer<typeof leakageShiftSchema>;
 export type DriftPoint = z.infer<typeof driftPointSchema>;
 export type BigFiveProfile = z.infer<typeof bigFiveProfileSchema>;
+export type PooledEstimate = z.infer<typeof pooledEstimateSchema>;
+export type PooledCell = z.infer<typeof pooledCellSchema>;
+export type Contrast = z.infer<typeof contrastSchema>;
 export type EvalPlots = z.infer<typeof evalPlotsSchema>;
 export type EvalResult = z.infer<typeof evalResultSchema>;
 export type EvalSummary = z.infer<typeof evalSummarySchema>;

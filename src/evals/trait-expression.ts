@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Constitution } from '../constitution/index.js';
 import { checkOverlap, heldOutPrompts } from './held-out.js';
 import { askPanel, panelSchema, type EvalJudge } from './judging.js';
-import { assemble, judgeAgreement, MetricTable } from './metrics.js';
+import { assembleAll, judgeAgreement, MetricTable } from './metrics.js';
 import { ask, baselinesOf, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type SubjectRecords, targetsOf, sampleParams } from './types.js';
 
 export function expressionJudgePrompt(trait: string, question: string, reply: string): string {
@@ -162,7 +162,7 @@ export const traitExpressionEval: Eval = {
         }
         const inconsistent = o.pairwiseCoherence ? await pairwiseCoherence(ctx, results, table) : 0;
         return {
-          subjects: assemble(ctx, 'traitExpression', table),
+          ...assembleAll(ctx, 'traitExpression', table),
           overall: {},
           unparsed,
           judgeAgreement: [...judgeAgreement(ctx, 'expression', 'spearman', rows.expression), ...judgeAgreement(ctx, 'coherence', 'spearman', rows.coherence)],

@@ -75,7 +75,8 @@ export interface SubjectRecords<Sample, Solved, Score> {
   records: Map<string, ScoredRecord<Sample, Solved, Score>>;
 }
 
-export type EvalBody = Omit<EvalResult, 'eval' | 'status' | 'reason'>;
+/** What an eval's aggregate returns; pooled cells and contrasts default to none. */
+export type EvalBody = Omit<EvalResult, 'eval' | 'status' | 'reason' | 'pooled' | 'contrasts'> & Partial<Pick<EvalResult, 'pooled' | 'contrasts'>>;
 
 export interface EvalTask<Sample, Solved, Score> {
   sampleSchema: ZodType<Sample>;
