@@ -12,6 +12,8 @@ import type {
   ConfusionMatrix,
   DriftPoint,
   Estimate,
+  Headline,
+  HeadlineRow,
   LeakageShift,
   PreferenceSection,
   ReportData,
@@ -223,9 +225,76 @@ function scoreRows(summary: EvalSummary): ScoreRow[] | undefined {
   return rows.length ? rows : undefined;
 }
 
+/** The metrics the headline shows, per eval: persona strength, coherence, identity, robustness, capability. */
+export const HEADLINE_METRICS: Partial<Record<EvalResult['eval'], string[]>> = {
+  traitExpression: ['expression', 'coherence'],
+  classifier: ['classifiedAsPersona'],
+  identity: ['selfIdentifiesAsAI'],
+  prefill: ['personaReturns'],
+  capability: ['accuracy'],
+};
+
+/** A pooled estimate (or a comparison) as an estimate; absent without a value. */
+function pooledEstimate(p: { value: number | null; ci: { low: number; high: number } | null; n: number }): Estimate | undefined {
+  return p.value === null || p.n === 0 ? undefined : { value: p.value, lo: p.ci?.low ?? NaN, hi: p.ci?.high ?? NaN, n: p.n };
+}
+
+const cellLabel = (c: { method: string; format: string | null }) => (c.format ? `${c.method}/${c.format}` : c.method);
+
+/**
+ * The headline: per headline metric and persona, the base, the persona's own prompted baseline, its
+ * steered, capped and other subjects, and its trained cells pooled over seeds, each with paired
+ * differences from both baselines; and the paired contrasts between formats and between methods.
+ */
+function headline(summary: EvalSummary): Headline | undefined {
+  const rows: HeadlineRow[] = [];
+  const contrasts: Headline['contrasts'] = [];
+  const personas = distinctPersonas(summary);
+  for (const result of summary.evals.filter((r) => r.status === 'ok')) {
+    for (const metric of HEADLINE_METRICS[result.eval] ?? []) {
+      const single = (persona: string, subject: string, condition: string) => {
+        const m = result.subjects[subject]?.[metric];
+        const score = estimateOf(m);
+        if (!m || !score) return;
+        const versus = m.comparisons.flatMap((c) => {
+          const d = pooledEstimate({ value: c.difference, ci: c.ci, n: c.n });
+          return d ? [{ against: c.against === summary.baseline ? ('base' as const) : ('prompted' as const), difference: d }] : [];
+        });
+        rows.push({ evaluation: result.eval, metric, persona, condition, kind: kindOf(summary, subject), score, seeds: 1, versus });
+      };
+      for (const persona of personas) {
+        if (summary.baseline) single(persona, summary.baseline, 'base');
+        const prompted = summary.promptedByPersona[persona] ?? (persona === personas[0] ? summary.prompted : null);
+        if (prompted) single(persona, prompted, 'prompted');
+        for (const s of summary.subjects.filter((x) => x.persona === persona && ['steered', 'capped', 'other'].includes(kindOf(summary, x.name)))) single(persona, s.name, s.name);
+        for (const cell of result.pooled.filter((p) => p.persona === persona && p.metric === metric)) {
+          const score = pooledEstimate(cell);
+          if (!score) continue;
+          const versus = cell.comparisons.flatMap((c) => {
+            const d = pooledEstimate(c);
+            return d ? [{ against: c.against === summary.baseline ? ('base' as const) : ('prompted' as const), difference: d }] : [];
+          });
+          rows.push({ evaluation: result.eval, metric, persona, condition: cellLabel(cell), kind: 'trained', score, seeds: cell.seeds, ...(cell.betweenSeedSd !== null ? { betweenSeedSd: cell.betweenSeedSd } : {}), versus });
+        }
+      }
+      for (const c of result.contrasts.filter((x) => x.metric === metric)) {
+        const difference = pooledEstimate(c);
+        if (difference) contrasts.push({ evaluation: result.eval, metric, persona: c.persona, kind: c.kind, a: cellLabel(c.a), b: cellLabel(c.b), difference, seeds: c.seeds });
+      }
+    }
+  }
+  return rows.length ? { rows, contrasts } : undefined;
+}
+
+/** The run's personas, in the order of the summary's subjects. */
+function distinctPersonas(summary: EvalSummary): string[] {
+  return [...new Set(summary.subjects.map((s) => s.persona).filter((p): p is string => !!p))];
+}
+
 /** Fills the summary-derived parts of the report's data. */
-export function fromSummary(summary: EvalSummary): Pick<ReportData, 'classifier' | 'preferences' | 'leakage' | 'drift' | 'bigFive' | 'capability' | 'scores' | 'evalStatus' | 'judgeAgreement'> {
+export function fromSummary(summary: EvalSummary): Pick<ReportData, 'headline' | 'classifier' | 'preferences' | 'leakage' | 'drift' | 'bigFive' | 'capability' | 'scores' | 'evalStatus' | 'judgeAgreement'> {
   return {
+    headline: headline(summary),
     classifier: classifierSection(summary),
     preferences: preferencesSection(summary),
     leakage: leakageShifts(summary),

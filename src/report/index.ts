@@ -13,6 +13,7 @@ import { bigFiveSection } from './sections/bigfive.js';
 import { capabilitySection } from './sections/capability.js';
 import { comparisonSection, confusionSection } from './sections/classifier.js';
 import { driftSection } from './sections/drift.js';
+import { headlineSection } from './sections/headline.js';
 import { leakageSection } from './sections/leakage.js';
 import { preferencesSection } from './sections/preferences.js';
 import { runSection } from './sections/run.js';
@@ -46,6 +47,7 @@ function atConfidence(section: Section, confidence: number): Section {
 /** The report's sections in reading order; absent data gives a one-line note, never an error. */
 export function reportSections(data: ReportData): Section[] {
   const sections = [
+    headlineSection(data.headline),
     comparisonSection(data.classifier),
     confusionSection(data.classifier),
     preferencesSection(data.preferences),

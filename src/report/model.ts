@@ -126,6 +126,43 @@ export interface ScoreRow {
   versus: { against: string; difference: Estimate; paired: boolean }[];
 }
 
+/**
+ * One row of the headline table: a persona's condition (the base, its prompted baseline, a steered or
+ * capped model, or a trained cell pooled over seeds) on one headline metric.
+ */
+export interface HeadlineRow {
+  evaluation: string;
+  metric: string;
+  persona: string;
+  /** "base", "prompted", "sft/chat", "dpo", a steered subject's name, ... */
+  condition: string;
+  kind: SubjectKind;
+  score: Estimate;
+  /** Seeds pooled (1 for a single subject). */
+  seeds: number;
+  /** Standard deviation of the seed means, with two or more seeds. */
+  betweenSeedSd?: number;
+  /** Paired differences from the base and the persona's own prompted subject. */
+  versus: { against: 'base' | 'prompted'; difference: Estimate }[];
+}
+
+/** A paired contrast between two formats (or two methods) of one persona, pooled over seeds. */
+export interface HeadlineContrast {
+  evaluation: string;
+  metric: string;
+  persona: string;
+  kind: 'format' | 'method';
+  a: string;
+  b: string;
+  difference: Estimate;
+  seeds: number;
+}
+
+export interface Headline {
+  rows: HeadlineRow[];
+  contrasts: HeadlineContrast[];
+}
+
 export interface Transcript {
   evaluation: string;
   subject: string;
@@ -153,6 +190,7 @@ export interface ReportData {
   evalStatus: { evaluation: string; status: 'ok' | 'skipped' | 'failed'; reason?: string }[];
   /** Agreement between two judges, when two were configured. */
   judgeAgreement?: { evaluation: string; metric: string; judges: [string, string]; statistic: string; value: number | null; n: number }[];
+  headline?: Headline;
   classifier?: ClassifierSection;
   preferences?: PreferenceSection;
   leakage?: LeakageShift[];
