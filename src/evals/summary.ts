@@ -9,7 +9,7 @@ import { evalIdSchema } from './options.js';
  * drift per turn, Big Five profiles). Fields are only ever added.
  */
 
-export const intervalSchema = z.object({ low: z.number(), high: z.number() }).strict().describe('95% bootstrap percentile interval.');
+export const intervalSchema = z.object({ low: z.number(), high: z.number() }).strict().describe('Interval at the summary\'s confidence: Wilson (effective n) for proportions, cluster-robust t for means and paired differences, bootstrap where the figure says so.');
 
 export const comparisonSchema = z
   .object({
@@ -19,6 +19,7 @@ export const comparisonSchema = z
     n: z.number().int().nonnegative().describe('Pairs: samples scored on both sides (same prompt, same sample index).'),
     paired: z.boolean().describe('True when samples pair up: the difference and interval are of the paired differences. False: no shared samples, no difference.'),
     unpaired: z.string().optional().describe('Why there is no difference: the two sides share no scored sample.'),
+    clusters: z.number().int().nonnegative().optional().describe('Independent clusters (prompts, items, conversations) the pairs come from; under 10 the interval is rough.'),
   })
   .strict();
 
@@ -30,6 +31,7 @@ export const metricSchema = z
     comparisons: z.array(comparisonSchema).default([]),
     /** Items whose score was missing (unparsed verdicts, < 0.25 numeric mass): dropped and counted. */
     missing: z.number().int().nonnegative().default(0),
+    clusters: z.number().int().nonnegative().optional().describe('Independent clusters (prompts, items, conversations) the samples come from; under 10 the interval is rough.'),
   })
   .strict();
 
