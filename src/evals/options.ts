@@ -111,7 +111,7 @@ export const leakageOptionsSchema = z
 export const driftOptionsSchema = z
   .object({
     turns: z.number().int().positive().default(8).describe('Persona turns per conversation (T).'),
-    conversations: z.number().int().positive().default(3),
+    conversations: z.number().int().positive().default(10).describe('Conversations per subject: the independent units of the drift intervals (under 10 the interval is flagged as rough).'),
     qaQuestions: z.number().int().nonnegative().default(5).describe('Multiple-choice questions about the persona\'s facts (constitution facts.qa), asked after each turn.'),
     userSystemPrompt: z
       .string()

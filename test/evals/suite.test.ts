@@ -193,6 +193,13 @@ test('psychometrics: keyed IPIP-NEO-120 profile, option order permuted across re
   assert.equal(e.plots.bigFive!.find((p) => p.subject === 'base')!.domains.openness.value, 3);
   assert.ok(profile.distance! > 0);
   assert.equal(e.subjects.trained.distanceToTarget.value, profile.distance);
+  // Signed differences from the target: the base answers 3 everywhere, the pirate's extraversion target is 5.
+  const vsTarget = e.subjects.base['vsTarget.extraversion'];
+  assert.deepEqual([vsTarget.value, vsTarget.ci], [-2, { low: -2, high: -2 }]);
+  assert.equal(e.subjects.base['vsTarget.extraversion'].clusters, 24, 'resampled by item');
+  // Acquiescence: "Very accurate" to everything is +2 whatever the key; the midpoint is 0.
+  assert.ok(Math.abs(e.subjects.trained.acquiescence.value! - 2) < 1e-12);
+  assert.equal(e.subjects.base.acquiescence.value, 0);
   const asked = server.requests.filter((r) => r.model === 'pirate' && r.messages.at(-1)!.content.includes('"I worry about things."'));
   assert.deepEqual(asked.map((r) => r.messages.at(-1)!.content.split('\n')[2]).sort(), ['A. Very accurate', 'A. Very inaccurate']);
 });
