@@ -60,7 +60,7 @@ export const preferencesOptionsSchema = z
   .object({
     traits: dataFile('single-word traits (an array of strings; ~144 shipped)'),
     variants: z.array(z.enum(PREFERENCE_VARIANTS)).min(1).default([...PREFERENCE_VARIANTS]).describe('Instruction variants: the trait that feels most like itself, that it would most like to adopt, one at random.'),
-    matches: z.number().int().positive().default(300).describe('Random trait pairs (matches) per subject and variant.'),
+    matches: z.number().int().positive().default(3000).describe('Random trait pairs (matches) per subject and variant: ranking ~144 traits needs thousands (with 300, two identical subjects correlate at rho ~0.4); splitHalfRho reports the noise ceiling.'),
     eloStart: z.number().default(1000),
     eloK: z.number().positive().default(32),
     bootstrap: z.number().int().positive().default(200).describe('Bootstrap resamples of matches for Bradley-Terry intervals.'),

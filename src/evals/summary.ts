@@ -86,6 +86,7 @@ export const rankCorrelationSchema = z
     method: z.enum(['elo', 'bt']),
     spearman: z.number().nullable(),
     n: z.number().int().nonnegative(),
+    ci: intervalSchema.optional().describe('Bradley-Terry only: percentile interval over bootstrap fits of both rankings (matches resampled).'),
   })
   .strict();
 

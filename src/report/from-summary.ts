@@ -121,7 +121,7 @@ function preferencesSection(summary: EvalSummary): PreferenceSection | undefined
     })),
     spearman: (result.plots.rankCorrelations ?? [])
       .filter((c) => c.spearman !== null)
-      .map((c) => ({ a: label(c.a, c.variant), b: label(c.b, c.variant), rho: c.spearman as number, n: c.n, method: c.method === 'bt' ? 'Bradley-Terry' : 'Elo' })),
+      .map((c) => ({ a: label(c.a, c.variant), b: label(c.b, c.variant), rho: c.spearman as number, n: c.n, method: c.method === 'bt' ? 'Bradley-Terry' : 'Elo', ...(c.ci ? { lo: c.ci.low, hi: c.ci.high } : {}) })),
   };
 }
 
