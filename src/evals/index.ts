@@ -10,7 +10,7 @@ import type { ChatModel } from '../providers/types.js';
 import { capabilityEval } from './capability.js';
 import { driftEval } from './drift.js';
 import { identityEval } from './identity.js';
-import { createJudge, type EvalJudge } from './judging.js';
+import { createJudge, probeJudge, type EvalJudge, type JudgeProbe } from './judging.js';
 import { leakageEval } from './leakage.js';
 import { evalOptionsSchema, type EvalId, type EvalOptionsInput } from './options.js';
 import { trainPersonaClassifier, type PersonaClassifierHandle } from './persona-classifier-training.js';
@@ -117,6 +117,18 @@ export async function runEvals(
   // Every data file is read and validated before anything runs: bad input stops the run with nothing written.
   for (const id of o.evals) EVALS[id].loadData?.(ctx);
 
+  // Judges whose scores cannot be read are found before they score anything.
+  const probes: Record<string, JudgeProbe> = {};
+  if (o.judge.probe !== 'off' && o.evals.includes('traitExpression')) {
+    for (const j of evalJudges) {
+      probes[j.name] = await probeJudge(j, runDir);
+      if (probes[j.name].readable) continue;
+      const message = `judge "${j.name}" scored questions with known answers 85, 12, 3 as ${probes[j.name].scores.map((v) => v ?? 'missing').join(', ')}: its 0-100 scores cannot be read (a thinking model, or a tokenizer the score reader does not handle)`;
+      if (o.judge.probe === 'refuse') throw new InputError(file, 'eval.judge.probe', `${message}; use another judge, or set eval.judge.probe: warn`);
+      process.emitWarning(message);
+    }
+  }
+
   const results: EvalResult[] = [];
   for (const id of o.evals) results.push(await runOne(ctx, EVALS[id]));
 
@@ -136,6 +148,7 @@ export async function runEvals(
     }),
     judges: evalJudges.map((j) => j.name),
     judgeTallies: Object.fromEntries(evalJudges.map((j) => [j.name, j.judge.tally.snapshot()])),
+    judgeProbes: probes,
     evals: results,
   });
   writeFileAtomic(runDir.path('evals', 'summary.json'), JSON.stringify(summary, null, 2) + '\n');

@@ -19,6 +19,10 @@ export const judgeOptionsSchema = z
     temperature: z.number().min(0).max(2).default(0).describe('Judge temperature (FIELD: low).'),
     maxTokens: maxTokens(200),
     reasks: z.number().int().min(0).default(2).describe('How many times an unparseable verdict is asked again before it is dropped and counted.'),
+    probe: z
+      .enum(['warn', 'refuse', 'off'])
+      .default('warn')
+      .describe('Before any eval, each judge scores three questions with known answers: warn (in the summary and on stderr) or refuse to run when its scores cannot be read.'),
   })
   .strict();
 

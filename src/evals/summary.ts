@@ -215,6 +215,10 @@ export const evalSummarySchema = z
     judges: z.array(z.string()),
     /** Per judge, this invocation's calls: verdicts parsed first time, after re-asks, never; scores by logprobs, by text, missing. */
     judgeTallies: z.record(z.string(), z.record(z.string(), z.number())).default({}),
+    judgeProbes: z
+      .record(z.string(), z.object({ readable: z.boolean(), scores: z.array(z.number().nullable()) }).strict())
+      .default({})
+      .describe('Per judge: its scores of three questions with known answers (85, 12, 3) and whether they read right.'),
     evals: z.array(evalResultSchema),
   })
   .strict();

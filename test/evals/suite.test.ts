@@ -92,6 +92,9 @@ test('the summary file validates against its schema and lists every eval and sub
   assert.equal(onDisk.baseline, 'base');
   assert.equal(onDisk.prompted, 'prompted');
   assert.deepEqual(onDisk.judges, ['judge-1', 'judge-2']);
+  const probe = onDisk.judgeProbes['judge-1'];
+  assert.equal(probe.readable, true, 'each judge probed once with known answers');
+  assert.deepEqual(probe.scores.map((v) => Math.round(v!)), [85, 12, 3]);
 });
 
 test('classifier: held-out accuracy, persona rate plain and under suffixes, macro-F1, confusion', () => {
