@@ -218,7 +218,7 @@ function scoreRows(summary: EvalSummary): ScoreRow[] | undefined {
           const versus = [...m.comparisons].sort((a, b) => baselineRank(summary, a.against) - baselineRank(summary, b.against)).flatMap((c) =>
             c.difference === null ? [] : [{ against: c.against, paired: c.paired, difference: { value: c.difference, lo: c.ci?.low ?? NaN, hi: c.ci?.high ?? NaN, n: c.n } }],
           );
-          return [{ evaluation: r.eval, subject, metric, score, versus }];
+          return [{ evaluation: r.eval, subject, metric, score, versus, ...(m.clusters !== undefined ? { clusters: m.clusters } : {}) }];
         }),
       ),
     );

@@ -122,6 +122,8 @@ export interface ScoreRow {
   /** The metric's name, e.g. "selfIdentifiesAsAI.direct". */
   metric: string;
   score: Estimate;
+  /** Independent clusters (prompts, items, conversations) behind the score; under 10 its interval is rough. */
+  clusters?: number;
   /** Differences from the base and prompted subjects on the same prompts. */
   versus: { against: string; difference: Estimate; paired: boolean }[];
 }

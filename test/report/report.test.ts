@@ -56,8 +56,8 @@ describe('Markdown summary', () => {
     const found = tables(md);
     const rows = found.find((t) => t[0].startsWith('| persona | condition | kind | score | 95% CI | n | seeds | between-seed SD | Δ vs base |'));
     assert.ok(rows, 'the headline table');
-    assert.ok(rows.includes('| sailor | prompted | prompted | 0.71 | [0.60, 0.82] | 60 | 1 | – | +0.57 | [0.49, 0.65] | – | – |'), rows.join('\n'));
-    assert.ok(rows.includes('| sailor | sft/chat | trained | 0.64 | [0.54, 0.74] | 180 | 3 | 0.04 | +0.50 | [0.40, 0.60] | −0.07 | [−0.17, 0.03] |'), rows.join('\n'));
+    assert.ok(rows.includes('| sailor | prompted | prompted | 0.71 | [0.60, 0.82] | 60 | 1 | – | +0.57 | [0.49, 0.65] | – | – | 0.11 |'), rows.join('\n'));
+    assert.ok(rows.includes('| sailor | sft/chat | trained | 0.64 | [0.54, 0.74] | 180 | 3 | 0.04 | +0.50 | [0.40, 0.60] | −0.07 | [−0.17, 0.03] | 0.14 |'), rows.join('\n'));
     const contrasts = found.find((t) => t[0].startsWith('| metric | persona | contrast | a | b |'));
     assert.ok(contrasts?.includes('| classifier · classifiedAsPersona | sailor | format | sft/introspective | sft/chat | +0.10 | [0.03, 0.17] | 180 | 3 |'), contrasts?.join('\n'));
   });
@@ -117,6 +117,21 @@ describe('absent and partial data', () => {
     assert.ok(page.includes('<section id="capability">'));
     assert.ok(page.includes('<section id="headline">'));
     assert.ok(page.includes('<span class="label">Drift over turns</span>: omitted.'));
+  });
+});
+
+describe('few clusters', () => {
+  it('flags a score resting on fewer than 10 independent clusters', async () => {
+    const dir = join(root, 'few-clusters');
+    makeRun(dir);
+    const summary = fixtureSummary();
+    const classifier = summary.evals.find((e) => e.eval === 'classifier')!;
+    classifier.subjects.chat.classifiedAsPersona.clusters = 3;
+    classifier.subjects.dpo.classifiedAsPersona.clusters = 40;
+    writeFileSync(join(dir, 'evals', 'summary.json'), JSON.stringify(summary));
+    const md = readFileSync((await writeReport(dir)).markdown, 'utf8');
+    assert.match(md, /\| classifiedAsPersona \| chat \| 0\.64† \|/);
+    assert.match(md, /\| classifiedAsPersona \| dpo \| 0\.83 \|/);
   });
 });
 

@@ -10,6 +10,14 @@ import { absent, estimateColumns, table, type Plot, type Section } from '../sect
 
 const metricTitle = (r: { evaluation: string; metric: string }) => `${r.evaluation} · ${r.metric}`;
 
+/**
+ * The smallest difference this comparison could detect (two-sided 5%, 80% power): its interval's
+ * half-width times (1.96 + 0.84) / 1.96. A difference below it that is "not significant" says little.
+ */
+export function detectable(d: { lo: number; hi: number }): number {
+  return (((d.hi - d.lo) / 2) * (1.959964 + 0.841621)) / 1.959964;
+}
+
 function deltaCells(row: HeadlineRow, against: 'base' | 'prompted'): string[] {
   const v = row.versus.find((x) => x.against === against);
   return v ? [signed(v.difference.value), interval(v.difference)] : ['–', '–'];
@@ -61,16 +69,20 @@ export function headlineSection(data: Headline | undefined): Section {
       'Per persona: the base model, the persona\'s own prompted baseline, steered or capped models, and every trained cell (method and format) ' +
       'pooled over its seeds (mean of the seed means; the interval from a two-level bootstrap over seeds and prompt clusters). ' +
       'Δ columns are paired differences on the same held-out prompts from the base and from the persona\'s own prompted baseline. ' +
-      'Contrasts compare two formats of one method, or two methods, on the same prompts, seed by seed, pooled over seeds.',
+      'Contrasts compare two formats of one method, or two methods, on the same prompts, seed by seed, pooled over seeds. ' +
+      '"detectable Δ" is the smallest difference from the prompted baseline (else the base) the design could detect (5% two-sided, 80% power): a smaller difference is underpowered, not absent.',
     plots,
     tables: [
       ...metrics.map((m) =>
         table(
           m,
-          [['persona', false], ['condition', false], ['kind', false], ...estimateColumns('score'), ['seeds', true], ['between-seed SD', true], ['Δ vs base', true], ['95% CI', true], ['Δ vs prompted', true], ['95% CI', true]],
+          [['persona', false], ['condition', false], ['kind', false], ...estimateColumns('score'), ['seeds', true], ['between-seed SD', true], ['Δ vs base', true], ['95% CI', true], ['Δ vs prompted', true], ['95% CI', true], ['detectable Δ', true]],
           data.rows
             .filter((r) => metricTitle(r) === m)
-            .map((r) => [r.persona, r.condition, r.kind, ...estimateCells(r.score), String(r.seeds), num(r.betweenSeedSd), ...deltaCells(r, 'base'), ...deltaCells(r, 'prompted')]),
+            .map((r) => {
+              const vs = r.versus.find((v) => v.against === 'prompted') ?? r.versus.find((v) => v.against === 'base');
+              return [r.persona, r.condition, r.kind, ...estimateCells(r.score), String(r.seeds), num(r.betweenSeedSd), ...deltaCells(r, 'base'), ...deltaCells(r, 'prompted'), vs ? num(detectable(vs.difference)) : '–'];
+            }),
         ),
       ),
       ...(data.contrasts.length
