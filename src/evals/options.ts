@@ -34,7 +34,7 @@ export const classifierOptionsSchema = z
       .describe('tfidf: word 1-2-gram + char 3-5-gram TF-IDF and multinomial logistic regression (offline, no model); embeddings: the model\'s embed() + logistic regression.'),
     embedder: z.enum(['judge', 'base']).default('base').describe('With backend "embeddings": which model embeds the replies (needs embed()).'),
     generator: z.string().min(1).optional().describe('Name of the subject whose model, told to be each persona, writes the training replies; default: the base subject.'),
-    repliesPerPersona: z.number().int().positive().default(60).describe('Training replies generated per persona (the open recipe used 500).'),
+    repliesPerPersona: z.number().int().positive().default(500).describe('Training replies generated per persona (the open recipe\'s 500).'),
     includeAssistant: z.boolean().default(true).describe('Add an "assistant" class: the base model with no persona system prompt.'),
     heldOutFraction: z.number().gt(0).lt(1).default(0.2).describe('Share of the training replies held out to report the classifier\'s own accuracy.'),
     testPrompts: z.number().int().positive().default(20).describe('Held-out prompts per subject and suffix (none of them used for training).'),

@@ -108,6 +108,8 @@ test('classifier: held-out accuracy, persona rate plain and under suffixes, macr
   assert.deepEqual([vsBase.difference, vsBase.paired, vsBase.n], [1, true, 4]);
   assert.ok(e.subjects.trained.classifiedAsPersona.comparisons.some((c) => c.against === 'prompted'));
   assert.equal(e.overall['macroF1.none'].value, 1, 'base -> assistant, prompted and trained -> Captain Salt');
+  // Per method, not pooled over every subject: the base, the prompted baseline, the run's other subject.
+  assert.deepEqual(['base', 'prompted', 'other'].map((m) => [e.overall[`accuracy.byMethod.${m}`].value, e.overall[`accuracy.byMethod.${m}`].n]), [[1, 4], [1, 4], [1, 4]]);
   const plain = e.plots.confusion!.find((c) => c.condition === 'none')!;
   assert.deepEqual(plain.labels, ['Captain Salt', 'Professor Quill', 'assistant']);
   assert.deepEqual(plain.counts, [[8, 0, 0], [0, 0, 0], [0, 0, 4]]);
