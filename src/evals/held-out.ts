@@ -41,7 +41,7 @@ const userTexts = (messages: unknown): string[] =>
 
 /**
  * The user turns of every training set under the run's datasets/ (chat and DPO rows, and the train
- * split of prompt and probe lists), normalized for comparison. Held-out files are not training sets.
+ * split of the identity probes), normalized for comparison. Held-out files are not training sets.
  */
 export function trainingPrompts(ctx: EvalContext): Set<string> {
   const root = ctx.runDir.path('datasets');
@@ -53,7 +53,9 @@ export function trainingPrompts(ctx: EvalContext): Set<string> {
   });
   for (const file of files.filter((f) => f.endsWith('.jsonl') && !f.includes('.heldout.'))) {
     for (const row of jsonLines(file)) {
-      const texts = [...userTexts(row.messages), ...userTexts(row.prompt), ...(typeof row.prompt === 'string' && row.split === 'train' ? [row.prompt] : [])];
+      // Probe lists are trained on as they are (the identity objective); prompt lists only through the chat and DPO rows made from them.
+      const probe = typeof row.prompt === 'string' && typeof row.category === 'string' && row.split === 'train';
+      const texts = [...userTexts(row.messages), ...userTexts(row.prompt), ...(probe ? [row.prompt as string] : [])];
       for (const t of texts) out.add(normalizeForDedup(t));
     }
   }
