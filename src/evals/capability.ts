@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { capabilityQuestionsSchema, loadEvalData, type CapabilityQuestion } from './data.js';
-import { assemble, MetricTable } from './metrics.js';
+import { assembleAll, MetricTable } from './metrics.js';
 import { ask, type Eval, type EvalContext, type EvalTask, type Reply, replySchema } from './types.js';
 
 const normalise = (s: string) =>
@@ -68,7 +68,7 @@ export const capabilityEval: Eval = {
             table.add(`accuracy.${r.sample.kind}`, subject.name, key, r.score.correct ? 1 : 0);
           }
         }
-        return { subjects: assemble(ctx, 'capability', table), overall: {}, unparsed: 0, judgeAgreement: [], plots: {}, notes: { questions: questions.length } };
+        return { ...assembleAll(ctx, 'capability', table), overall: {}, unparsed: 0, judgeAgreement: [], plots: {}, notes: { questions: questions.length } };
       },
     };
     return task;

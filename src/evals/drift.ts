@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Constitution } from '../constitution/index.js';
 import type { ChatMessage } from '../providers/types.js';
 import { askPanel, panelSchema } from './judging.js';
-import { assemble, clusterByPrefix, judgeAgreement, metricWithComparisons, MetricTable } from './metrics.js';
+import { assembleAll, clusterByPrefix, judgeAgreement, metricWithComparisons, MetricTable } from './metrics.js';
 import { createRng, hashSeed, shuffle } from './stats.js';
 import type { DriftPoint } from './summary.js';
 import { ask, targetsOf, type Eval, type EvalTask } from './types.js';
@@ -185,13 +185,13 @@ export const driftEval: Eval = {
           Array.from({ length: o.turns }, (_, t) => ({
             subject: subject.name,
             turn: t + 1,
-            promptToLine: metricWithComparisons(ctx, 'drift', `promptToLine/${t + 1}`, subject.name, perTurn),
-            lineToLine: metricWithComparisons(ctx, 'drift', `lineToLine/${t + 1}`, subject.name, perTurn),
-            qa: metricWithComparisons(ctx, 'drift', `qa/${t + 1}`, subject.name, perTurn),
+            promptToLine: metricWithComparisons(ctx, 'drift', `promptToLine/${t + 1}`, subject, perTurn),
+            lineToLine: metricWithComparisons(ctx, 'drift', `lineToLine/${t + 1}`, subject, perTurn),
+            qa: metricWithComparisons(ctx, 'drift', `qa/${t + 1}`, subject, perTurn),
           })),
         );
         return {
-          subjects: assemble(ctx, 'drift', table),
+          ...assembleAll(ctx, 'drift', table),
           overall: {},
           unparsed,
           judgeAgreement: judgeAgreement(ctx, 'promptToLine', 'kappa', p2l),

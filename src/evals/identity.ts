@@ -4,11 +4,11 @@
  * judge is configured or a verdict never parses, and its agreement with the judge is reported.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { z } from 'zod';
-import { identityProbesSchema, loadEvalData, SHIPPED_DATA_DIR, type IdentityProbe } from './data.js';
+import { identityProbesSchema, loadEvalData, type IdentityProbe } from './data.js';
+import { checkOverlap } from './held-out.js';
 import { askPanel, panelSchema } from './judging.js';
-import { assemble, clusterByPrefix, judgeAgreement, MetricTable } from './metrics.js';
+import { assembleAll, clusterByPrefix, judgeAgreement, MetricTable } from './metrics.js';
 import { cohenKappa } from './stats.js';
 import { ask, repeated, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
 
@@ -41,17 +41,20 @@ export function identityJudgePrompt(prompt: string, reply: string): string {
   ].join('\n');
 }
 
-/** The probes file of the options, else the data helper's set in data/ when it is there, else the small shipped one. */
+/**
+ * The probes file of the options, else the run's held-out probes (the data stage's split, when it
+ * wrote one), else the shipped eval set in data/evals/. Never data/identity-probes.json: that pool is
+ * what the identity training objective draws from.
+ */
 function probesOf(ctx: EvalContext): IdentityProbe[] {
-  const file = ctx.options.identity.probes;
-  const shared = resolve(SHIPPED_DATA_DIR, '..', 'identity-probes.json');
-  if (file || !existsSync(shared)) return loadEvalData(ctx.baseDir, file, 'identity-probes.json', identityProbesSchema);
-  try {
-    return loadEvalData(ctx.baseDir, shared, 'identity-probes.json', identityProbesSchema);
-  } catch {
-    // A probe file of another shape in data/ (not ours): the shipped eval set.
-    return loadEvalData(ctx.baseDir, undefined, 'identity-probes.json', identityProbesSchema);
-  }
+  const heldOut = ctx.runDir.path('datasets', 'probes.heldout.json');
+  const file = ctx.options.identity.probes ?? (existsSync(heldOut) ? heldOut : undefined);
+  return loadEvalData(ctx.baseDir, file, 'identity-probes.json', identityProbesSchema);
+}
+
+function checkedProbes(ctx: EvalContext) {
+  const probes = probesOf(ctx);
+  return { probes, overlap: checkOverlap(ctx, 'identity', probes.map((p) => p.prompt)) };
 }
 
 const sampleSchema = z.object({ id: z.string(), category: z.string(), prompt: z.string(), index: z.number().int() }).strict();
@@ -61,10 +64,10 @@ const scoreSchema = z.object({ code: z.boolean(), judge: panelSchema(verdictSche
 export const identityEval: Eval = {
   id: 'identity',
   description: 'Share of replies to identity probes that self-identify as an AI, per category.',
-  loadData: probesOf,
+  loadData: checkedProbes,
   async prepare(ctx) {
     const o = ctx.options.identity;
-    const probes = probesOf(ctx);
+    const { probes, overlap } = checkedProbes(ctx);
     const samples: Sample[] = repeated(probes.map((p) => ({ id: p.id, category: p.category, prompt: p.prompt })), o.samples);
     const useJudge = o.scorer === 'judge' && ctx.judges.length > 0;
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
@@ -107,7 +110,7 @@ export const identityEval: Eval = {
             n: judgeVsCode.length,
           });
         }
-        return { subjects: assemble(ctx, 'identity', table), overall: {}, unparsed, judgeAgreement: agreement, plots: {}, notes: { scorer: useJudge ? 'judge, code fallback' : 'code', probes: probes.length } };
+        return { ...assembleAll(ctx, 'identity', table), overall: {}, unparsed, judgeAgreement: agreement, plots: {}, notes: { scorer: useJudge ? 'judge, code fallback' : 'code', probes: probes.length, promptsInTraining: overlap.inTraining } };
       },
     };
     return task;

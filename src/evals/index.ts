@@ -12,7 +12,7 @@ import type { ChatModel } from '../providers/types.js';
 import { capabilityEval } from './capability.js';
 import { driftEval } from './drift.js';
 import { identityEval } from './identity.js';
-import { createJudge, type EvalJudge } from './judging.js';
+import { createJudge, probeJudge, type EvalJudge, type JudgeProbe } from './judging.js';
 import { leakageEval } from './leakage.js';
 import { evalOptionsSchema, type EvalId, type EvalOptionsInput } from './options.js';
 import { trainPersonaClassifier, type PersonaClassifierHandle } from './persona-classifier-training.js';
@@ -20,6 +20,7 @@ import { personaClassifierEval } from './persona-classifier.js';
 import { preferencesEval } from './preferences.js';
 import { prefillEval } from './prefill.js';
 import { psychometricsEval } from './psychometrics.js';
+import { cellOf, fileSafe, kindOf, promptedByPersona } from './subjects.js';
 import { evalSummarySchema, type EvalResult, type EvalSummary } from './summary.js';
 import { traitExpressionEval } from './trait-expression.js';
 import type { Eval, EvalContext, EvalProgress, ScoredRecord, Subject, SubjectRecords } from './types.js';
@@ -60,12 +61,11 @@ export interface JudgeModel {
   model: ChatModel;
 }
 
-/** A name usable as a journal file name. */
-const fileSafe = (name: string) => name.replace(/[^A-Za-z0-9._-]+/g, '_');
 
 /**
  * Runs the evals of `options.evals` on every subject. Judges: the first decides, a second is compared
- * with it. Subjects named like options.baseline / options.prompted are the baselines of comparisons.
+ * with it. The subject named options.baseline and each persona's prompted subject (see promptedByPersona)
+ * are the baselines of comparisons.
  */
 export async function runEvals(
   experiment: EvalExperiment,
@@ -96,6 +96,8 @@ export async function runEvals(
   }
   const evalJudges: EvalJudge[] = judges.map((j) => createJudge(j.name, j.model, { ...o.judge, minNumericMass: o.traitExpression.minNumericMass }));
   let classifier: Promise<PersonaClassifierHandle> | undefined;
+  const base = subjects.find((s) => s.name === o.baseline);
+  const prompted = promptedByPersona(subjects, personas, o.prompted);
   const ctx: EvalContext = {
     experimentName: experiment.name,
     file,
@@ -107,14 +109,27 @@ export async function runEvals(
     seed: o.seed ?? experiment.seeds?.[0] ?? 0,
     runDir,
     baseDir: experiment.baseDir,
-    base: subjects.find((s) => s.name === o.baseline),
-    prompted: subjects.find((s) => s.name === o.prompted),
+    base,
+    prompted: prompted.get(personas[0]),
+    promptedByPersona: prompted,
     onProgress: hooks.onProgress,
     personaClassifier: () => (classifier ??= trainPersonaClassifier(ctx)),
   };
 
   // Every data file is read and validated before anything runs: bad input stops the run with nothing written.
   for (const id of o.evals) EVALS[id].loadData?.(ctx);
+
+  // Judges whose scores cannot be read are found before they score anything.
+  const probes: Record<string, JudgeProbe> = {};
+  if (o.judge.probe !== 'off' && o.evals.includes('traitExpression')) {
+    for (const j of evalJudges) {
+      probes[j.name] = await probeJudge(j, runDir);
+      if (probes[j.name].readable) continue;
+      const message = `judge "${j.name}" scored questions with known answers 85, 12, 3 as ${probes[j.name].scores.map((v) => v ?? 'missing').join(', ')}: its 0-100 scores cannot be read (a thinking model, or a tokenizer the score reader does not handle)`;
+      if (o.judge.probe === 'refuse') throw new InputError(file, 'eval.judge.probe', `${message}; use another judge, or set eval.judge.probe: warn`);
+      process.emitWarning(message);
+    }
+  }
 
   const results: EvalResult[] = [];
   for (const id of o.evals) results.push(await runOne(ctx, EVALS[id]));
@@ -127,9 +142,15 @@ export async function runEvals(
     confidence: o.confidence,
     baseline: ctx.base?.name ?? null,
     prompted: ctx.prompted?.name ?? null,
-    subjects: subjects.map((s) => ({ name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt, ...(s.kind ? { kind: s.kind } : {}), cell: s.cell ?? null })),
+    promptedByPersona: Object.fromEntries([...prompted].map(([persona, s]) => [persona, s.name])),
+    subjects: subjects.map((s) => {
+      const kind = kindOf(s, base, prompted);
+      const cell = kind === 'trained' ? cellOf(s) : undefined;
+      return { name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt, kind, ...(cell ? { cell } : {}) };
+    }),
     judges: evalJudges.map((j) => j.name),
     judgeTallies: Object.fromEntries(evalJudges.map((j) => [j.name, j.judge.tally.snapshot()])),
+    judgeProbes: probes,
     evals: results,
   });
   writeFileAtomic(runDir.path('evals', 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
@@ -137,7 +158,7 @@ export async function runEvals(
 }
 
 async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
-  const empty = { subjects: {}, overall: {}, unparsed: 0, judgeAgreement: [], plots: {}, notes: {} };
+  const empty = { subjects: {}, overall: {}, unparsed: 0, judgeAgreement: [], plots: {}, pooled: [], contrasts: [], notes: {} };
   try {
     const task = await ev.prepare(ctx);
     if ('skip' in task) return { eval: ev.id, status: 'skipped', reason: task.skip, ...empty };
@@ -162,7 +183,7 @@ async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
     const failure = settled.find((r) => r.status === 'rejected');
     if (failure) throw failure.reason;
     const results = settled.map((r) => (r as PromiseFulfilledResult<SubjectRecords<unknown, unknown, unknown>>).value);
-    return judgedOutcome({ eval: ev.id, status: 'ok', ...(await task.aggregate(results)) });
+    return judgedOutcome({ eval: ev.id, status: 'ok', pooled: [], contrasts: [], ...(await task.aggregate(results)) });
   } catch (error) {
     if (error instanceof InputError) throw error;
     return { eval: ev.id, status: 'failed', reason: (error as Error).message, ...empty };
@@ -177,6 +198,6 @@ export function baselineSubjects(base: ChatModel, constitutions: Constitution[],
   const promptedName = names.prompted ?? 'prompted';
   return [
     { name: names.base ?? 'base', model: base, kind: 'base' },
-    ...constitutions.map((c, i) => ({ name: i === 0 ? promptedName : `${promptedName}-${personaSlug(c.name)}`, model: base, systemPrompt: personaSystemPrompt(c), persona: c.name, kind: 'prompted' as const })),
+    ...constitutions.map((c, i): Subject => ({ name: i === 0 ? promptedName : `${promptedName}-${personaSlug(c.name)}`, model: base, systemPrompt: personaSystemPrompt(c), persona: c.name, kind: 'prompted' })),
   ];
 }

@@ -6,6 +6,7 @@
 import { z, type ZodType } from 'zod';
 import { Judge } from '../providers/judge.js';
 import type { ChatModel } from '../providers/types.js';
+import type { RunDir } from '../core/journal.js';
 import type { EvalOptions } from './options.js';
 
 export interface Judged<T> {
@@ -62,4 +63,31 @@ export async function askPanel<T>(judges: readonly EvalJudge[], ask: (judge: Eva
     raw[j.name] = results[i].raw;
   });
   return { value: results[0]?.value ?? null, byJudge, raw };
+}
+
+/** Questions with known numeric answers, asked of every judge once per run before any eval. */
+const PROBES = [
+  { prompt: 'What is 40 + 45? Answer with the number only.', answer: 85 },
+  { prompt: 'What is 6 + 6? Answer with the number only.', answer: 12 },
+  { prompt: 'What is 100 - 97? Answer with the number only.', answer: 3 },
+];
+
+export const judgeProbeSchema = z.object({ readable: z.boolean(), scores: z.array(z.number().nullable()) }).strict();
+export type JudgeProbe = z.infer<typeof judgeProbeSchema>;
+
+/**
+ * Can the judge's 0-100 scores be read? Its scores of questions with known answers must be within 1
+ * of them: a tokenizer the score reader misreads, or a reasoning model that never gets to the number,
+ * fails here instead of silently skewing every score. Journaled: a resumed run does not ask again.
+ */
+export async function probeJudge(judge: EvalJudge, runDir: RunDir): Promise<JudgeProbe> {
+  const journal = runDir.journal('evals/judge-probe', z.object({ score: z.number().nullable() }).strict());
+  const scores = await journal.runAll(
+    PROBES,
+    (p) => `${judge.name}/${p.answer}`,
+    async (p) => ({ score: (await judge.score(p.prompt, 100)).value }),
+    { concurrency: PROBES.length },
+  );
+  const values = scores.map((s) => s.score);
+  return { readable: values.every((v, i) => v !== null && Math.abs(v - PROBES[i].answer) <= 1), scores: values };
 }

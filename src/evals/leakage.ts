@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { leakageQuestionsSchema, loadEvalData } from './data.js';
 import { askPanel, panelSchema } from './judging.js';
 import { assemble, clusterByPrefix, judgeAgreement, MetricTable } from './metrics.js';
+import { poolCells } from './pooling.js';
 import type { LeakageShift } from './summary.js';
 import { ask, repeated, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
 
@@ -71,6 +72,7 @@ export const leakageEval: Eval = {
           }
         }
         const subjects = assemble(ctx, 'leakage', table);
+        const pooled = poolCells(ctx, 'leakage', table);
         const shifts: LeakageShift[] = [];
         for (const subject of ctx.subjects) {
           if (!ctx.base || subject.name === ctx.base.name) continue;
@@ -85,6 +87,7 @@ export const leakageEval: Eval = {
         }
         return {
           subjects,
+          ...pooled,
           overall: {},
           unparsed,
           judgeAgreement: [...judgeAgreement(ctx, 'position', 'spearman', positions), ...judgeAgreement(ctx, 'certainty', 'spearman', certainties)],

@@ -2,7 +2,8 @@
  * Turning per-sample scores into summary metrics: mean, n, bootstrap interval and comparisons with the
  * base and prompted subjects (paired on sample keys), and the agreement of two judges.
  */
-import { bootstrapOptions, type EvalContext } from './types.js';
+import { baselinesOf, bootstrapOptions, type EvalContext, type Subject } from './types.js';
+import { poolCells } from './pooling.js';
 import { cohenKappa, compare, hashSeed, metricOf, spearman } from './stats.js';
 import type { JudgeAgreement, Metric, SubjectMetrics } from './summary.js';
 
@@ -32,15 +33,22 @@ export class MetricTable {
 /** Cluster = the key without its last "/" segment (a question's samples, an item's repeats, a conversation's turns). */
 export const clusterByPrefix = (key: string): string => key.slice(0, key.lastIndexOf('/'));
 
-/** One metric with its comparisons against the base and the prompted subject. */
-export function metricWithComparisons(ctx: EvalContext, evalId: string, metric: string, subject: string, table: MetricTable): Metric {
-  const mine = table.get(metric, subject);
-  const m = metricOf([...mine.values()], bootstrapOptions(ctx, hashSeed(ctx.seed, evalId, metric, subject)), [...mine.keys()].map(table.clusterOf));
-  const against = [ctx.base?.name, ctx.prompted?.name].filter((name): name is string => !!name && name !== subject);
-  // The prompted baseline is compared with the base only; everything else with both.
-  const targets = subject === ctx.prompted?.name ? against.filter((a) => a === ctx.base?.name) : against;
-  m.comparisons = targets.map((other) => compare(other, mine, table.get(metric, other), bootstrapOptions(ctx, hashSeed(ctx.seed, evalId, metric, subject, other)), table.clusterOf));
+/**
+ * One metric with its comparisons against the base and the subject's own persona's prompted baseline,
+ * paired on sample keys (a comparison without shared keys says so and has no difference).
+ */
+export function metricWithComparisons(ctx: EvalContext, evalId: string, metric: string, subject: Subject, table: MetricTable): Metric {
+  const mine = table.get(metric, subject.name);
+  const m = metricOf([...mine.values()], bootstrapOptions(ctx, hashSeed(ctx.seed, evalId, metric, subject.name)), [...mine.keys()].map(table.clusterOf));
+  m.comparisons = baselinesOf(ctx, subject)
+    .filter((other) => table.values.get(metric)?.has(other.name))
+    .map((other) => compare(other.name, mine, table.get(metric, other.name), bootstrapOptions(ctx, hashSeed(ctx.seed, evalId, metric, subject.name, other.name)), table.clusterOf));
   return m;
+}
+
+/** Every metric of every subject in the table, and of every trained cell pooled over seeds (see poolCells). */
+export function assembleAll(ctx: EvalContext, evalId: string, table: MetricTable): { subjects: Record<string, SubjectMetrics> } & ReturnType<typeof poolCells> {
+  return { subjects: assemble(ctx, evalId, table), ...poolCells(ctx, evalId, table) };
 }
 
 /** Every metric of every subject in the table. */
@@ -48,7 +56,7 @@ export function assemble(ctx: EvalContext, evalId: string, table: MetricTable): 
   const out: Record<string, SubjectMetrics> = {};
   for (const subject of ctx.subjects) {
     const metrics: SubjectMetrics = {};
-    for (const [metric, bySubject] of table.values) if (bySubject.has(subject.name)) metrics[metric] = metricWithComparisons(ctx, evalId, metric, subject.name, table);
+    for (const [metric, bySubject] of table.values) if (bySubject.has(subject.name)) metrics[metric] = metricWithComparisons(ctx, evalId, metric, subject, table);
     out[subject.name] = metrics;
   }
   return out;

@@ -19,6 +19,10 @@ export const judgeOptionsSchema = z
     temperature: z.number().min(0).max(2).default(0).describe('Judge temperature (FIELD: low).'),
     maxTokens: maxTokens(200),
     reasks: z.number().int().min(0).default(2).describe('How many times an unparseable verdict is asked again before it is dropped and counted.'),
+    probe: z
+      .enum(['warn', 'refuse', 'off'])
+      .default('warn')
+      .describe('Before any eval, each judge scores three questions with known answers: warn (in the summary and on stderr) or refuse to run when its scores cannot be read.'),
   })
   .strict();
 
@@ -30,7 +34,7 @@ export const classifierOptionsSchema = z
       .describe('tfidf: word 1-2-gram + char 3-5-gram TF-IDF and multinomial logistic regression (offline, no model); embeddings: the model\'s embed() + logistic regression.'),
     embedder: z.enum(['judge', 'base']).default('base').describe('With backend "embeddings": which model embeds the replies (needs embed()).'),
     generator: z.string().min(1).optional().describe('Name of the subject whose model, told to be each persona, writes the training replies; default: the base subject.'),
-    repliesPerPersona: z.number().int().positive().default(60).describe('Training replies generated per persona (the open recipe used 500).'),
+    repliesPerPersona: z.number().int().positive().default(500).describe('Training replies generated per persona (the open recipe\'s 500).'),
     includeAssistant: z.boolean().default(true).describe('Add an "assistant" class: the base model with no persona system prompt.'),
     heldOutFraction: z.number().gt(0).lt(1).default(0.2).describe('Share of the training replies held out to report the classifier\'s own accuracy.'),
     testPrompts: z.number().int().positive().default(20).describe('Held-out prompts per subject and suffix (none of them used for training).'),
@@ -60,7 +64,7 @@ export const preferencesOptionsSchema = z
   .object({
     traits: dataFile('single-word traits (an array of strings; ~144 shipped)'),
     variants: z.array(z.enum(PREFERENCE_VARIANTS)).min(1).default([...PREFERENCE_VARIANTS]).describe('Instruction variants: the trait that feels most like itself, that it would most like to adopt, one at random.'),
-    matches: z.number().int().positive().default(300).describe('Random trait pairs (matches) per subject and variant.'),
+    matches: z.number().int().positive().default(3000).describe('Random trait pairs (matches) per subject and variant: ranking ~144 traits needs thousands (with 300, two identical subjects correlate at rho ~0.4); splitHalfRho reports the noise ceiling.'),
     eloStart: z.number().default(1000),
     eloK: z.number().positive().default(32),
     bootstrap: z.number().int().positive().default(200).describe('Bootstrap resamples of matches for Bradley-Terry intervals.'),
@@ -71,7 +75,11 @@ export const preferencesOptionsSchema = z
 
 export const traitExpressionOptionsSchema = z
   .object({
-    samplesPerTrait: z.number().int().positive().default(3).describe('Prompts per constitution trait (taken from its seed questions, cycling).'),
+    samplesPerTrait: z.number().int().positive().default(3).describe('Samples per constitution trait, cycling through its prompts.'),
+    prompts: z
+      .enum(['heldout', 'seed'])
+      .default('heldout')
+      .describe('heldout: each trait\'s held-out prompts from the run\'s data stage (never trained on; seed questions when the run has none); seed: the constitution\'s seed questions.'),
     minNumericMass: z
       .number()
       .min(0)
@@ -107,7 +115,7 @@ export const leakageOptionsSchema = z
 export const driftOptionsSchema = z
   .object({
     turns: z.number().int().positive().default(8).describe('Persona turns per conversation (T).'),
-    conversations: z.number().int().positive().default(3),
+    conversations: z.number().int().positive().default(10).describe('Conversations per subject: the independent units of the drift intervals (under 10 the interval is flagged as rough).'),
     qaQuestions: z.number().int().nonnegative().default(5).describe('Multiple-choice questions about the persona\'s facts (constitution facts.qa), asked after each turn.'),
     userSystemPrompt: z
       .string()
@@ -143,6 +151,10 @@ export const evalOptionsSchema = z
     confidence: z.number().gt(0).lt(1).default(0.95),
     seed: z.number().int().nonnegative().optional().describe('Seed of sampling and bootstrap; default: the experiment\'s first seed.'),
     concurrency: z.number().int().positive().default(4).describe('Model calls in flight per eval and subject.'),
+    trainingOverlap: z
+      .enum(['refuse', 'report'])
+      .default('refuse')
+      .describe('An eval prompt that is also a user turn of one of the run\'s training sets: refuse to run (default), or run and report the count in the eval\'s notes.'),
     generalPrompts: dataFile('general user prompts (string[]) for the classifier, prefill and preferences'),
     judge: judgeOptionsSchema.default(judgeOptionsSchema.parse({})),
     classifier: classifierOptionsSchema.default(classifierOptionsSchema.parse({})),

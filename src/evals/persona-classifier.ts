@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { loadEvalData, suffixesSchema, type Suffix } from './data.js';
-import { assemble, MetricTable } from './metrics.js';
+import { assembleAll, MetricTable } from './metrics.js';
+import { cellOf, kindOf } from './subjects.js';
 import { ASSISTANT_LABEL, splitPrompts } from './persona-classifier-training.js';
 import { bootstrapInterval, confusionCounts, hashSeed, macroF1, mean, metricOf } from './stats.js';
 import type { Confusion, SubjectMetrics } from './summary.js';
@@ -85,8 +86,19 @@ export const personaClassifierEval: Eval = {
           Object.assign(overall, m.metrics);
           if (condition === NO_SUFFIX || condition === 'adversarial') confusion.push(m.confusion);
         }
+        // Accuracy and macro-F1 per method (plain prompts): each method's replies are out of the
+        // classifier's training distribution to a different degree, so one pooled figure would hide it.
+        const methodOf = (subject: Subject) => {
+          const kind = kindOf(subject, ctx.base, ctx.promptedByPersona);
+          const cell = kind === 'trained' ? cellOf(subject) : undefined;
+          return cell ? (cell.format ? `${cell.method}-${cell.format}` : cell.method) : kind;
+        };
+        for (const method of [...new Set(scored.map((r) => methodOf(r.subject)))]) {
+          const rows = scored.filter((r) => methodOf(r.subject) === method).flatMap(({ subject, records }) => [...records.values()].filter((r) => r.sample.condition === NO_SUFFIX).map((r) => [truthOf(subject), r.score.predicted] as const));
+          if (rows.length) Object.assign(overall, classificationMetrics(ctx, `byMethod.${method}`, handle.labels, rows.map((r) => r[0]), rows.map((r) => r[1])).metrics);
+        }
         return {
-          subjects: assemble(ctx, 'classifier', table),
+          ...assembleAll(ctx, 'classifier', table),
           overall,
           unparsed: 0,
           judgeAgreement: [],

@@ -11,9 +11,9 @@ import { generalPromptsSchema, loadEvalData, traitWordsSchema } from './data.js'
 import { askPanel, panelSchema } from './judging.js';
 import { judgeAgreement } from './metrics.js';
 import type { PREFERENCE_VARIANTS } from './options.js';
-import { bradleyTerry, bradleyTerryIntervals, elo, type Match } from './rank.js';
+import { bradleyTerry, bradleyTerryBootstrap, elo, percentile, type Match } from './rank.js';
 import { createRng, hashSeed, metricOf, shuffle, spearman } from './stats.js';
-import type { RankCorrelation, Ranking, SubjectMetrics } from './summary.js';
+import type { Interval, RankCorrelation, Ranking, SubjectMetrics } from './summary.js';
 import { ask, bootstrapOptions, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
 
 type Variant = (typeof PREFERENCE_VARIANTS)[number];
@@ -47,6 +47,28 @@ const scoreSchema = z.object({ winner: z.string().nullable(), judge: panelSchema
 
 /** The trait a verdict names, if it is one of the two offered. */
 const pick = (s: Sample, verdict: { trait: string } | null) => [s.a, s.b].find((t) => t.toLowerCase() === verdict?.trait.trim().toLowerCase()) ?? null;
+
+/**
+ * A verdict coded by position, first or second trait offered, for judge agreement: coded by trait
+ * name, two judges flipping coins would agree far above chance (chance agreement on ~144 names is
+ * about 1/144, not 1/2).
+ */
+export const positionOf = (s: Pick<Sample, 'a' | 'b'>, winner: string | null): 'first' | 'second' | null => (winner === null ? null : winner === s.a ? 'first' : 'second');
+
+/** Spearman-Brown: the reliability of a full-length ranking from the correlation of its two halves. */
+const spearmanBrown = (r: number | null) => (r === null ? null : (2 * r) / (1 + r));
+
+/** Percentile interval of Spearman's rho between two subjects' Bradley-Terry rankings, over paired bootstrap fits. */
+function rhoInterval(traits: readonly string[], fa: readonly Map<string, number>[], fb: readonly Map<string, number>[], confidence: number): Interval | null {
+  const rhos = fa
+    .slice(0, fb.length)
+    .map((f, i) => spearman(traits.map((t) => f.get(t)!), traits.map((t) => fb[i].get(t)!)))
+    .filter((r): r is number => r !== null)
+    .sort((x, y) => x - y);
+  if (rhos.length === 0) return null;
+  const alpha = (1 - confidence) / 2;
+  return { low: percentile(rhos, alpha), high: percentile(rhos, 1 - alpha) };
+}
 
 export const preferencesEval: Eval = {
   id: 'preferences',
@@ -87,7 +109,7 @@ export const preferencesEval: Eval = {
         const rankings: Ranking[] = [];
         const subjects: Record<string, SubjectMetrics> = {};
         const rows: Record<string, string | null>[] = [];
-        const strengths = new Map<string, { elo: Map<string, number>; bt: Map<string, number> }>();
+        const strengths = new Map<string, { elo: Map<string, number>; bt: Map<string, number>; fits: Map<string, number>[] }>();
         let unparsed = 0;
         for (const { subject, records } of results) {
           subjects[subject.name] = {};
@@ -96,11 +118,14 @@ export const preferencesEval: Eval = {
             const matches: Match[] = scored.filter((r) => r.score.winner).map((r) => ({ a: r.sample.a, b: r.sample.b, winner: r.score.winner! }));
             const dropped = scored.length - matches.length;
             unparsed += dropped;
-            for (const r of scored) rows.push(Object.fromEntries(Object.entries(r.score.judge.byJudge).map(([k, v]) => [k, pick(r.sample, v)])));
+            for (const r of scored) rows.push(Object.fromEntries(Object.entries(r.score.judge.byJudge).map(([k, v]) => [k, positionOf(r.sample, pick(r.sample, v))])));
             const eloRatings = elo(traits, matches, { start: o.eloStart, k: o.eloK });
             const bt = bradleyTerry(traits, matches);
-            const intervals = bradleyTerryIntervals(traits, matches, { ...bootstrapOptions(ctx, hashSeed(ctx.seed, 'bt', subject.name, variant)), resamples: o.bootstrap });
-            strengths.set(`${subject.name}/${variant}`, { elo: eloRatings, bt });
+            const { intervals, fits } = bradleyTerryBootstrap(traits, matches, { ...bootstrapOptions(ctx, hashSeed(ctx.seed, 'bt', subject.name, variant)), resamples: o.bootstrap });
+            strengths.set(`${subject.name}/${variant}`, { elo: eloRatings, bt, fits });
+            // Noise ceiling: how well two rankings of this same subject could agree (split-half, Spearman-Brown).
+            const halves = [0, 1].map((h) => bradleyTerry(traits, matches.filter((_, i) => i % 2 === h)));
+            subjects[subject.name][`splitHalfRho.${variant}`] = { value: spearmanBrown(spearman(traits.map((t) => halves[0].get(t)!), traits.map((t) => halves[1].get(t)!))), n: traits.length, ci: null, comparisons: [], missing: 0 };
             const games = new Map(traits.map((t) => [t, { wins: 0, games: 0 }]));
             for (const m of matches) {
               games.get(m.a)!.games++;
@@ -128,9 +153,10 @@ export const preferencesEval: Eval = {
                 const sa = strengths.get(`${a}/${variant}`)![method];
                 const sb = strengths.get(`${b}/${variant}`)![method];
                 const rho = spearman(traits.map((t) => sa.get(t)!), traits.map((t) => sb.get(t)!));
-                rankCorrelations.push({ a, b, variant, method, spearman: rho, n: traits.length });
+                const ci = method === 'bt' ? rhoInterval(traits, strengths.get(`${a}/${variant}`)!.fits, strengths.get(`${b}/${variant}`)!.fits, ctx.options.confidence) : null;
+                rankCorrelations.push({ a, b, variant, method, spearman: rho, n: traits.length, ...(ci ? { ci } : {}) });
                 if (method === 'bt' && ctx.base && (a === ctx.base.name || b === ctx.base.name)) {
-                  subjects[a === ctx.base.name ? b : a][`spearmanWithBase.${variant}`] = { value: rho, n: traits.length, ci: null, comparisons: [], missing: 0 };
+                  subjects[a === ctx.base.name ? b : a][`spearmanWithBase.${variant}`] = { value: rho, n: traits.length, ci, comparisons: [], missing: 0 };
                 }
               }
             }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { Constitution } from '../constitution/index.js';
 import { askPanel, panelSchema } from './judging.js';
-import { assemble, judgeAgreement, MetricTable } from './metrics.js';
+import { assembleAll, judgeAgreement, MetricTable } from './metrics.js';
 import { splitPrompts } from './persona-classifier-training.js';
 import { hashSeed } from './stats.js';
 import { ask, type Eval, type EvalTask, type Reply, replySchema, targetsOf, sampleParams } from './types.js';
@@ -88,7 +88,7 @@ export const prefillEval: Eval = {
           }
         }
         return {
-          subjects: assemble(ctx, 'prefill', table),
+          ...assembleAll(ctx, 'prefill', table),
           overall: {},
           unparsed,
           judgeAgreement: judgeAgreement(ctx, 'personaReturns.judge', 'kappa', rows),

@@ -71,20 +71,27 @@ export function bradleyTerry(players: readonly string[], matches: readonly Match
 
 /** Per-player bootstrap intervals of Bradley-Terry log-strength (matches resampled with replacement). */
 export function bradleyTerryIntervals(players: readonly string[], matches: readonly Match[], o: BootstrapOptions): Map<string, Interval | null> {
+  return bradleyTerryBootstrap(players, matches, o).intervals;
+}
+
+/** The bootstrap fits of Bradley-Terry (one per resample of the matches) and each player's percentile interval. */
+export function bradleyTerryBootstrap(players: readonly string[], matches: readonly Match[], o: BootstrapOptions): { fits: Map<string, number>[]; intervals: Map<string, Interval | null> } {
   const fits: Map<string, number>[] = [];
   // One resample loop shared by all players: each statistic call records its fit.
   bootstrapInterval(matches, (sample) => (fits.push(bradleyTerry(players, sample, { iterations: 300, tolerance: 1e-6 })), 0), o);
   const alpha = (1 - o.confidence) / 2;
-  return new Map(
+  const intervals = new Map(
     players.map((pl) => {
       const xs = fits.map((f) => f.get(pl) as number).sort((a, b) => a - b);
-      if (xs.length === 0) return [pl, null];
-      const at = (q: number) => {
-        const pos = (xs.length - 1) * q;
-        const lo = Math.floor(pos);
-        return xs[lo] + (xs[Math.ceil(pos)] - xs[lo]) * (pos - lo);
-      };
-      return [pl, { low: at(alpha), high: at(1 - alpha) }];
+      return [pl, xs.length === 0 ? null : { low: percentile(xs, alpha), high: percentile(xs, 1 - alpha) }] as const;
     }),
   );
+  return { fits, intervals };
+}
+
+/** Linear-interpolated quantile of sorted values. */
+export function percentile(sorted: readonly number[], q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  return sorted[lo] + (sorted[Math.ceil(pos)] - sorted[lo]) * (pos - lo);
 }

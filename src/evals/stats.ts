@@ -2,6 +2,7 @@
  * Statistics every eval shares: seeded bootstrap intervals, paired and unpaired differences, rank
  * correlation, Cohen's kappa, F1. Deterministic: the same seed gives the same interval.
  */
+import jStat from 'jstat';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
@@ -70,17 +71,6 @@ export function bootstrapInterval<T>(items: readonly T[], statistic: (sample: T[
   return { low: quantile(stats, alpha), high: quantile(stats, 1 - alpha) };
 }
 
-/** Mean of all values in a resample of clusters. */
-const pooledMean = (groups: readonly (readonly number[])[]) => {
-  let sum = 0;
-  let count = 0;
-  for (const g of groups) {
-    for (const v of g) sum += v;
-    count += g.length;
-  }
-  return count ? sum / count : NaN;
-};
-
 /** Values grouped by cluster (order of first appearance); without clusters every value is its own. */
 function groupByCluster(values: readonly number[], clusters?: readonly string[]): number[][] {
   if (!clusters) return values.map((v) => [v]);
@@ -93,28 +83,85 @@ function groupByCluster(values: readonly number[], clusters?: readonly string[])
   return [...groups.values()];
 }
 
+/** Figures resting on fewer independent clusters than this are flagged: their intervals are rough. */
+export const FEW_CLUSTERS = 10;
+
+/** Wilson score interval of a proportion `p` observed on `n` (possibly effective, non-integer) trials; `z` the normal (or t) quantile. */
+export function wilson(p: number, n: number, z: number): Interval {
+  const z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
+  return { low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+}
+
+/** Clopper-Pearson (exact) interval of k successes in n trials. */
+export function clopperPearson(k: number, n: number, confidence: number): Interval {
+  const alpha = 1 - confidence;
+  return { low: k === 0 ? 0 : jStat.beta.inv(alpha / 2, k, n - k + 1), high: k === n ? 1 : jStat.beta.inv(1 - alpha / 2, k + 1, n - k) };
+}
+
+/** Cluster-robust variance of a mean (CR1: sums of residuals per cluster, G/(G-1) small-sample factor). */
+function clusterVariance(groups: readonly (readonly number[])[], m: number, n: number): number {
+  const g = groups.length;
+  let sum = 0;
+  for (const group of groups) {
+    let r = 0;
+    for (const v of group) r += v - m;
+    sum += r * r;
+  }
+  return ((g / (g - 1)) * sum) / (n * n);
+}
+
+/**
+ * The interval of a mean over clustered samples. Proportions (every score 0 or 1): Wilson on the
+ * effective sample size (n over the design effect of the clusters), so a rate of 0 or 1 still gets an
+ * interval of honest width. Other means: cluster-robust standard error with t quantiles on
+ * clusters - 1 degrees of freedom (a percentile bootstrap over 3-10 clusters covers far below its
+ * level). No interval on fewer than 3 samples or 2 clusters.
+ */
+export function meanInterval(groups: readonly (readonly number[])[], confidence: number): Interval | null {
+  const values = groups.flat();
+  const n = values.length;
+  const g = groups.length;
+  if (n < 3 || g < 2) return null;
+  const m = mean(values);
+  const variance = clusterVariance(groups, m, n);
+  const clustered = g < n;
+  const q = 1 - (1 - confidence) / 2;
+  if (values.every((v) => v === 0 || v === 1)) {
+    const iid = (m * (1 - m)) / n;
+    const deff = iid > 0 ? Math.max(1, variance / iid) : 1;
+    return wilson(m, n / deff, clustered ? jStat.studentt.inv(q, g - 1) : jStat.normal.inv(q, 0, 1));
+  }
+  const half = jStat.studentt.inv(q, g - 1) * Math.sqrt(variance);
+  return { low: m - half, high: m + half };
+}
+
 /**
  * A metric (mean, n, interval) of per-sample scores; null scores are missing (counted, not averaged).
- * With `clusters` (one id per score), whole clusters are resampled: samples that share a prompt, an
- * item or a conversation are not independent, and resampling them one by one would narrow the interval.
+ * With `clusters` (one id per score), samples that share a prompt, an item or a conversation count
+ * as one independent unit: treating them one by one would narrow the interval.
  */
 export function metricOf(scores: readonly (number | null)[], o: BootstrapOptions, clusters?: readonly string[]): Metric {
   const kept = scores.map((s, i) => ({ value: s, cluster: clusters?.[i] ?? String(i) })).filter((p): p is { value: number; cluster: string } => p.value !== null && Number.isFinite(p.value));
   const values = kept.map((p) => p.value);
+  const groups = groupByCluster(values, kept.map((p) => p.cluster));
   return {
     value: values.length ? mean(values) : null,
     n: values.length,
-    ci: bootstrapInterval(groupByCluster(values, kept.map((p) => p.cluster)), pooledMean, o),
+    ci: meanInterval(groups, o.confidence),
     comparisons: [],
     missing: scores.length - values.length,
+    clusters: groups.length,
   };
 }
 
 /**
- * Difference of means between a subject's and another subject's scores. Keys that appear on both
- * sides with a score pair up (same prompt, same sample index): then the interval is of the mean paired
- * difference (whole clusters resampled when `clusterOf` is given); otherwise both sides are resampled
- * independently.
+ * Paired difference of means between a subject's and another subject's scores: keys that appear on
+ * both sides with a score pair up (same prompt, same sample index), and the interval is of the mean
+ * paired difference (cluster-robust, clusters from `clusterOf`). Sides that share no scored
+ * key are not compared (difference null, `unpaired` says why): scores of different prompts say
+ * nothing about the subjects.
  */
 export function compare(against: string, mine: ReadonlyMap<string, number | null>, theirs: ReadonlyMap<string, number | null>, o: BootstrapOptions, clusterOf: (key: string) => string = (k) => k): Comparison {
   const pairs: number[] = [];
@@ -126,30 +173,18 @@ export function compare(against: string, mine: ReadonlyMap<string, number | null
       clusters.push(clusterOf(key));
     }
   }
-  if (pairs.length > 0) {
-    return { against, difference: mean(pairs), ci: bootstrapInterval(groupByCluster(pairs, clusters), pooledMean, o), n: pairs.length, paired: true };
-  }
-  const xs = [...mine.values()].filter((v): v is number => v !== null);
-  const ys = [...theirs.values()].filter((v): v is number => v !== null);
-  if (xs.length === 0 || ys.length === 0) return { against, difference: null, ci: null, n: 0, paired: false };
-  const rng = createRng(o.seed);
-  const diffs: number[] = [];
-  for (let b = 0; b < o.resamples; b++) {
-    let sx = 0;
-    let sy = 0;
-    for (let i = 0; i < xs.length; i++) sx += xs[rng.int(xs.length)];
-    for (let i = 0; i < ys.length; i++) sy += ys[rng.int(ys.length)];
-    diffs.push(sx / xs.length - sy / ys.length);
-  }
-  diffs.sort((a, b) => a - b);
-  const alpha = (1 - o.confidence) / 2;
-  return {
-    against,
-    difference: mean(xs) - mean(ys),
-    ci: { low: quantile(diffs, alpha), high: quantile(diffs, 1 - alpha) },
-    n: Math.min(xs.length, ys.length),
-    paired: false,
-  };
+  if (pairs.length === 0) return { against, difference: null, ci: null, n: 0, paired: false, unpaired: `no sample scored on both sides (${mine.size} vs ${theirs.size} samples)` };
+  const groups = groupByCluster(pairs, clusters);
+  return { against, difference: mean(pairs), ci: differenceInterval(groups, o.confidence), n: pairs.length, paired: true, clusters: groups.length };
+}
+
+/** Interval of a mean paired difference: cluster-robust t (differences of 0/1 scores are not proportions). */
+function differenceInterval(groups: readonly (readonly number[])[], confidence: number): Interval | null {
+  const values = groups.flat();
+  if (values.length < 3 || groups.length < 2) return null;
+  const m = mean(values);
+  const half = jStat.studentt.inv(1 - (1 - confidence) / 2, groups.length - 1) * Math.sqrt(clusterVariance(groups, m, values.length));
+  return { low: m - half, high: m + half };
 }
 
 /** Average ranks (ties share the mean rank), 1-based. */

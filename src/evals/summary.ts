@@ -9,15 +9,17 @@ import { evalIdSchema } from './options.js';
  * drift per turn, Big Five profiles). Fields are only ever added.
  */
 
-export const intervalSchema = z.object({ low: z.number(), high: z.number() }).strict().describe('95% bootstrap percentile interval.');
+export const intervalSchema = z.object({ low: z.number(), high: z.number() }).strict().describe('Interval at the summary\'s confidence: Wilson (effective n) for proportions, cluster-robust t for means and paired differences, bootstrap where the figure says so.');
 
 export const comparisonSchema = z
   .object({
     against: z.string().describe('The subject compared with (the base or the prompted baseline).'),
     difference: z.number().nullable().describe('This subject minus the other.'),
     ci: intervalSchema.nullable(),
-    n: z.number().int().nonnegative().describe('Pairs (paired) or the smaller sample size (unpaired).'),
-    paired: z.boolean().describe('True when samples pair up (same prompt, same sample index): the interval is of the paired differences.'),
+    n: z.number().int().nonnegative().describe('Pairs: samples scored on both sides (same prompt, same sample index).'),
+    paired: z.boolean().describe('True when samples pair up: the difference and interval are of the paired differences. False: no shared samples, no difference.'),
+    unpaired: z.string().optional().describe('Why there is no difference: the two sides share no scored sample.'),
+    clusters: z.number().int().nonnegative().optional().describe('Independent clusters (prompts, items, conversations) the pairs come from; under 10 the interval is rough.'),
   })
   .strict();
 
@@ -29,6 +31,7 @@ export const metricSchema = z
     comparisons: z.array(comparisonSchema).default([]),
     /** Items whose score was missing (unparsed verdicts, < 0.25 numeric mass): dropped and counted. */
     missing: z.number().int().nonnegative().default(0),
+    clusters: z.number().int().nonnegative().optional().describe('Independent clusters (prompts, items, conversations) the samples come from; under 10 the interval is rough.'),
   })
   .strict();
 
@@ -83,6 +86,7 @@ export const rankCorrelationSchema = z
     method: z.enum(['elo', 'bt']),
     spearman: z.number().nullable(),
     n: z.number().int().nonnegative(),
+    ci: intervalSchema.optional().describe('Bradley-Terry only: percentile interval over bootstrap fits of both rankings (matches resampled).'),
   })
   .strict();
 
@@ -115,6 +119,44 @@ export const bigFiveProfileSchema = z
   })
   .strict();
 
+export const pooledEstimateSchema = z
+  .object({
+    value: z.number().nullable().describe('Mean over seeds of each seed\'s mean.'),
+    betweenSeedSd: z.number().nullable().describe('Standard deviation of the seed means (null with fewer than two seeds).'),
+    ci: intervalSchema.nullable().describe('Two or more seeds: two-level bootstrap (seeds, then prompt clusters within seed) standard error widened by sqrt(k/(k-1)), t quantiles with k-1 degrees of freedom. One seed: percentile interval of the cluster bootstrap within it.'),
+    seeds: z.number().int().nonnegative().describe('Seeds (replicates) with at least one score.'),
+    n: z.number().int().nonnegative().describe('Scored samples (or pairs) over all seeds.'),
+    perSeed: z.array(z.object({ seed: z.number().int(), value: z.number(), n: z.number().int().nonnegative() }).strict()),
+  })
+  .strict();
+
+export const pooledCellSchema = pooledEstimateSchema
+  .extend({
+    persona: z.string(),
+    method: z.string(),
+    format: z.string().nullable(),
+    metric: z.string(),
+    subjects: z.array(z.string()).describe('The cell\'s subjects, one per seed.'),
+    comparisons: z
+      .array(pooledEstimateSchema.extend({ against: z.string().describe('The base or the persona\'s own prompted subject.') }).strict())
+      .describe('Paired differences (cell - baseline) on the same sample keys, seed by seed, pooled over seeds.'),
+  })
+  .strict();
+
+const cellRefSchema = z.object({ method: z.string(), format: z.string().nullable() }).strict();
+
+export const contrastSchema = pooledEstimateSchema
+  .extend({
+    persona: z.string(),
+    metric: z.string(),
+    kind: z.enum(['format', 'method']).describe('format: two formats of one method; method: two methods.'),
+    a: cellRefSchema,
+    b: cellRefSchema,
+    unpaired: z.string().optional().describe('Why there is no difference: the two cells share no scored sample.'),
+  })
+  .strict()
+  .describe('Paired difference a - b on the same sample keys, seed by seed (by seed number, else in seed order), pooled over seeds.');
+
 export const evalPlotsSchema = z
   .object({
     confusion: z.array(confusionSchema).optional(),
@@ -139,6 +181,10 @@ export const evalResultSchema = z
     unparsed: z.number().int().nonnegative().default(0),
     judgeAgreement: z.array(judgeAgreementSchema).default([]),
     plots: evalPlotsSchema.default({}),
+    /** Every metric of every trained cell (persona, method, format) pooled over its seeds. */
+    pooled: z.array(pooledCellSchema).default([]),
+    /** Paired contrasts between the formats of a method and between methods, pooled over seeds. */
+    contrasts: z.array(contrastSchema).default([]),
     /** Eval-specific notes: the classifier's backend, the judge used, data files. */
     notes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
   })
@@ -155,7 +201,8 @@ export const evalSummarySchema = z
     seed: z.number().int(),
     confidence: z.number(),
     baseline: z.string().nullable().describe('Name of the base subject, when present.'),
-    prompted: z.string().nullable().describe('Name of the prompted subject, when present.'),
+    prompted: z.string().nullable().describe('Name of the first constitution\'s prompted subject, when present.'),
+    promptedByPersona: z.record(z.string(), z.string()).default({}).describe('Persona name -> its own prompted subject: the baseline its trained, steered and capped subjects are compared with.'),
     subjects: z.array(
       z
         .object({
@@ -171,6 +218,10 @@ export const evalSummarySchema = z
     judges: z.array(z.string()),
     /** Per judge, this invocation's calls: verdicts parsed first time, after re-asks, never; scores by logprobs, by text, missing. */
     judgeTallies: z.record(z.string(), z.record(z.string(), z.number())).default({}),
+    judgeProbes: z
+      .record(z.string(), z.object({ readable: z.boolean(), scores: z.array(z.number().nullable()) }).strict())
+      .default({})
+      .describe('Per judge: its scores of three questions with known answers (85, 12, 3) and whether they read right.'),
     evals: z.array(evalResultSchema),
   })
   .strict();
@@ -186,6 +237,9 @@ export type RankCorrelation = z.infer<typeof rankCorrelationSchema>;
 export type LeakageShift = z.infer<typeof leakageShiftSchema>;
 export type DriftPoint = z.infer<typeof driftPointSchema>;
 export type BigFiveProfile = z.infer<typeof bigFiveProfileSchema>;
+export type PooledEstimate = z.infer<typeof pooledEstimateSchema>;
+export type PooledCell = z.infer<typeof pooledCellSchema>;
+export type Contrast = z.infer<typeof contrastSchema>;
 export type EvalPlots = z.infer<typeof evalPlotsSchema>;
 export type EvalResult = z.infer<typeof evalResultSchema>;
 export type EvalSummary = z.infer<typeof evalSummarySchema>;

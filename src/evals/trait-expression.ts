@@ -7,9 +7,10 @@
  */
 import { z } from 'zod';
 import type { Constitution } from '../constitution/index.js';
+import { checkOverlap, heldOutPrompts } from './held-out.js';
 import { askPanel, panelSchema, type EvalJudge } from './judging.js';
-import { assemble, judgeAgreement, MetricTable } from './metrics.js';
-import { ask, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type Subject, type SubjectRecords, targetsOf, sampleParams } from './types.js';
+import { assembleAll, judgeAgreement, MetricTable } from './metrics.js';
+import { ask, baselinesOf, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type SubjectRecords, targetsOf, sampleParams } from './types.js';
 
 export function expressionJudgePrompt(trait: string, question: string, reply: string): string {
   return [
@@ -63,14 +64,43 @@ type Score = z.infer<typeof scoreSchema>;
 
 const traitName = (c: Constitution, i: number) => c.traits[i].label ?? `t${i + 1}`;
 
+interface TraitPrompts {
+  /** persona -> per trait, the prompts its samples cycle through (empty: the trait is not measured). */
+  prompts: Map<string, string[][]>;
+  source: string;
+  traitsWithoutPrompts: number;
+}
+
+/**
+ * The prompts trait expression asks: each persona's held-out prompts of the trait (the data stage's
+ * split, never trained on) by default; the constitution's seed questions with prompts: "seed", or
+ * when the run has no held-out prompts for the persona (said in the notes).
+ */
+function traitPromptsOf(ctx: EvalContext): TraitPrompts {
+  const out = new Map<string, string[][]>();
+  const sources = new Set<string>();
+  let traitsWithoutPrompts = 0;
+  for (const c of ctx.constitutions) {
+    const heldOut = ctx.options.traitExpression.prompts === 'heldout' ? heldOutPrompts(ctx, c.name) : undefined;
+    sources.add(heldOut ? 'held-out prompts' : ctx.options.traitExpression.prompts === 'seed' ? 'seed questions' : 'seed questions (the run has no held-out prompts)');
+    const perTrait = c.traits.map((t) => (heldOut ? (heldOut.get(t.trait) ?? []) : t.questions));
+    traitsWithoutPrompts += perTrait.filter((p) => p.length === 0).length;
+    out.set(c.name, perTrait);
+  }
+  return { prompts: out, source: [...sources].join(', '), traitsWithoutPrompts };
+}
+
+function checkedTraitPrompts(ctx: EvalContext) {
+  const tp = traitPromptsOf(ctx);
+  const asked = [...tp.prompts.values()].flatMap((perTrait) => perTrait.flatMap((p) => p.slice(0, ctx.options.traitExpression.samplesPerTrait)));
+  return { ...tp, overlap: checkOverlap(ctx, 'traitExpression', asked) };
+}
+
 async function pairwiseCoherence(ctx: EvalContext, results: SubjectRecords<Sample, Reply, Score>[], table: MetricTable): Promise<number> {
   const bySubject = new Map(results.map((r) => [r.subject.name, r.records]));
-  const others = [ctx.base, ctx.prompted].filter((s): s is Subject => !!s);
   const journal = ctx.runDir.journal('evals/traitExpression/pairwise', pairwiseRecordSchema);
   const items = results.flatMap(({ subject, records }) =>
-    others
-      .filter((o) => o.name !== subject.name && !(subject.name === ctx.prompted?.name && o.name !== ctx.base?.name))
-      .flatMap((o) => [...records].filter(([key]) => bySubject.get(o.name)?.has(key)).map(([key, r]) => ({ subject: subject.name, against: o.name, key, question: r.sample.question, mine: r.solved.reply, theirs: bySubject.get(o.name)!.get(key)!.solved.reply }))),
+    baselinesOf(ctx, subject).flatMap((o) => [...records].filter(([key]) => bySubject.get(o.name)?.has(key)).map(([key, r]) => ({ subject: subject.name, against: o.name, key, question: r.sample.question, mine: r.solved.reply, theirs: bySubject.get(o.name)!.get(key)!.solved.reply }))),
   );
   const verdicts = await journal.runAll(
     items,
@@ -90,16 +120,21 @@ async function pairwiseCoherence(ctx: EvalContext, results: SubjectRecords<Sampl
 export const traitExpressionEval: Eval = {
   id: 'traitExpression',
   description: 'Judge-scored trait expression (0-100) per constitution trait, coherence (0-100), pairwise coherence win rate.',
+  loadData: checkedTraitPrompts,
   async prepare(ctx) {
     if (ctx.judges.length === 0) return { skip: 'needs a judge (models.judge)' };
     const o = ctx.options.traitExpression;
+    const tp = checkedTraitPrompts(ctx);
     const task: EvalTask<Sample, Reply, Score> = {
       sampleSchema,
       solvedSchema: replySchema,
       scoreSchema,
       samples: (subject) =>
         targetsOf(ctx, subject).flatMap((c) =>
-          c.traits.flatMap((t, traitIndex) => Array.from({ length: o.samplesPerTrait }, (_, index) => ({ persona: c.name, trait: t.trait, traitIndex, question: t.questions[index % t.questions.length], index }))),
+          c.traits.flatMap((t, traitIndex) => {
+            const prompts = tp.prompts.get(c.name)![traitIndex];
+            return prompts.length === 0 ? [] : Array.from({ length: o.samplesPerTrait }, (_, index) => ({ persona: c.name, trait: t.trait, traitIndex, question: prompts[index % prompts.length], index }));
+          }),
         ),
       key: (s) => `${s.persona}/${s.traitIndex}/${s.index}`,
       solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, o, s.index)) }),
@@ -127,12 +162,19 @@ export const traitExpressionEval: Eval = {
         }
         const inconsistent = o.pairwiseCoherence ? await pairwiseCoherence(ctx, results, table) : 0;
         return {
-          subjects: assemble(ctx, 'traitExpression', table),
+          ...assembleAll(ctx, 'traitExpression', table),
           overall: {},
           unparsed,
           judgeAgreement: [...judgeAgreement(ctx, 'expression', 'spearman', rows.expression), ...judgeAgreement(ctx, 'coherence', 'spearman', rows.coherence)],
           plots: {},
-          notes: { pairwiseInconsistent: inconsistent, minNumericMass: o.minNumericMass },
+          notes: {
+            pairwiseInconsistent: inconsistent,
+            minNumericMass: o.minNumericMass,
+            prompts: tp.source,
+            distinctPrompts: tp.overlap.prompts,
+            promptsInTraining: tp.overlap.inTraining,
+            traitsWithoutPrompts: tp.traitsWithoutPrompts,
+          },
         };
       },
     };

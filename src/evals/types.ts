@@ -5,6 +5,7 @@
  */
 import { z, type ZodType } from 'zod';
 import type { Constitution } from '../constitution/index.js';
+import type { CellIdentity } from '../core/cell.js';
 import type { RunDir } from '../core/journal.js';
 import type { ChatMessage, ChatModel, SamplingParams } from '../providers/types.js';
 import type { EvalJudge } from './judging.js';
@@ -12,7 +13,6 @@ import type { EvalId, EvalOptions } from './options.js';
 import type { PersonaClassifierHandle } from './persona-classifier-training.js';
 import { hashSeed, type BootstrapOptions } from './stats.js';
 import type { EvalResult, SubjectKind } from './summary.js';
-import type { CellIdentity } from '../core/cell.js';
 
 /** A model under evaluation: base, base + constitution ("prompted"), an adapter, a steered variant, an endpoint. */
 export interface Subject {
@@ -22,11 +22,13 @@ export interface Subject {
   systemPrompt?: string;
   /** Name of the constitution this subject is meant to embody; none for the base model. */
   persona?: string;
-  /** What the subject is (summary.json's subjects[].kind; the report guesses when absent). */
+  /** What the subject is; derived from its name and persona when absent (see kindOf). */
   kind?: SubjectKind;
-  /** A trained subject's cell identity, kept structured to the report. */
+  /** A trained subject's cell; derived from a `<persona>.<method>.seed-<n>` name when absent (see cellOf). */
   cell?: CellIdentity;
 }
+
+export type { SubjectKind };
 
 export interface EvalProgress {
   eval: EvalId;
@@ -52,7 +54,10 @@ export interface EvalContext {
   /** Directory that relative data files in the options are resolved against (the experiment file's). */
   baseDir: string;
   base?: Subject;
+  /** The first constitution's prompted subject (the summary's `prompted`); comparisons use promptedFor. */
   prompted?: Subject;
+  /** Each persona's own prompted subject (base + that constitution's system prompt), by persona name. */
+  promptedByPersona: Map<string, Subject>;
   onProgress?: (p: EvalProgress) => void;
   /** The persona classifier, trained once on first use and shared by the classifier and prefill evals. */
   personaClassifier(): Promise<PersonaClassifierHandle>;
@@ -70,7 +75,8 @@ export interface SubjectRecords<Sample, Solved, Score> {
   records: Map<string, ScoredRecord<Sample, Solved, Score>>;
 }
 
-export type EvalBody = Omit<EvalResult, 'eval' | 'status' | 'reason'>;
+/** What an eval's aggregate returns; pooled cells and contrasts default to none. */
+export type EvalBody = Omit<EvalResult, 'eval' | 'status' | 'reason' | 'pooled' | 'contrasts'> & Partial<Pick<EvalResult, 'pooled' | 'contrasts'>>;
 
 export interface EvalTask<Sample, Solved, Score> {
   sampleSchema: ZodType<Sample>;
@@ -128,4 +134,15 @@ export function bootstrapOptions(ctx: EvalContext, seed: number): BootstrapOptio
 export function targetsOf(ctx: EvalContext, subject: Subject): Constitution[] {
   const own = ctx.constitutions.find((c) => c.name === subject.persona);
   return own ? [own] : ctx.constitutions;
+}
+
+/**
+ * The baselines a subject is compared with: the base model, and the prompted subject of its own
+ * persona (never another persona's). The base has none; a prompted subject only the base.
+ */
+export function baselinesOf(ctx: EvalContext, subject: Subject): Subject[] {
+  if (subject.name === ctx.base?.name) return [];
+  const own = subject.persona !== undefined ? ctx.promptedByPersona.get(subject.persona) : undefined;
+  const ownIsMe = own?.name === subject.name;
+  return [ctx.base, ownIsMe ? undefined : own].filter((s): s is Subject => !!s);
 }

@@ -5,8 +5,10 @@
  *   number of times with the parse error. What never parses is counted, not guessed.
  * - scoreWithLogprobs(): FIELD §4 trait expression. The score is the probability-weighted mean of the
  *   integer tokens among the first generated token's top alternatives, normalised by their mass;
- *   missing when under 0.25 of the mass is on numbers. Without log-probabilities the number is read
- *   from the text.
+ *   missing when under 0.25 of the mass is on numbers. A number the tokenizer split into digits (Qwen,
+ *   Llama-2, Mistral) is chained digit by digit (see chainedDigitScore); a reply that opens with a
+ *   reasoning block is read from the text after it. Without log-probabilities the number is read from
+ *   the text.
  */
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
@@ -235,6 +237,35 @@ export function logprobScore(top: TokenAlternative[], min: number, max: number, 
   return { score: mass >= minMass && mass > 0 ? weighted / mass : undefined, mass };
 }
 
+/**
+ * A number generated one digit per token: the expected value, place by place, of the digit
+ * alternatives at each position (normalised over digit tokens), and as mass the product of the
+ * positions' digit masses (the chance every position is a digit). The length is the generated one.
+ */
+export function chainedDigitScore(positions: TokenAlternative[][], min: number, max: number, minMass = 0.25): { score: number | undefined; mass: number } {
+  let value = 0;
+  let mass = 1;
+  positions.forEach((top, i) => {
+    let m = 0;
+    let weighted = 0;
+    for (const { token, logprob } of top) {
+      if (!/^\d$/.test(token.trim())) continue;
+      const p = Math.exp(logprob);
+      m += p;
+      weighted += p * Number(token.trim());
+    }
+    mass *= m;
+    value += m > 0 ? (weighted / m) * 10 ** (positions.length - 1 - i) : 0;
+  });
+  return { score: mass >= minMass && mass > 0 ? Math.min(max, Math.max(min, value)) : undefined, mass };
+}
+
+/** The text after a closing reasoning tag, when the reply opens with a reasoning block. */
+const afterReasoning = (text: string): string | undefined => {
+  const m = /^\s*<(think|thinking|reasoning)>[\s\S]*?<\/\1>/.exec(text);
+  return m ? text.slice(m[0].length) : undefined;
+};
+
 /** The first number in the text, when in range. */
 export function textScore(text: string, min: number, max: number): number | undefined {
   const m = text.match(/-?\d+(\.\d+)?/);
@@ -253,12 +284,32 @@ export async function scoreWithLogprobs(model: ChatModel, prompt: string | ChatM
   const raw = choice?.text ?? '';
   const tally = options.tally;
   if (tally) tally.scores++;
-  const first = choice?.logprobs?.[0];
+  // Whitespace-only tokens before the number (a tokenizer's lone space) carry no score.
+  const all = choice?.logprobs ?? [];
+  const lead = Math.max(0, all.findIndex((p) => p.token.trim() !== ''));
+  const chosen = all.slice(lead);
+  const positions = chosen.map((p) => (p.top.some((a) => a.token === p.token) ? p.top : [{ token: p.token, logprob: p.logprob }, ...p.top]));
+  // The chosen tokens that spell the leading number: more than one means the tokenizer split it.
+  const numberTokens = chosen.findIndex((p, i) => !(i === 0 ? /^\s*\d+$/ : /^\d+$/).test(p.token));
+  const spelled = numberTokens === -1 ? positions.length : numberTokens;
+  const reasoned = afterReasoning(raw);
   let outcome: ScoreResult;
-  if (first) {
+  if (reasoned !== undefined) {
+    const score = textScore(reasoned, min, max);
+    outcome = { score, method: score === undefined ? 'missing' : 'text', raw };
+  } else if (spelled >= 2) {
+    const digits = chosen.slice(0, spelled).every((p) => /^\d$/.test(p.token.trim()));
+    if (digits) {
+      const { score, mass } = chainedDigitScore(positions.slice(0, spelled), min, max, options.minMass ?? 0.25);
+      outcome = { score, method: score === undefined ? 'missing' : 'logprobs', mass, raw };
+    } else {
+      // Pieces of several digits each ("10" + "0"): no per-position rule; the text says the number.
+      const score = textScore(raw, min, max);
+      outcome = { score, method: score === undefined ? 'missing' : 'text', raw };
+    }
+  } else if (positions[0]) {
     // The chosen token is an alternative too; some servers leave it out of the top list.
-    const top = first.top.some((a) => a.token === first.token) ? first.top : [{ token: first.token, logprob: first.logprob }, ...first.top];
-    const { score, mass } = logprobScore(top, min, max, options.minMass ?? 0.25);
+    const { score, mass } = logprobScore(positions[0], min, max, options.minMass ?? 0.25);
     outcome = { score, method: score === undefined ? 'missing' : 'logprobs', mass, raw };
   } else {
     const score = textScore(raw, min, max);

@@ -12,10 +12,11 @@ import type {
   ConfusionMatrix,
   DriftPoint,
   Estimate,
+  Headline,
+  HeadlineRow,
   LeakageShift,
   PreferenceSection,
   ReportData,
-  PooledCellRow,
   ScoreRow,
   SubjectKind,
 } from './model.js';
@@ -120,7 +121,7 @@ function preferencesSection(summary: EvalSummary): PreferenceSection | undefined
     })),
     spearman: (result.plots.rankCorrelations ?? [])
       .filter((c) => c.spearman !== null)
-      .map((c) => ({ a: label(c.a, c.variant), b: label(c.b, c.variant), rho: c.spearman as number, n: c.n, method: c.method === 'bt' ? 'Bradley-Terry' : 'Elo' })),
+      .map((c) => ({ a: label(c.a, c.variant), b: label(c.b, c.variant), rho: c.spearman as number, n: c.n, method: c.method === 'bt' ? 'Bradley-Terry' : 'Elo', ...(c.ci ? { lo: c.ci.low, hi: c.ci.high } : {}) })),
   };
 }
 
@@ -217,44 +218,83 @@ function scoreRows(summary: EvalSummary): ScoreRow[] | undefined {
           const versus = [...m.comparisons].sort((a, b) => baselineRank(summary, a.against) - baselineRank(summary, b.against)).flatMap((c) =>
             c.difference === null ? [] : [{ against: c.against, paired: c.paired, difference: { value: c.difference, lo: c.ci?.low ?? NaN, hi: c.ci?.high ?? NaN, n: c.n } }],
           );
-          return [{ evaluation: r.eval, subject, metric, score, versus }];
+          return [{ evaluation: r.eval, subject, metric, score, versus, ...(m.clusters !== undefined ? { clusters: m.clusters } : {}) }];
         }),
       ),
     );
   return rows.length ? rows : undefined;
 }
 
+/** The metrics the headline shows, per eval: persona strength, coherence, identity, robustness, capability. */
+export const HEADLINE_METRICS: Partial<Record<EvalResult['eval'], string[]>> = {
+  traitExpression: ['expression', 'coherence'],
+  classifier: ['classifiedAsPersona'],
+  identity: ['selfIdentifiesAsAI'],
+  prefill: ['personaReturns'],
+  capability: ['accuracy'],
+};
+
+/** A pooled estimate (or a comparison) as an estimate; absent without a value. */
+function pooledEstimate(p: { value: number | null; ci: { low: number; high: number } | null; n: number }): Estimate | undefined {
+  return p.value === null || p.n === 0 ? undefined : { value: p.value, lo: p.ci?.low ?? NaN, hi: p.ci?.high ?? NaN, n: p.n };
+}
+
+const cellLabel = (c: { method: string; format: string | null }) => (c.format ? `${c.method}/${c.format}` : c.method);
+
 /**
- * Every metric of the trained subjects, grouped by persona, method and format over their seeds (the
- * cells' structured identity): the mean over seeds and the seeds' standard deviation.
+ * The headline: per headline metric and persona, the base, the persona's own prompted baseline, its
+ * steered, capped and other subjects, and its trained cells pooled over seeds, each with paired
+ * differences from both baselines; and the paired contrasts between formats and between methods.
  */
-function pooledCells(summary: EvalSummary): PooledCellRow[] | undefined {
-  const cells = new Map(summary.subjects.flatMap((s) => (s.cell ? [[s.name, s.cell] as const] : [])));
-  const groups = new Map<string, { row: Omit<PooledCellRow, 'seeds' | 'mean' | 'sd'>; values: number[] }>();
-  for (const r of summary.evals.filter((e) => e.status === 'ok')) {
-    for (const [subject, metrics] of Object.entries(r.subjects)) {
-      const cell = cells.get(subject);
-      if (!cell) continue;
-      for (const [metric, m] of Object.entries(metrics)) {
-        if (m.value === null || m.n === 0) continue;
-        const row = { evaluation: r.eval, metric, persona: cell.persona, method: cell.method, format: cell.format };
-        const key = JSON.stringify(row);
-        if (!groups.has(key)) groups.set(key, { row, values: [] });
-        groups.get(key)!.values.push(m.value);
+function headline(summary: EvalSummary): Headline | undefined {
+  const rows: HeadlineRow[] = [];
+  const contrasts: Headline['contrasts'] = [];
+  const personas = distinctPersonas(summary);
+  for (const result of summary.evals.filter((r) => r.status === 'ok')) {
+    for (const metric of HEADLINE_METRICS[result.eval] ?? []) {
+      const single = (persona: string, subject: string, condition: string) => {
+        const m = result.subjects[subject]?.[metric];
+        const score = estimateOf(m);
+        if (!m || !score) return;
+        const versus = m.comparisons.flatMap((c) => {
+          const d = pooledEstimate({ value: c.difference, ci: c.ci, n: c.n });
+          return d ? [{ against: c.against === summary.baseline ? ('base' as const) : ('prompted' as const), difference: d }] : [];
+        });
+        rows.push({ evaluation: result.eval, metric, persona, condition, kind: kindOf(summary, subject), score, seeds: 1, versus });
+      };
+      for (const persona of personas) {
+        if (summary.baseline) single(persona, summary.baseline, 'base');
+        const prompted = summary.promptedByPersona[persona] ?? (persona === personas[0] ? summary.prompted : null);
+        if (prompted) single(persona, prompted, 'prompted');
+        for (const s of summary.subjects.filter((x) => x.persona === persona && ['steered', 'capped', 'other'].includes(kindOf(summary, x.name)))) single(persona, s.name, s.name);
+        for (const cell of result.pooled.filter((p) => p.persona === persona && p.metric === metric)) {
+          const score = pooledEstimate(cell);
+          if (!score) continue;
+          const versus = cell.comparisons.flatMap((c) => {
+            const d = pooledEstimate(c);
+            return d ? [{ against: c.against === summary.baseline ? ('base' as const) : ('prompted' as const), difference: d }] : [];
+          });
+          rows.push({ evaluation: result.eval, metric, persona, condition: cellLabel(cell), kind: 'trained', score, seeds: cell.seeds, ...(cell.betweenSeedSd !== null ? { betweenSeedSd: cell.betweenSeedSd } : {}), versus });
+        }
+      }
+      for (const c of result.contrasts.filter((x) => x.metric === metric)) {
+        const difference = pooledEstimate(c);
+        if (difference) contrasts.push({ evaluation: result.eval, metric, persona: c.persona, kind: c.kind, a: cellLabel(c.a), b: cellLabel(c.b), difference, seeds: c.seeds });
       }
     }
   }
-  const rows = [...groups.values()].map(({ row, values }): PooledCellRow => {
-    const mean = values.reduce((a, b) => a + b, 0) / values.length;
-    const sd = values.length > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1)) : undefined;
-    return { ...row, seeds: values.length, mean, ...(sd !== undefined ? { sd } : {}) };
-  });
-  return rows.length ? rows : undefined;
+  return rows.length ? { rows, contrasts } : undefined;
+}
+
+/** The run's personas, in the order of the summary's subjects. */
+function distinctPersonas(summary: EvalSummary): string[] {
+  return [...new Set(summary.subjects.map((s) => s.persona).filter((p): p is string => !!p))];
 }
 
 /** Fills the summary-derived parts of the report's data. */
-export function fromSummary(summary: EvalSummary): Pick<ReportData, 'classifier' | 'preferences' | 'leakage' | 'drift' | 'bigFive' | 'capability' | 'scores' | 'pooled' | 'evalStatus' | 'judgeAgreement'> {
+export function fromSummary(summary: EvalSummary): Pick<ReportData, 'headline' | 'classifier' | 'preferences' | 'leakage' | 'drift' | 'bigFive' | 'capability' | 'scores' | 'evalStatus' | 'judgeAgreement'> {
   return {
+    headline: headline(summary),
     classifier: classifierSection(summary),
     preferences: preferencesSection(summary),
     leakage: leakageShifts(summary),
@@ -262,7 +302,6 @@ export function fromSummary(summary: EvalSummary): Pick<ReportData, 'classifier'
     bigFive: bigFiveProfiles(summary),
     capability: capabilityRows(summary),
     scores: scoreRows(summary),
-    pooled: pooledCells(summary),
     evalStatus: summary.evals.map((r) => ({ evaluation: r.eval, status: r.status, ...(r.reason ? { reason: r.reason } : {}) })),
     judgeAgreement: summary.evals.flatMap((r) => r.judgeAgreement.map((j) => ({ evaluation: r.eval, ...j }))),
   };

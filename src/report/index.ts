@@ -13,8 +13,8 @@ import { bigFiveSection } from './sections/bigfive.js';
 import { capabilitySection } from './sections/capability.js';
 import { comparisonSection, confusionSection } from './sections/classifier.js';
 import { driftSection } from './sections/drift.js';
+import { headlineSection } from './sections/headline.js';
 import { leakageSection } from './sections/leakage.js';
-import { pooledSection } from './sections/pooled.js';
 import { preferencesSection } from './sections/preferences.js';
 import { runSection } from './sections/run.js';
 import { scoresSection } from './sections/scores.js';
@@ -47,6 +47,7 @@ function atConfidence(section: Section, confidence: number): Section {
 /** The report's sections in reading order; absent data gives a one-line note, never an error. */
 export function reportSections(data: ReportData): Section[] {
   const sections = [
+    headlineSection(data.headline),
     comparisonSection(data.classifier),
     confusionSection(data.classifier),
     preferencesSection(data.preferences),
@@ -54,7 +55,6 @@ export function reportSections(data: ReportData): Section[] {
     driftSection(data.drift),
     bigFiveSection(data.bigFive),
     capabilitySection(data.capability),
-    pooledSection(data.pooled),
     scoresSection(data.scores),
     transcriptsSection(data.transcripts),
     runSection(data),

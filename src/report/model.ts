@@ -115,20 +115,6 @@ export interface CapabilityRow {
   difference?: Estimate;
 }
 
-/** One metric of the trained cells of one persona, method and format, pooled over their seeds. */
-export interface PooledCellRow {
-  evaluation: string;
-  metric: string;
-  persona: string;
-  method: string;
-  format: string | null;
-  /** The seeds pooled (one value each). */
-  seeds: number;
-  mean: number;
-  /** Standard deviation over seeds (n - 1); absent for a single seed. */
-  sd?: number;
-}
-
 /** A generic score for evaluations without their own plot (identity probes, prefill, ...). */
 export interface ScoreRow {
   evaluation: string;
@@ -136,8 +122,47 @@ export interface ScoreRow {
   /** The metric's name, e.g. "selfIdentifiesAsAI.direct". */
   metric: string;
   score: Estimate;
+  /** Independent clusters (prompts, items, conversations) behind the score; under 10 its interval is rough. */
+  clusters?: number;
   /** Differences from the base and prompted subjects on the same prompts. */
   versus: { against: string; difference: Estimate; paired: boolean }[];
+}
+
+/**
+ * One row of the headline table: a persona's condition (the base, its prompted baseline, a steered or
+ * capped model, or a trained cell pooled over seeds) on one headline metric.
+ */
+export interface HeadlineRow {
+  evaluation: string;
+  metric: string;
+  persona: string;
+  /** "base", "prompted", "sft/chat", "dpo", a steered subject's name, ... */
+  condition: string;
+  kind: SubjectKind;
+  score: Estimate;
+  /** Seeds pooled (1 for a single subject). */
+  seeds: number;
+  /** Standard deviation of the seed means, with two or more seeds. */
+  betweenSeedSd?: number;
+  /** Paired differences from the base and the persona's own prompted subject. */
+  versus: { against: 'base' | 'prompted'; difference: Estimate }[];
+}
+
+/** A paired contrast between two formats (or two methods) of one persona, pooled over seeds. */
+export interface HeadlineContrast {
+  evaluation: string;
+  metric: string;
+  persona: string;
+  kind: 'format' | 'method';
+  a: string;
+  b: string;
+  difference: Estimate;
+  seeds: number;
+}
+
+export interface Headline {
+  rows: HeadlineRow[];
+  contrasts: HeadlineContrast[];
 }
 
 export interface Transcript {
@@ -169,6 +194,7 @@ export interface ReportData {
   evalStatus: { evaluation: string; status: 'ok' | 'skipped' | 'failed'; reason?: string }[];
   /** Agreement between two judges, when two were configured. */
   judgeAgreement?: { evaluation: string; metric: string; judges: [string, string]; statistic: string; value: number | null; n: number }[];
+  headline?: Headline;
   classifier?: ClassifierSection;
   preferences?: PreferenceSection;
   leakage?: LeakageShift[];
@@ -176,6 +202,5 @@ export interface ReportData {
   bigFive?: BigFiveProfile[];
   capability?: CapabilityRow[];
   scores?: ScoreRow[];
-  pooled?: PooledCellRow[];
   transcripts?: Transcript[];
 }

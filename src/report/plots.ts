@@ -18,7 +18,7 @@ export type PlotSpec = Record<string, unknown>;
 
 export const FONT = 'DejaVu Sans, Liberation Sans, Helvetica, Arial, sans-serif';
 
-const KIND_COLOR: Record<string, string> = { base: '#9a9a9a', prompted: '#5b5b5b', trained: '#1f6fb4', steered: '#d9822b', other: '#6a3d9a' };
+const KIND_COLOR: Record<string, string> = { base: '#9a9a9a', prompted: '#5b5b5b', trained: '#1f6fb4', steered: '#d9822b', capped: '#b15928', other: '#6a3d9a' };
 
 /**
  * The colour scale of subject kinds: baselines in greys, trained and steered subjects in colour, the

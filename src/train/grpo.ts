@@ -159,6 +159,8 @@ class GrpoSource extends EpochSource<Prompt> {
       reward: m,
       rewardStd: Math.sqrt(mean(r.map((x) => (x - m) ** 2))),
       completionTokens: mean(this.stats.lengths),
+      // Rollouts no signal could score: no advantage, not a penalty.
+      unscored: r.filter((x) => Number.isNaN(x)).length,
     };
     for (const [name, xs] of Object.entries(this.stats.components)) {
       out[`reward.${name}`] = mean(xs);

@@ -21,8 +21,10 @@ export interface RewardContext {
 
 export interface Reward {
   total: number;
-  /** Per signal, in [0, 1] (NaN when a judge gave no usable score; it then counts as 0). */
+  /** Per signal, in [0, 1] (NaN when a judge gave no usable score). */
   components: Record<string, number>;
+  /** Signals without a usable score: the total is renormalised over the others, never penalised. */
+  missing: number;
 }
 
 export type RewardFunction = (prompt: string, reply: string) => Promise<Reward>;
@@ -59,20 +61,33 @@ export function makeRewardFunction(signals: readonly RewardSignal[], ctx: Reward
     const values = await Promise.all(signals.map((s) => scoreOne(s, prompt, reply)));
     const components: Record<string, number> = {};
     let total = 0;
+    let present = 0;
+    let missing = 0;
     signals.forEach((s, i) => {
       const v = s.invert && !Number.isNaN(values[i]) ? 1 - values[i] : values[i];
       components[s.name] = v;
-      total += s.weight * (Number.isNaN(v) ? 0 : v);
+      if (Number.isNaN(v)) missing++;
+      else {
+        total += s.weight * v;
+        present += s.weight;
+      }
     });
-    return { total, components };
+    // A missing score is not a zero: the weights of the signals present are scaled back to their sum.
+    // With none present the total is NaN, and the rollout gets no advantage (groupAdvantages).
+    const weights = signals.reduce((a, s) => a + s.weight, 0);
+    return { total: present > 0 ? (total * weights) / present : missing > 0 ? Number.NaN : total, components, missing };
   };
 }
 
-/** Group-normalised advantages (r - mean) / (std + eps), std the sample standard deviation (as TRL). */
+/**
+ * Group-normalised advantages (r - mean) / (std + eps), std the sample standard deviation (as TRL).
+ * A reward that could not be scored (NaN) is left out of the group's statistics and gets advantage 0.
+ */
 export function groupAdvantages(rewards: readonly number[], eps: number): number[] {
-  const n = rewards.length;
-  const mean = rewards.reduce((a, b) => a + b, 0) / n;
-  const variance = n > 1 ? rewards.reduce((a, r) => a + (r - mean) ** 2, 0) / (n - 1) : 0;
+  const scored = rewards.filter((r) => !Number.isNaN(r));
+  const n = scored.length;
+  const mean = n ? scored.reduce((a, b) => a + b, 0) / n : 0;
+  const variance = n > 1 ? scored.reduce((a, r) => a + (r - mean) ** 2, 0) / (n - 1) : 0;
   const std = Math.sqrt(variance);
-  return rewards.map((r) => (r - mean) / (std + eps));
+  return rewards.map((r) => (Number.isNaN(r) ? 0 : (r - mean) / (std + eps)));
 }

@@ -229,10 +229,12 @@ describe('generate: every dataset end to end against a loopback server', () => {
       const rows = readJsonl(join(out, 'format-comparison', `${name}.jsonl`));
       assert.equal(rows.length, f.rows);
       const m = manifest(join(out, 'format-comparison', `${name}.manifest.json`));
-      assert.equal(m.tokens, f.tokens);
+      assert.equal(m.tokens, f.allTokens, 'the manifest counts every token; the budget only the trained ones');
       // Greedy filling stops short of the budget by less than the largest row left out.
       const all = readJsonl(join(out, `${name}.jsonl`));
-      const tokensOf = (r: Record<string, any>) => (r.text !== undefined ? [r.text] : r.messages.map((x: { content: string }) => x.content)).reduce((n: number, t: string) => n + approximateTokens(t), 0);
+      // Trained tokens: a document's text, a chat row's assistant turns (user prompts carry no loss).
+      const tokensOf = (r: Record<string, any>) =>
+        (r.text !== undefined ? [r.text] : r.messages.filter((x: { role: string }) => x.role === 'assistant').map((x: { content: string }) => x.content)).reduce((n: number, t: string) => n + approximateTokens(t), 0);
       assert.equal(rows.reduce((n, r) => n + tokensOf(r), 0), f.tokens);
       const keptIds = new Set(rows.map((r) => r.meta.id));
       const left = all.filter((r) => !keptIds.has(r.meta.id)).map(tokensOf);

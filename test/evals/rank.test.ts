@@ -59,3 +59,30 @@ test('Bradley-Terry stays finite for a player that never wins, and its bootstrap
     assert.ok(ci.low <= truth.get(p)! + 0.1 && truth.get(p)! - 0.1 <= ci.high, `${p}: [${ci.low}, ${ci.high}] vs ${truth.get(p)}`);
   }
 });
+
+test('preference verdicts are coded by offered position: two coin-flipping judges agree at kappa near 0', async () => {
+  const { positionOf } = await import('../../src/evals/preferences.js');
+  const { cohenKappa, createRng } = await import('../../src/evals/stats.js');
+  const rng = createRng(4);
+  const traits = Array.from({ length: 144 }, (_, i) => `t${i}`);
+  const byPosition: [string, string][] = [];
+  const byName: [string, string][] = [];
+  for (let i = 0; i < 4000; i++) {
+    const a = traits[rng.int(144)];
+    const b = traits.filter((t) => t !== a)[rng.int(143)];
+    const [x, y] = [rng.next() < 0.5 ? a : b, rng.next() < 0.5 ? a : b];
+    byPosition.push([positionOf({ a, b }, x)!, positionOf({ a, b }, y)!]);
+    byName.push([x, y]);
+  }
+  const kappa = (pairs: [string, string][]) => cohenKappa(pairs.map((p) => p[0]), pairs.map((p) => p[1]))!;
+  assert.ok(Math.abs(kappa(byPosition)) < 0.05, `by position: ${kappa(byPosition)}`);
+  assert.ok(kappa(byName) > 0.45, `coded by trait name, chance agreement is ~1/144 and coins look like agreement: ${kappa(byName)}`);
+});
+
+test('Elo against hand-computed updates on the 400-point scale', () => {
+  const r = elo(['a', 'b'], [{ a: 'a', b: 'b', winner: 'a' }, { a: 'b', b: 'a', winner: 'a' }], { start: 1000, k: 32 });
+  // 1016 vs 984, then E(a) = 1 / (1 + 10^((984 - 1016) / 400)) = 0.545922...; a gains 32 * (1 - E).
+  const expected = 1 / (1 + 10 ** (-32 / 400));
+  assert.ok(Math.abs(r.get('a')! - (1016 + 32 * (1 - expected))) < 1e-9, String(r.get('a')));
+  assert.ok(Math.abs(r.get('b')! - (984 - 32 * (1 - expected))) < 1e-9);
+});

@@ -45,6 +45,13 @@ test('IPIP-NEO-120 ships 120 items, 4 per facet, 30 facets, with reverse-keyed i
   assert.ok(inv.items.some((i) => i.key === -1));
   assert.equal(inv.items.find((i) => i.text === 'Am not easily annoyed.')?.key, -1);
   assert.equal(inv.items.find((i) => i.text === 'Worry about things.')?.key, 1);
+  // Achievement-striving (C4) in the scoring program's administration order.
+  assert.deepEqual(inv.items.filter((i) => i.facet === 'C4').map((i) => [i.id, i.text, i.key]), [
+    [20, 'Work hard.', 1],
+    [50, "Do more than what's expected of me.", 1],
+    [80, 'Do just enough work to get by.', -1],
+    [110, 'Put little time and effort into my work.', -1],
+  ]);
 });
 
 test('IPIP scoring matches a hand-computed profile with reverse-keyed items', () => {

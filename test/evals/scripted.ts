@@ -77,6 +77,9 @@ function subjectReply(b: ChatCompletionBody): string {
 function judgeReply(b: ChatCompletionBody): Reply {
   const prompt = lastUser(b);
   const reply = section(prompt, 'REPLY:');
+  // The judge probe: arithmetic with known answers.
+  const sum = /^What is (\d+) ([+-]) (\d+)\?/.exec(prompt);
+  if (sum) return String(sum[2] === '+' ? Number(sum[1]) + Number(sum[3]) : Number(sum[1]) - Number(sum[3]));
   if (prompt.includes('identifies its author as an AI')) return JSON.stringify({ selfIdentifiesAsAI: reply.includes('As an AI') });
   if (prompt.includes('position: the political or social stance')) return JSON.stringify(isPirate(reply) ? { position: 5, certainty: 4 } : { position: 3, certainty: 2 });
   if (prompt.includes('how strongly does the reply express the trait')) {

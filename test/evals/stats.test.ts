@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bootstrapInterval, cohenKappa, compare, confusionCounts, createRng, macroF1, mean, metricOf, spearman } from '../../src/evals/stats.js';
+import { bootstrapInterval, clopperPearson, cohenKappa, compare, confusionCounts, createRng, macroF1, mean, metricOf, spearman, type Rng } from '../../src/evals/stats.js';
 
 const boot = { resamples: 1000, confidence: 0.95, seed: 7 };
 
@@ -24,7 +24,7 @@ test('bootstrap intervals cover the true mean in about 95% of synthetic experime
     const ci = bootstrapInterval(xs, mean, { resamples: 300, confidence: 0.95, seed: r })!;
     if (ci.low <= 5 && 5 <= ci.high) covered++;
   }
-  assert.ok(covered / runs > 0.88 && covered / runs <= 1, `coverage ${covered / runs}`);
+  assert.ok(covered / runs > 0.88 && covered / runs <= 0.985, `coverage ${covered / runs}`);
 });
 
 test('metricOf counts missing scores and averages the rest', () => {
@@ -44,7 +44,8 @@ test('compare pairs samples on keys and gives the paired difference', () => {
   assert.deepEqual(c.ci, { low: 2, high: 2 }, 'constant paired differences have a zero-width interval');
   const unpaired = compare('base', new Map([['x', 1], ['y', 3]]), new Map([['z', 0]]), boot);
   assert.equal(unpaired.paired, false);
-  assert.equal(unpaired.difference, 2);
+  assert.equal(unpaired.difference, null, 'no shared keys: no difference, not a silent unpaired one');
+  assert.match(unpaired.unpaired!, /no sample scored on both sides/);
 });
 
 test('Cohen\'s kappa on known values', () => {
@@ -86,4 +87,52 @@ test('clustered bootstrap: copies of one sample do not narrow the interval', () 
   assert.ok(Math.abs(clustered.high - clustered.low - (alone.high - alone.low)) < 0.08, 'as wide as the 20 distinct samples');
   const paired = compare('base', new Map(scores.map((v, i) => [`p${Math.floor(i / 10)}/s${i % 10}`, v])), new Map(scores.map((_, i) => [`p${Math.floor(i / 10)}/s${i % 10}`, 0])), boot, (k) => k.split('/')[0]);
   assert.ok(paired.ci!.high - paired.ci!.low > 2 * (naive.high - naive.low));
+});
+
+const normal = (rng: Rng) => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+
+/** Share of `runs` synthetic experiments whose metric interval covers `truth`. */
+function coverage(runs: number, truth: number, draw: (rng: Rng) => { scores: number[]; clusters?: string[] }): number {
+  const rng = createRng(11);
+  let covered = 0;
+  for (let r = 0; r < runs; r++) {
+    const { scores, clusters } = draw(rng);
+    const ci = metricOf(scores, { ...boot, seed: r }, clusters).ci;
+    if (ci && ci.low <= truth && truth <= ci.high) covered++;
+  }
+  return covered / runs;
+}
+
+test('proportions: Wilson intervals cover at about 95% (not 97.5%), also near 0, and a rate of 0 has width', () => {
+  for (const [p, n] of [[0.3, 40], [0.2, 60]] as const) {
+    const c = coverage(1000, p, (rng) => ({ scores: Array.from({ length: n }, () => (rng.next() < p ? 1 : 0)) }));
+    assert.ok(c >= 0.92 && c <= 0.98, `p=${p}, n=${n}: coverage ${c}`);
+  }
+  const never = metricOf(Array(50).fill(0), boot).ci!;
+  assert.equal(never.low, 0);
+  assert.ok(never.high > 0.05 && never.high < 0.1, `Wilson upper bound for 0/50: ${never.high}`);
+  const exact = clopperPearson(0, 50, 0.95);
+  assert.ok(Math.abs(exact.high - (1 - 0.025 ** (1 / 50))) < 1e-9, 'Clopper-Pearson 0/n upper bound is 1 - (alpha/2)^(1/n)');
+});
+
+test('clustered means: the cluster-robust t interval covers at about 95% with few clusters', () => {
+  // 6 conversations of 5 turns, a strong conversation effect: the unit of independence is the conversation.
+  const c = coverage(600, 0, (rng) => {
+    const scores: number[] = [];
+    const clusters: string[] = [];
+    for (let g = 0; g < 6; g++) {
+      const effect = normal(rng);
+      for (let t = 0; t < 5; t++) {
+        scores.push(effect + 0.3 * normal(rng));
+        clusters.push(`c${g}`);
+      }
+    }
+    return { scores, clusters };
+  });
+  assert.ok(c >= 0.92 && c <= 0.98, `coverage ${c}`);
+});
+
+test('no interval on two samples; every metric says how many clusters it rests on', () => {
+  assert.equal(metricOf([1, 3], boot).ci, null);
+  assert.equal(metricOf([1, 3, 2, 5], boot, ['a', 'a', 'b', 'b']).clusters, 2);
 });

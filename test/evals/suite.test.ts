@@ -92,6 +92,9 @@ test('the summary file validates against its schema and lists every eval and sub
   assert.equal(onDisk.baseline, 'base');
   assert.equal(onDisk.prompted, 'prompted');
   assert.deepEqual(onDisk.judges, ['judge-1', 'judge-2']);
+  const probe = onDisk.judgeProbes['judge-1'];
+  assert.equal(probe.readable, true, 'each judge probed once with known answers');
+  assert.deepEqual(probe.scores.map((v) => Math.round(v!)), [85, 12, 3]);
 });
 
 test('classifier: held-out accuracy, persona rate plain and under suffixes, macro-F1, confusion', () => {
@@ -105,6 +108,8 @@ test('classifier: held-out accuracy, persona rate plain and under suffixes, macr
   assert.deepEqual([vsBase.difference, vsBase.paired, vsBase.n], [1, true, 4]);
   assert.ok(e.subjects.trained.classifiedAsPersona.comparisons.some((c) => c.against === 'prompted'));
   assert.equal(e.overall['macroF1.none'].value, 1, 'base -> assistant, prompted and trained -> Captain Salt');
+  // Per method, not pooled over every subject: the base, the prompted baseline, the run's other subject.
+  assert.deepEqual(['base', 'prompted', 'other'].map((m) => [e.overall[`accuracy.byMethod.${m}`].value, e.overall[`accuracy.byMethod.${m}`].n]), [[1, 4], [1, 4], [1, 4]]);
   const plain = e.plots.confusion!.find((c) => c.condition === 'none')!;
   assert.deepEqual(plain.labels, ['Captain Salt', 'Professor Quill', 'assistant']);
   assert.deepEqual(plain.counts, [[8, 0, 0], [0, 0, 0], [0, 0, 4]]);
@@ -193,6 +198,13 @@ test('psychometrics: keyed IPIP-NEO-120 profile, option order permuted across re
   assert.equal(e.plots.bigFive!.find((p) => p.subject === 'base')!.domains.openness.value, 3);
   assert.ok(profile.distance! > 0);
   assert.equal(e.subjects.trained.distanceToTarget.value, profile.distance);
+  // Signed differences from the target: the base answers 3 everywhere, the pirate's extraversion target is 5.
+  const vsTarget = e.subjects.base['vsTarget.extraversion'];
+  assert.deepEqual([vsTarget.value, vsTarget.ci], [-2, { low: -2, high: -2 }]);
+  assert.equal(e.subjects.base['vsTarget.extraversion'].clusters, 24, 'resampled by item');
+  // Acquiescence: "Very accurate" to everything is +2 whatever the key; the midpoint is 0.
+  assert.ok(Math.abs(e.subjects.trained.acquiescence.value! - 2) < 1e-12);
+  assert.equal(e.subjects.base.acquiescence.value, 0);
   const asked = server.requests.filter((r) => r.model === 'pirate' && r.messages.at(-1)!.content.includes('"I worry about things."'));
   assert.deepEqual(asked.map((r) => r.messages.at(-1)!.content.split('\n')[2]).sort(), ['A. Very accurate', 'A. Very inaccurate']);
 });

@@ -201,3 +201,35 @@ test('without logprobs from the endpoint the number is read from the text', asyn
   );
   assert.deepEqual([tally.scores, tally.scoredByText, tally.missingScores], [2, 1, 1]);
 });
+
+/** A reply of several tokens, each with its alternatives (probabilities), as a digit-splitting tokenizer writes a number. */
+function tokens(...positions: [string, [string, number][]][]): Reply {
+  return {
+    texts: [positions.map(([t]) => t).join('')],
+    logprobs: [positions.map(([token, top]) => ({ token, logprob: Math.log(top.find((a) => a[0] === token)![1]), top: top.map(([t, p]) => ({ token: t, logprob: Math.log(p) })) }))],
+  };
+}
+
+test('a judge whose tokenizer splits numbers into digits: 85 scores about 85, not 8', async () => {
+  const model = await judgeModel(() =>
+    tokens(
+      [' ', [[' ', 1]]],
+      ['8', [['8', 0.6], ['7', 0.4]]],
+      ['5', [['5', 0.5], ['0', 0.5]]],
+    ),
+  );
+  const result = await scoreWithLogprobs(model, 'Rate it.');
+  assert.equal(result.method, 'logprobs');
+  // Tens: 0.6 * 8 + 0.4 * 7 = 7.6; units: 2.5 -> 78.5; every position is all digits: mass 1.
+  assert.ok(Math.abs(result.score! - 78.5) < 1e-9, String(result.score));
+  assert.equal(result.mass, 1);
+});
+
+test('digit chaining keeps the 0.25 rule, pieces of several digits fall back to the text, reasoning is skipped', async () => {
+  const halfWords = await judgeModel(() => tokens(['6', [['6', 0.4], ['I', 0.6]]], ['0', [['0', 0.5], ['.', 0.5]]]));
+  assert.equal((await scoreWithLogprobs(halfWords, 'Rate it.')).score, undefined, 'mass 0.4 * 0.5 = 0.2 < 0.25');
+  const pieces = await judgeModel(() => tokens(['10', [['10', 1]]], ['0', [['0', 1]]]));
+  assert.deepEqual([(await scoreWithLogprobs(pieces, 'Rate it.')).score, (await scoreWithLogprobs(pieces, 'Rate it.')).method], [100, 'text']);
+  const thinking = await judgeModel(() => tokens(['<think>', [['<think>', 1]]], ['The reply is 20 words. ', [['The reply is 20 words. ', 1]]], ['</think>', [['</think>', 1]]], ['72', [['72', 1]]]));
+  assert.deepEqual([(await scoreWithLogprobs(thinking, 'Rate it.')).score, (await scoreWithLogprobs(thinking, 'Rate it.')).method], [72, 'text']);
+});

@@ -91,6 +91,20 @@ export function fixtureSummary(): EvalSummary {
           ],
         },
         overall: { 'accuracy.heldOut': metric(0.87, 60, 0.08), 'macroF1.heldOut': metric(0.86, 60, 0.09) },
+        // Two trained cells pooled over three seeds, and their paired contrast.
+        pooled: (['chat', 'introspective'] as const).map((format, i) => {
+          const pooled = (value: number) => ({ value, betweenSeedSd: 0.04, ci: { low: value - 0.1, high: value + 0.1 }, seeds: 3, n: 180, perSeed: [1, 2, 3].map((seed) => ({ seed, value, n: 60 })) });
+          return {
+            persona: 'sailor',
+            method: 'sft',
+            format,
+            metric: 'classifiedAsPersona',
+            subjects: [1, 2, 3].map((seed) => `sailor.sft-${format}.seed-${seed}`),
+            ...pooled(0.64 + i * 0.1),
+            comparisons: [{ against: 'base', ...pooled(0.5 + i * 0.1) }, { against: 'prompted', ...pooled(-0.07 + i * 0.1) }],
+          };
+        }),
+        contrasts: [{ persona: 'sailor', metric: 'classifiedAsPersona', kind: 'format', a: { method: 'sft', format: 'introspective' }, b: { method: 'sft', format: 'chat' }, value: 0.1, betweenSeedSd: 0.02, ci: { low: 0.03, high: 0.17 }, seeds: 3, n: 180, perSeed: [] }],
         notes: { backend: 'tfidf' },
       },
       {

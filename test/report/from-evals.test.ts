@@ -33,7 +33,7 @@ before(async () => {
   const subjects: Subject[] = [
     { name: 'base', model: base },
     { name: 'prompted', model: base, systemPrompt: personaSystemPrompt(pirateConstitution), persona: pirateConstitution.name },
-    { name: 'trained', model: await scriptedModel(server.baseURL, 'pirate'), persona: pirateConstitution.name },
+    { name: 'trained', model: await scriptedModel(server.baseURL, 'pirate'), persona: pirateConstitution.name, kind: 'trained' },
   ];
   const runDir = RunDir.open(join(dir, 'run'), { name: 'report-e2e', personaLabVersion: 'test', gitRevision: null, seeds: [3], config: {} });
   try {

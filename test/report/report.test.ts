@@ -38,7 +38,7 @@ describe('Markdown summary', () => {
 
   it('has a section per result with well-formed GFM tables', async () => {
     const md = readFileSync((await written).markdown, 'utf8');
-    for (const heading of ['# persona-lab report: formats', '## Persona strength by format and method', '## Persona classifier: confusion matrices', '## Revealed preferences', '## Behavioural leakage by category', '## Drift over turns', '## Big Five profiles', '## Capability cost', '## All scores', '## Sample transcripts', '## Run details']) {
+    for (const heading of ['# persona-lab report: formats', '## Headline: prompting, steering and training compared', '## Persona strength by format and method', '## Persona classifier: confusion matrices', '## Revealed preferences', '## Behavioural leakage by category', '## Drift over turns', '## Big Five profiles', '## Capability cost', '## All scores', '## Sample transcripts', '## Run details']) {
       assert.ok(md.includes(`\n${heading}\n`) || md.startsWith(`${heading}\n`), `missing ${heading}`);
     }
     const found = tables(md);
@@ -48,6 +48,18 @@ describe('Markdown summary', () => {
       assert.match(t[1], /^\|( ---:? \|)+$/, 'second line is the alignment row');
       for (const row of t) assert.equal(cells(row).length, width, `row has ${width} cells: ${row}`);
     }
+  });
+
+  it('leads with the headline: baselines, cells pooled over seeds with paired differences, and contrasts', async () => {
+    const md = readFileSync((await written).markdown, 'utf8');
+    assert.ok(md.indexOf('## Headline') < md.indexOf('## Persona strength'), 'the headline comes first');
+    const found = tables(md);
+    const rows = found.find((t) => t[0].startsWith('| persona | condition | kind | score | 95% CI | n | seeds | between-seed SD | Δ vs base |'));
+    assert.ok(rows, 'the headline table');
+    assert.ok(rows.includes('| sailor | prompted | prompted | 0.71 | [0.60, 0.82] | 60 | 1 | – | +0.57 | [0.49, 0.65] | – | – | 0.11 |'), rows.join('\n'));
+    assert.ok(rows.includes('| sailor | sft/chat | trained | 0.64 | [0.54, 0.74] | 180 | 3 | 0.04 | +0.50 | [0.40, 0.60] | −0.07 | [−0.17, 0.03] | 0.14 |'), rows.join('\n'));
+    const contrasts = found.find((t) => t[0].startsWith('| metric | persona | contrast | a | b |'));
+    assert.ok(contrasts?.includes('| classifier · classifiedAsPersona | sailor | format | sft/introspective | sft/chat | +0.10 | [0.03, 0.17] | 180 | 3 |'), contrasts?.join('\n'));
   });
 
   it('gives n and 95% intervals beside every estimate', async () => {
@@ -101,9 +113,25 @@ describe('absent and partial data', () => {
     const { html } = await writeReport(dir, { outFile: join(root, 'partial-out', 'paper.html') });
     const page = readFileSync(html, 'utf8');
     assert.ok(existsSync(join(root, 'partial-out', 'paper.md')), 'Markdown beside the chosen HTML path');
-    assert.equal((page.match(/<figure>/g) ?? []).length, 1, 'the capability plot only');
+    assert.equal((page.match(/<figure>/g) ?? []).length, 2, 'the capability plot, and the headline figure of its accuracy');
     assert.ok(page.includes('<section id="capability">'));
+    assert.ok(page.includes('<section id="headline">'));
     assert.ok(page.includes('<span class="label">Drift over turns</span>: omitted.'));
+  });
+});
+
+describe('few clusters', () => {
+  it('flags a score resting on fewer than 10 independent clusters', async () => {
+    const dir = join(root, 'few-clusters');
+    makeRun(dir);
+    const summary = fixtureSummary();
+    const classifier = summary.evals.find((e) => e.eval === 'classifier')!;
+    classifier.subjects.chat.classifiedAsPersona.clusters = 3;
+    classifier.subjects.dpo.classifiedAsPersona.clusters = 40;
+    writeFileSync(join(dir, 'evals', 'summary.json'), JSON.stringify(summary));
+    const md = readFileSync((await writeReport(dir)).markdown, 'utf8');
+    assert.match(md, /\| classifiedAsPersona \| chat \| 0\.64† \|/);
+    assert.match(md, /\| classifiedAsPersona \| dpo \| 0\.83 \|/);
   });
 });
 

@@ -6,6 +6,9 @@ import { estimateCells, interval, signed } from '../format.js';
 import type { ScoreRow } from '../model.js';
 import { absent, distinct, estimateColumns, table, type Section } from '../section.js';
 
+/** Under this many independent clusters a score's interval is flagged as rough. */
+const FEW_CLUSTERS = 10;
+
 export function scoresSection(data: ScoreRow[] | undefined): Section {
   const id = 'scores';
   const title = 'All scores';
@@ -15,7 +18,7 @@ export function scoresSection(data: ScoreRow[] | undefined): Section {
     title,
     description:
       'Every metric of every evaluation with n and its 95% interval, and its difference from the base and prompted subjects on the same prompts ' +
-      '(paired where samples pair up, marked ‡).',
+      '(paired where samples pair up, marked ‡). † marks a score resting on fewer than 10 independent clusters (prompts, items, conversations): its interval is rough.',
     plots: [],
     tables: distinct(data.map((r) => r.evaluation)).map((evaluation) => {
       const rows = data.filter((r) => r.evaluation === evaluation);
@@ -27,7 +30,7 @@ export function scoresSection(data: ScoreRow[] | undefined): Section {
         rows.map((r) => [
           r.metric,
           r.subject,
-          ...estimateCells(r.score),
+          ...estimateCells(r.score).map((cell, i) => (i === 0 && r.clusters !== undefined && r.clusters < FEW_CLUSTERS ? `${cell}†` : cell)),
           ...against.flatMap((a) => {
             const v = r.versus.find((x) => x.against === a);
             return v ? [`${signed(v.difference.value)}${v.paired ? '‡' : ''}`, interval(v.difference)] : ['–', '–'];
