@@ -104,18 +104,21 @@ export class LocalChatModel implements ChatModel {
     const d = this.defaults;
     const stops = request.stop ?? [];
     const decode = (tokens: readonly number[]) => this.tokenizer.decode(tokens, { skipSpecialTokens: true });
-    const seed = request.seed ?? 0;
     const row: RowOptions = {
       temperature: request.temperature ?? (d.doSample ? d.temperature : 0),
       topP: request.topP ?? (d.doSample ? d.topP : 1),
       topK: request.topK ?? (d.doSample && d.topK > 0 ? d.topK : undefined),
+      minP: request.minP ?? (d.doSample && d.minP ? d.minP : undefined),
+      logitBias: request.logitBias && new Map(Object.entries(request.logitBias).map(([id, bias]) => [Number(id), bias])),
+      presencePenalty: request.presencePenalty,
+      frequencyPenalty: request.frequencyPenalty,
       maxTokens: request.maxTokens ?? d.maxNewTokens ?? DEFAULT_MAX_TOKENS,
       stopTokens: this.stopTokens(),
       shouldStop: stops.length ? (_row, tokens) => findStop(decode(tokens), stops) >= 0 : undefined,
       logprobs: request.logprobs ?? false,
       topLogprobs: request.topLogprobs ?? 0,
     };
-    const generations = await this.queue(prompt, Array.from({ length: n }, (_, i) => ({ ...row, seed: seed + i })));
+    const generations = await this.queue(prompt, Array.from({ length: n }, (_, i) => ({ ...row, seed: request.seed === undefined ? undefined : request.seed + i })));
     options.signal?.throwIfAborted();
     const token = (id: number) => this.tokenizer.decode([id]);
     return {
