@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
 import { clearResponseCache, EndpointUnreachableError } from '../providers/index.js';
-import { serveModels } from '../providers/server.js';
+import type { ChatModel } from '../providers/types.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
 import type { StageContext } from '../experiments/context.js';
 import type { LoadedExperiment } from '../experiments/load.js';
@@ -215,20 +215,37 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
 
   program
     .command('serve')
-    .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models)')
+    .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models, /health)')
     .requiredOption('--model <dir>', 'a Hugging Face model directory, or "tiny" for the bundled model')
-    .option('--adapter <dir[*scale]>', 'a PEFT LoRA adapter to apply unmerged (repeatable; *scale weights it)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--adapter <[name=]dir[*scale]>', 'a PEFT LoRA adapter (repeatable): name=dir serves base+adapter as its own model id; a bare dir is applied to the base model itself; *scale weights it', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--name <id>', 'the model id clients ask for', 'persona-lab')
     .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', (v) => Number(v), 8000)
-    .action(async (options: { model: string; adapter: string[]; name: string; host: string; port: number }) => {
+    .option('--concurrency <n>', 'requests worked on at once', (v) => Number(v), 8)
+    .option('--max-queue <n>', 'requests that may wait; more get 503 with Retry-After', (v) => Number(v), 64)
+    .option('--timeout <seconds>', 'a request unanswered after this long gets 504', (v) => Number(v), 300)
+    .option('--body-limit <bytes>', 'largest request body (413 beyond)', (v) => Number(v), 1024 * 1024)
+    .option('--log-prompts', 'put each request\'s last message (truncated) in the access log')
+    .action(async (options: { model: string; adapter: string[]; name: string; host: string; port: number; concurrency: number; maxQueue: number; timeout: number; bodyLimit: number; logPrompts?: boolean }) => {
       const { createLocalChatModel, parseLocalModelRef } = await import('../engine/provider.js');
+      const { serveModels } = await import('../providers/server.js');
+      for (const [flag, value] of [['--concurrency', options.concurrency], ['--max-queue', options.maxQueue], ['--timeout', options.timeout], ['--body-limit', options.bodyLimit]] as const) {
+        if (!(Number.isInteger(value) && value >= (flag === '--max-queue' ? 0 : 1))) throw new InputError('serve', flag, `a whole number${flag === '--max-queue' ? '' : ' >= 1'} (got ${value})`);
+      }
       const base = options.model === 'tiny' ? parseLocalModelRef('tiny').path : options.model;
-      const model = createLocalChatModel(`local:${[base, ...options.adapter].join('+')}`);
-      const handle = await serveModels({ [options.name]: model }, { host: options.host, port: options.port });
-      emit(program.opts(), { url: handle.url, model: options.name }, `serving ${model.id} as "${options.name}" at ${handle.url} (Ctrl-C stops)`);
+      const named = options.adapter.filter((a) => a.includes('='));
+      const stacked = options.adapter.filter((a) => !a.includes('='));
+      const models: Record<string, ChatModel> = { [options.name]: createLocalChatModel(`local:${[base, ...stacked].join('+')}`) };
+      for (const a of named) {
+        const [id, dir] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
+        if (!id || !dir || id in models) throw new InputError('serve', '--adapter', `name=dir[*scale] with a new, non-empty name (got "${a}")`);
+        models[id] = createLocalChatModel(`local:${[base, ...stacked, dir].join('+')}`);
+      }
+      const handle = await serveModels(models, { host: options.host, port: options.port, concurrency: options.concurrency, maxQueue: options.maxQueue, timeoutMs: options.timeout * 1000, bodyLimit: options.bodyLimit, logPrompts: options.logPrompts });
+      emit(program.opts(), { url: handle.url, models: Object.keys(models) }, `serving ${Object.entries(models).map(([id, m]) => `${m.id} as "${id}"`).join(', ')} at ${handle.url} (Ctrl-C stops)`);
       await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
       await handle.close();
+      await Promise.all(Object.values(models).map((m) => m.close?.()));
     });
 
   program

@@ -90,5 +90,7 @@ export interface ChatModel {
   complete?(request: CompletionRequest, options?: CallOptions): Promise<ChatResult>;
   /** Token count with the model's own tokenizer, where it has one. */
   countTokens?(text: string): number;
+  /** Tokens the model attends to (prompt + reply), where known; longer prompts are refused. */
+  readonly contextLength?: number;
   close?(): Promise<void>;
 }
