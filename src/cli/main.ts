@@ -263,13 +263,19 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
+  // every subcommand too: their usage errors must reach the exit code 2 below, not exit 1 directly
+  const overrideExit = (command: Command): void => {
+    command.exitOverride();
+    command.commands.forEach(overrideExit);
+  };
+  overrideExit(program);
   try {
     await program.parseAsync(argv);
     return 0;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
+    const { code, exitCode } = error as { code?: string; exitCode?: number };
+    // help asked for is success; help shown because a subcommand is missing is a usage error
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || (code === 'commander.help' && exitCode === 0)) return 0;
     if (code?.startsWith('commander.')) return 2;
     if (error instanceof InputError || error instanceof EndpointUnreachableError) {
       process.stderr.write(`error: ${error.message}\n`);
