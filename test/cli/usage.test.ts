@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [resolve('bin/persona-lab.js'), ...args], { encoding: 'utf8' });
@@ -14,4 +16,24 @@ test('usage errors exit 2 at every level of the command tree, help exits 0', () 
   }
   assert.equal(cli('--help').status, 0);
   assert.equal(cli('serve', '--help').status, 0);
+});
+
+test('validate refuses an experiment whose local model directory is missing, naming the role (exit 2)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'validate-local-'));
+  try {
+    const write = (subject: string) =>
+      writeFileSync(join(dir, 'exp.yaml'), `name: v\nconstitutions: [${resolve('examples/constitutions/skeptic.yaml')}]\nmodels:\n  subject: "${subject}"\n  judge: tiny\nseeds: [1]\n`);
+    write(`local:${join(dir, 'no-such-model')}`);
+    const missing = cli('validate', join(dir, 'exp.yaml'));
+    assert.equal(missing.status, 2, missing.stderr);
+    assert.match(missing.stderr, /models\.subject: a model directory with config\.json \(not found: .*no-such-model\)/);
+    write(`local:${resolve('models/tiny')}+${join(dir, 'no-adapter')}`);
+    const adapter = cli('validate', join(dir, 'exp.yaml'));
+    assert.equal(adapter.status, 2);
+    assert.match(adapter.stderr, /models\.subject: an adapter directory/);
+    write(`local:${resolve('models/tiny')}`);
+    assert.equal(cli('validate', join(dir, 'exp.yaml')).status, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
