@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
-import { redactCredentials } from '../core/redact.js';
+import { printable, redactCredentials } from '../core/redact.js';
 import { clearResponseCache, EndpointUnreachableError } from '../providers/index.js';
 import type { ChatModel } from '../providers/types.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
@@ -279,10 +279,10 @@ export async function main(argv: string[]): Promise<number> {
     if (code === 'commander.helpDisplayed' || code === 'commander.version' || (code === 'commander.help' && exitCode === 0)) return 0;
     if (code?.startsWith('commander.')) return 2;
     if (error instanceof InputError || error instanceof EndpointUnreachableError) {
-      process.stderr.write(`error: ${redactCredentials(error.message)}\n`);
+      process.stderr.write(`error: ${printable(redactCredentials(error.message))}\n`);
       return 2;
     }
-    process.stderr.write(`error: ${redactCredentials((error as Error).stack ?? String(error))}\n`);
+    process.stderr.write(`error: ${printable(redactCredentials((error as Error).stack ?? String(error)))}\n`);
     return 1;
   }
 }

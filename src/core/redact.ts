@@ -38,3 +38,17 @@ export function redactDeep<T>(value: T): T {
   }
   return value;
 }
+
+/**
+ * Text quoted from files (a parser's message with a snippet of a garbage file) made safe to print:
+ * control characters and undecodable bytes (U+FFFD) as escapes, each line cut at `maxLine` characters.
+ */
+export function printable(text: string, maxLine = 400): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const escaped = line.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\ufffd]/g, (c) => (c === '\ufffd' ? '\\ufffd' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+      return escaped.length > maxLine ? `${escaped.slice(0, maxLine)}... (${escaped.length - maxLine} more characters)` : escaped;
+    })
+    .join('\n');
+}

@@ -37,3 +37,19 @@ test('validate refuses an experiment whose local model directory is missing, nam
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an error quoting a garbage file prints escapes, not raw bytes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'garbage-'));
+  try {
+    const bytes = Buffer.alloc(4000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 131 + 7) % 256;
+    writeFileSync(join(dir, 'bad.json'), bytes);
+    const r = cli('validate', join(dir, 'bad.json'));
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /bad\.json: malformed JSON/);
+    assert.doesNotMatch(r.stderr, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\ufffd]/, 'no control characters or undecodable bytes');
+    assert.ok(r.stderr.split('\n').every((line) => line.length < 600));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
