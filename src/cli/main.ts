@@ -11,7 +11,7 @@ import { clearResponseCache, EndpointUnreachableError } from '../providers/index
 import type { ChatModel } from '../providers/types.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
 import type { StageContext } from '../experiments/context.js';
-import type { LoadedExperiment } from '../experiments/load.js';
+import { loadExperiment, type LoadedExperiment } from '../experiments/load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
 import type { EvalSummary } from '../evals/summary.js';
 import { initProject } from './init.js';
@@ -27,6 +27,21 @@ export interface GlobalOptions {
 /** Prints a result: JSON on stdout with --json, else the human lines. */
 export function emit(options: GlobalOptions, result: unknown, human: string): void {
   process.stdout.write(options.json ? JSON.stringify(result, null, 2) + '\n' : human.endsWith('\n') ? human : human + '\n');
+}
+
+/**
+ * Ctrl-C during resumable work: say where the finished work is and how to continue, then exit 130
+ * (journals and checkpoints are written as work finishes, so nothing finished is lost). Returns the
+ * function that removes the handler.
+ */
+function resumeOnInterrupt(where: string): () => void {
+  const command = ['persona-lab', ...process.argv.slice(2)].map((a) => (/^[\w./:=@+-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+  const handler = () => {
+    process.stderr.write(`\ninterrupted: finished work is kept in ${where}; run the same command again to resume where it stopped:\n  ${redactCredentials(command)}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', handler);
+  return () => process.off('SIGINT', handler);
 }
 
 export function buildProgram(): Command {
@@ -86,10 +101,12 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
         const options = program.opts();
         const stage: StageOptions = { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' };
         const ctx = await prepareStage(file, stage, check && ((loaded) => check(loaded, file)));
+        const release = resumeOnInterrupt(ctx.loaded.runDir);
         try {
           const { result, lines } = await body(ctx, stage, file);
           emit(options, result, lines.join('\n'));
         } finally {
+          release();
           await ctx.close();
         }
       });
@@ -128,7 +145,8 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .argument('<experiment>', 'experiment YAML')
     .action(async (file: string) => {
       const options = program.opts();
-      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
+      const release = resumeOnInterrupt(loadExperiment(file).runDir);
+      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' }).finally(release);
       const evals = summary.eval ? statusLines(summary.eval) : [];
       const last = summary.report ? `report: ${summary.report.html}` : `run directory: ${summary.run}`;
       emit(options, summary, [...evals, last].join('\n'));
@@ -181,12 +199,14 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .action(async (o: { out: string; seed?: number; examples?: number; steps?: number }) => {
       const { buildTinyModel } = await import('../experiments/tiny/index.js');
       const board = progressBoard(program.opts().json ? 'silent' : 'auto');
+      const release = resumeOnInterrupt(`${o.out}.build (checkpoints)`);
       try {
         const result = await buildTinyModel({ outDir: o.out, seed: o.seed, examples: o.examples, steps: o.steps }, {
           onProgress: (p) => p.totalSteps && board.update(`tiny ${p.stage}`, p.step ?? 0, p.totalSteps),
         });
         emit(program.opts(), result, `wrote ${result.outDir}: ${result.parameters} parameters, loss ${result.firstLoss?.toFixed(3)} -> ${result.finalLoss?.toFixed(3)} in ${Math.round(result.seconds)} s`);
       } finally {
+        release();
         board.stop();
       }
     });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -49,6 +49,27 @@ test('an error quoting a garbage file prints escapes, not raw bytes', () => {
     assert.match(r.stderr, /bad\.json: malformed JSON/);
     assert.doesNotMatch(r.stderr, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\ufffd]/, 'no control characters or undecodable bytes');
     assert.ok(r.stderr.split('\n').every((line) => line.length < 600));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C during resumable work says where the work is kept and how to resume, exit 130', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'interrupt-'));
+  try {
+    const child = spawn(process.execPath, [resolve('bin/persona-lab.js'), 'tiny', 'build', '--out', join(dir, 'm'), '--examples', '200', '--steps', '400'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    await new Promise<void>((started) =>
+      child.stderr!.on('data', (d) => {
+        stderr += d;
+        if (/tiny train/.test(stderr)) started();
+      }),
+    );
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.match(stderr, /interrupted: finished work is kept in .*m\.build.*run the same command again to resume/s);
+    assert.match(stderr, /persona-lab tiny build --out \S+ --examples 200 --steps 400/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
