@@ -248,7 +248,8 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .option('--body-limit <bytes>', 'largest request body (413 beyond)', (v) => Number(v), 1024 * 1024)
     .option('--log-prompts', 'put each request\'s last message (truncated) in the access log')
     .action(async (options: { model: string; adapter: string[]; name: string; host: string; port: number; concurrency: number; maxQueue: number; timeout: number; bodyLimit: number; logPrompts?: boolean }) => {
-      const { createLocalChatModel, parseLocalModelRef } = await import('../engine/provider.js');
+      const { LocalChatModel, parseLocalModelRef } = await import('../engine/provider.js');
+      const open = (ref: string) => Object.assign(LocalChatModel.open(parseLocalModelRef(ref)), { boundedContext: true });
       const { serveModels } = await import('../providers/server.js');
       for (const [flag, value] of [['--concurrency', options.concurrency], ['--max-queue', options.maxQueue], ['--timeout', options.timeout], ['--body-limit', options.bodyLimit]] as const) {
         if (!(Number.isInteger(value) && value >= (flag === '--max-queue' ? 0 : 1))) throw new InputError('serve', flag, `a whole number${flag === '--max-queue' ? '' : ' >= 1'} (got ${value})`);
@@ -256,11 +257,11 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       const base = options.model === 'tiny' ? parseLocalModelRef('tiny').path : options.model;
       const named = options.adapter.filter((a) => a.includes('='));
       const stacked = options.adapter.filter((a) => !a.includes('='));
-      const models: Record<string, ChatModel> = { [options.name]: createLocalChatModel(`local:${[base, ...stacked].join('+')}`) };
+      const models: Record<string, ChatModel> = { [options.name]: open(`local:${[base, ...stacked].join('+')}`) };
       for (const a of named) {
         const [id, dir] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
         if (!id || !dir || id in models) throw new InputError('serve', '--adapter', `name=dir[*scale] with a new, non-empty name (got "${a}")`);
-        models[id] = createLocalChatModel(`local:${[base, ...stacked, dir].join('+')}`);
+        models[id] = open(`local:${[base, ...stacked, dir].join('+')}`);
       }
       const handle = await serveModels(models, { host: options.host, port: options.port, concurrency: options.concurrency, maxQueue: options.maxQueue, timeoutMs: options.timeout * 1000, bodyLimit: options.bodyLimit, logPrompts: options.logPrompts });
       emit(program.opts(), { url: handle.url, models: Object.keys(models) }, `serving ${Object.entries(models).map(([id, m]) => `${m.id} as "${id}"`).join(', ')} at ${handle.url} (Ctrl-C stops)`);

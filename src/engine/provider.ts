@@ -5,9 +5,10 @@
  * batches. Stop strings end a row as soon as they appear (the text is cut before them), logprobs
  * come with their top alternatives, and embed() mean-pools the final hidden states.
  *
- * Prompts are bounded by the model's context (max_position_embeddings): a longer prompt is refused
- * with ContextLengthError, and maxTokens is clamped to what is left of the context, so a request's
- * buffers never outgrow the context. A batch holds at most BATCH_ROWS rows and BATCH_POSITIONS
+ * With `boundedContext` (what `serve` sets), prompts are bounded by the model's context
+ * (max_position_embeddings): a longer prompt is refused with ContextLengthError, and maxTokens is
+ * clamped to what is left of the context, so a request's buffers never outgrow the context. In
+ * process (the pipeline's own calls) rotary models may run past it, as they always could. A batch holds at most BATCH_ROWS rows and BATCH_POSITIONS
  * cached positions (rows x (longest prompt + most new tokens)), so concurrent requests bound memory.
  *
  * Not supported locally: `jsonSchema` (no constrained decoding): refused like an endpoint's 400.
@@ -71,6 +72,9 @@ export class LocalChatModel implements ChatModel {
   private readonly pending: Pending[] = [];
   private running = false;
 
+  /** Refuse prompts of contextLength tokens or more and clamp maxTokens to the rest (see above). */
+  boundedContext = false;
+
   get contextLength(): number {
     return this.model.config.maxPositionEmbeddings;
   }
@@ -120,7 +124,7 @@ export class LocalChatModel implements ChatModel {
   private async sample(prompt: number[], request: CompletionRequest | ChatRequest, options: CallOptions): Promise<ChatResult> {
     const n = request.n ?? 1;
     const d = this.defaults;
-    if (prompt.length >= this.contextLength) throw new ContextLengthError('request', prompt.length, this.contextLength);
+    if (this.boundedContext && prompt.length >= this.contextLength) throw new ContextLengthError('request', prompt.length, this.contextLength);
     const logitBias = request.logitBias && new Map(Object.entries(request.logitBias).map(([id, bias]) => [Number(id), bias]));
     for (const id of logitBias?.keys() ?? []) {
       if (!Number.isInteger(id) || id < 0 || id >= this.model.config.vocabSize) throw new InputError('request', 'logitBias', `token ids in 0..${this.model.config.vocabSize - 1} (found ${id})`);
@@ -135,7 +139,7 @@ export class LocalChatModel implements ChatModel {
       logitBias,
       presencePenalty: request.presencePenalty,
       frequencyPenalty: request.frequencyPenalty,
-      maxTokens: Math.min(request.maxTokens ?? d.maxNewTokens ?? DEFAULT_MAX_TOKENS, this.contextLength - prompt.length),
+      maxTokens: Math.min(request.maxTokens ?? d.maxNewTokens ?? DEFAULT_MAX_TOKENS, this.boundedContext ? this.contextLength - prompt.length : Infinity),
       stopTokens: this.stopTokens(),
       shouldStop: stops.length ? (_row, tokens) => findStop(decode(tokens), stops) >= 0 : undefined,
       logprobs: request.logprobs ?? false,
@@ -220,7 +224,7 @@ export class LocalChatModel implements ChatModel {
     options.signal?.throwIfAborted();
     const rows = texts.map((t, i) => {
       const ids = this.tokenizer.encode(t);
-      if (ids.length > this.contextLength) throw new ContextLengthError(`input[${i}]`, ids.length, this.contextLength);
+      if (this.boundedContext && ids.length > this.contextLength) throw new ContextLengthError(`input[${i}]`, ids.length, this.contextLength);
       return ids.length ? ids : [this.model.config.bosTokenId ?? this.tokenizer.eos?.id ?? 0];
     });
     return (await this.model.embed(rows)).map((e) => Array.from(e));
