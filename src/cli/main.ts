@@ -6,14 +6,15 @@ import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError, ProviderError } from '../core/errors.js';
+import { printable, redactCredentials } from '../core/redact.js';
 import { lockRunDir } from '../core/run-lock.js';
-import { clearResponseCache, EndpointUnreachableError, parseLocalModelRef, TINY_MODEL_DIR } from '../providers/index.js';
-import { serveModels } from '../providers/server.js';
+import { clearResponseCache, EndpointUnreachableError, parseLocalModelRef } from '../providers/index.js';
+import type { ChatModel } from '../providers/types.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
 import { checkGenerateChanges, ON_CHANGE } from '../experiments/changes.js';
 import type { StageContext } from '../experiments/context.js';
 import { checkModelInputs } from '../experiments/inputs.js';
-import type { LoadedExperiment } from '../experiments/load.js';
+import { loadExperiment, type LoadedExperiment } from '../experiments/load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
 import { cellLabel } from '../experiments/methods/index.js';
 import { failedEvals } from '../evals/outcome.js';
@@ -34,6 +35,21 @@ export interface GlobalOptions {
 /** Prints a result: JSON on stdout with --json, else the human lines. */
 export function emit(options: GlobalOptions, result: unknown, human: string): void {
   process.stdout.write(options.json ? JSON.stringify(result, null, 2) + '\n' : human.endsWith('\n') ? human : human + '\n');
+}
+
+/**
+ * Ctrl-C during resumable work: say where the finished work is and how to continue, then exit 130
+ * (journals and checkpoints are written as work finishes, so nothing finished is lost). Returns the
+ * function that removes the handler.
+ */
+function resumeOnInterrupt(where: string): () => void {
+  const command = ['persona-lab', ...process.argv.slice(2)].map((a) => (/^[\w./:=@+-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+  const handler = () => {
+    process.stderr.write(`\ninterrupted: finished work is kept in ${where}; run the same command again to resume where it stopped:\n  ${redactCredentials(command)}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', handler);
+  return () => process.off('SIGINT', handler);
 }
 
 export function buildProgram(): Command {
@@ -94,11 +110,13 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
         const options = program.opts();
         const stage: StageOptions = { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', onChange: options.onChange };
         const ctx = await prepareStage(file, stage, check && ((loaded) => check(loaded, file, stage)));
+        const release = resumeOnInterrupt(ctx.loaded.runDir);
         try {
           const { result, lines, failed } = await body(ctx, stage, file);
           emit(options, result, lines.join('\n'));
           if (failed?.length) throw new StageFailedError(`${name}: ${failed.join(', ')} failed (see above)`);
         } finally {
+          release();
           await ctx.close();
         }
       });
@@ -140,7 +158,8 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .argument('<experiment>', 'experiment YAML')
     .action(async (file: string) => {
       const options = program.opts();
-      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', onChange: options.onChange });
+      const release = resumeOnInterrupt(loadExperiment(file).runDir);
+      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', onChange: options.onChange }).finally(release);
       const evals = summary.eval ? statusLines(summary.eval) : [];
       const last = summary.report ? `report: ${summary.report.html}` : `run directory: ${summary.run}`;
       emit(options, summary, [...evals, last].join('\n'));
@@ -195,12 +214,14 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .action(async (o: { out: string; seed?: number; examples?: number; steps?: number }) => {
       const { buildTinyModel } = await import('../experiments/tiny/index.js');
       const board = progressBoard(program.opts().json ? 'silent' : 'auto');
+      const release = resumeOnInterrupt(`${o.out}.build (checkpoints)`);
       try {
         const result = await buildTinyModel({ outDir: o.out, seed: o.seed, examples: o.examples, steps: o.steps }, {
           onProgress: (p) => p.totalSteps && board.update(`tiny ${p.stage}`, p.step ?? 0, p.totalSteps),
         });
         emit(program.opts(), result, `wrote ${result.outDir}: ${result.parameters} parameters, loss ${result.firstLoss?.toFixed(3)} -> ${result.finalLoss?.toFixed(3)} in ${Math.round(result.seconds)} s`);
       } finally {
+        release();
         board.stop();
       }
     });
@@ -231,20 +252,38 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
 
   program
     .command('serve')
-    .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models)')
+    .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models, /health)')
     .requiredOption('--model <dir>', 'a Hugging Face model directory, or "tiny" for the bundled model')
-    .option('--adapter <dir[*scale]>', 'a PEFT LoRA adapter to apply unmerged (repeatable; *scale weights it)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--adapter <[name=]dir[*scale]>', 'a PEFT LoRA adapter (repeatable): name=dir serves base+adapter as its own model id; a bare dir is applied to the base model itself; *scale weights it', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--name <id>', 'the model id clients ask for', 'persona-lab')
     .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', (v) => Number(v), 8000)
-    .action(async (options: { model: string; adapter: string[]; name: string; host: string; port: number }) => {
-      const { createLocalChatModel } = await import('../engine/provider.js');
-      const base = options.model === 'tiny' ? TINY_MODEL_DIR : options.model;
-      const model = createLocalChatModel(parseLocalModelRef(`local:${[base, ...options.adapter].join('+')}`));
-      const handle = await serveModels({ [options.name]: model }, { host: options.host, port: options.port });
-      emit(program.opts(), { url: handle.url, model: options.name }, `serving ${model.id} as "${options.name}" at ${handle.url} (Ctrl-C stops)`);
+    .option('--concurrency <n>', 'requests worked on at once', (v) => Number(v), 8)
+    .option('--max-queue <n>', 'requests that may wait; more get 503 with Retry-After', (v) => Number(v), 64)
+    .option('--timeout <seconds>', 'a request unanswered after this long gets 504', (v) => Number(v), 300)
+    .option('--body-limit <bytes>', 'largest request body (413 beyond)', (v) => Number(v), 1024 * 1024)
+    .option('--log-prompts', 'put each request\'s last message (truncated) in the access log')
+    .action(async (options: { model: string; adapter: string[]; name: string; host: string; port: number; concurrency: number; maxQueue: number; timeout: number; bodyLimit: number; logPrompts?: boolean }) => {
+      const { LocalChatModel } = await import('../engine/provider.js');
+      const open = (ref: string) => Object.assign(LocalChatModel.open(parseLocalModelRef(ref)), { boundedContext: true });
+      const { serveModels } = await import('../providers/server.js');
+      for (const [flag, value] of [['--concurrency', options.concurrency], ['--max-queue', options.maxQueue], ['--timeout', options.timeout], ['--body-limit', options.bodyLimit]] as const) {
+        if (!(Number.isInteger(value) && value >= (flag === '--max-queue' ? 0 : 1))) throw new InputError('serve', flag, `a whole number${flag === '--max-queue' ? '' : ' >= 1'} (got ${value})`);
+      }
+      const base = options.model === 'tiny' ? parseLocalModelRef('tiny').path : options.model;
+      const named = options.adapter.filter((a) => a.includes('='));
+      const stacked = options.adapter.filter((a) => !a.includes('='));
+      const models: Record<string, ChatModel> = { [options.name]: open(`local:${[base, ...stacked].join('+')}`) };
+      for (const a of named) {
+        const [id, dir] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
+        if (!id || !dir || id in models) throw new InputError('serve', '--adapter', `name=dir[*scale] with a new, non-empty name (got "${a}")`);
+        models[id] = open(`local:${[base, ...stacked, dir].join('+')}`);
+      }
+      const handle = await serveModels(models, { host: options.host, port: options.port, concurrency: options.concurrency, maxQueue: options.maxQueue, timeoutMs: options.timeout * 1000, bodyLimit: options.bodyLimit, logPrompts: options.logPrompts });
+      emit(program.opts(), { url: handle.url, models: Object.keys(models) }, `serving ${Object.entries(models).map(([id, m]) => `${m.id} as "${id}"`).join(', ')} at ${handle.url} (Ctrl-C stops)`);
       await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
       await handle.close();
+      await Promise.all(Object.values(models).map((m) => m.close?.()));
     });
 
   program
@@ -262,24 +301,30 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
+  // every subcommand too: their usage errors must reach the exit code 2 below, not exit 1 directly
+  const overrideExit = (command: Command): void => {
+    command.exitOverride();
+    command.commands.forEach(overrideExit);
+  };
+  overrideExit(program);
   try {
     await program.parseAsync(argv);
     return 0;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
+    const { code, exitCode } = error as { code?: string; exitCode?: number };
+    // help asked for is success; help shown because a subcommand is missing is a usage error
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || (code === 'commander.help' && exitCode === 0)) return 0;
     if (code?.startsWith('commander.')) return 2;
     if (error instanceof InputError || error instanceof EndpointUnreachableError) {
-      process.stderr.write(`error: ${error.message}\n`);
+      process.stderr.write(`error: ${printable(redactCredentials(error.message))}\n`);
       return 2;
     }
     // A retry give-up or a failed stage is one line; anything else is a bug, with its stack.
     if (error instanceof ProviderError || error instanceof StageFailedError) {
-      process.stderr.write(`error: ${error.message.split('\n')[0]}\n`);
+      process.stderr.write(`error: ${printable(redactCredentials(error.message.split('\n')[0]))}\n`);
       return 1;
     }
-    process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
+    process.stderr.write(`error: ${printable(redactCredentials((error as Error).stack ?? String(error)))}\n`);
     return 1;
   }
 }

@@ -36,3 +36,18 @@ export class ProviderError extends Error {
     this.name = 'ProviderError';
   }
 }
+
+/**
+ * A request longer than the model can attend to (prompt tokens >= its context). Servers answer it
+ * with 400 and code context_length_exceeded, as OpenAI-compatible servers do.
+ */
+export class ContextLengthError extends InputError {
+  constructor(
+    what: string,
+    readonly tokens: number,
+    readonly contextLength: number,
+  ) {
+    super(what, 'prompt', `${tokens} tokens, but the model's maximum context length is ${contextLength} tokens (shorten the input)`);
+    this.name = 'ContextLengthError';
+  }
+}

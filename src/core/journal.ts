@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { z, type ZodType } from 'zod';
 import { InputError } from './errors.js';
+import { redactDeep } from './redact.js';
 
 interface Line<T> {
   key: string;
@@ -197,7 +198,8 @@ export class RunDir {
       manifest = checked.data;
       manifest.resumedAt = [...(manifest.resumedAt ?? []), new Date().toISOString()];
     } else {
-      manifest = { ...fresh, startedAt: new Date().toISOString() };
+      // credentials in URLs (base URLs of endpoints in the config) never reach the file
+      manifest = redactDeep({ ...fresh, startedAt: new Date().toISOString() });
     }
     writeFileAtomic(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
     return new RunDir(dir, manifest);

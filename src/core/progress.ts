@@ -11,12 +11,24 @@ export interface Progress {
 
 export type ProgressMode = 'auto' | 'bar' | 'lines' | 'silent';
 
+/**
+ * A cli-progress format whose ETA reads "--" until there is a rate to estimate from (a bar that has
+ * not moved yet would otherwise say "ETA 0s").
+ */
+export function barFormat(format: string): cliProgress.GenericFormatter {
+  return (options, params, payload) => {
+    const eta: unknown = params.eta;
+    const unknown = params.value < params.total && (params.value === 0 || typeof eta !== 'number' || !Number.isFinite(eta));
+    return cliProgress.Format.Formatter({ ...options, format: unknown ? format.replace('{eta_formatted}', '--') : format }, params, payload);
+  };
+}
+
 export function createProgress(label: string, mode: ProgressMode = 'auto', stream: NodeJS.WriteStream = process.stderr): Progress {
   const resolved = mode === 'auto' ? (stream.isTTY ? 'bar' : 'lines') : mode;
   if (resolved === 'silent') return { update() {}, stop() {} };
   if (resolved === 'bar') {
     const bar = new cliProgress.SingleBar(
-      { format: `${label.padEnd(24)} {bar} {value}/{total} | ETA {eta_formatted}`, stream, hideCursor: true, etaBuffer: 50 },
+      { format: barFormat(`${label.padEnd(24)} {bar} {value}/{total} | ETA {eta_formatted}`), stream, hideCursor: true, etaBuffer: 50 },
       cliProgress.Presets.shades_classic,
     );
     let started = false;

@@ -5,7 +5,7 @@
  */
 import cliProgress from 'cli-progress';
 import { dirname } from 'node:path';
-import { createProgress, type Progress, type ProgressMode } from '../core/progress.js';
+import { barFormat, createProgress, type Progress, type ProgressMode } from '../core/progress.js';
 import { generate, type GenerateSummary } from '../data/index.js';
 import { checkGenerateChanges, type OnChange } from './changes.js';
 import { openStage, type StageContext } from './context.js';
@@ -26,7 +26,7 @@ export interface StageOptions {
 export function progressBoard(mode: ProgressMode = 'auto', stream: NodeJS.WriteStream = process.stderr) {
   const resolved = mode === 'auto' ? (stream.isTTY ? 'bar' : 'lines') : mode;
   if (resolved === 'bar') {
-    const multi = new cliProgress.MultiBar({ format: '{label} {bar} {value}/{total} | ETA {eta_formatted}', stream, hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
+    const multi = new cliProgress.MultiBar({ format: barFormat('{label} {bar} {value}/{total} | ETA {eta_formatted}'), stream, hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
     const bars = new Map<string, cliProgress.SingleBar>();
     return {
       update(label: string, done: number, total: number) {

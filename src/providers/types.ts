@@ -20,6 +20,12 @@ export interface SamplingParams {
   /** Number of samples for the same messages. */
   n?: number;
   stop?: string[];
+  /** Local engine only: keep tokens at least minP times as likely as the most likely one. */
+  minP?: number;
+  /** Added to the logits of these token ids (OpenAI's logit_bias, keys are token ids). */
+  logitBias?: Record<string, number>;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
 }
 
 export interface ChatRequest extends SamplingParams {
@@ -84,5 +90,7 @@ export interface ChatModel {
   complete?(request: CompletionRequest, options?: CallOptions): Promise<ChatResult>;
   /** Token count with the model's own tokenizer, where it has one. */
   countTokens?(text: string): number;
+  /** Tokens the model attends to (prompt + reply), where known; longer prompts are refused. */
+  readonly contextLength?: number;
   close?(): Promise<void>;
 }

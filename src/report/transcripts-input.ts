@@ -101,21 +101,22 @@ function judgeOf(score: unknown): Transcript['judge'] {
   return verdict || reason ? { verdict: verdict || 'no verdict', reason } : undefined;
 }
 
+/** The journal's records in the order of their keys: journals are in completion order, which varies between identical runs. */
 function recordsIn(file: string): Record_[] {
-  const out: Record_[] = [];
+  const out: { key: string; value: Record_ }[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line.trim()) continue;
     try {
       const parsed: unknown = JSON.parse(line);
-      if (isRecord(parsed) && isRecord(parsed.value)) out.push(parsed.value);
+      if (isRecord(parsed) && isRecord(parsed.value)) out.push({ key: String(parsed.key), value: parsed.value });
     } catch {
       // a torn last line: the item was in flight
     }
   }
-  return out;
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((r) => r.value);
 }
 
-/** A transcript for one subject of one eval, preferring a record with a judge's reason. */
+/** A transcript for one subject of one eval: the first record by key, preferring one with a judge's reason. */
 function transcriptIn(file: string, evaluation: string, subject: string): Transcript | undefined {
   let fallback: Transcript | undefined;
   for (const record of recordsIn(file)) {

@@ -34,7 +34,7 @@ const reverser: ChatModel & { seen: (ChatRequest | CompletionRequest)[] } = {
 let server: ServeHandle;
 let client: OpenAI;
 before(async () => {
-  server = await serveModels({ reverser });
+  server = await serveModels({ reverser }, { accessLog: false });
   client = new OpenAI({ baseURL: server.url, apiKey: 'unused', maxRetries: 0 });
 });
 after(() => server.close());
@@ -95,4 +95,57 @@ test('bad requests get OpenAI-shaped 400 errors naming the field', async () => {
     client.chat.completions.create({ model: 'reverser', messages: [{ role: 'user', content: 'x' }], temperature: 5 }),
     (error: APIError) => error.status === 400 && /temperature/.test(error.message),
   );
+});
+
+test('a full queue answers 503 with Retry-After; a request past its deadline gets 504 and leaves the queue', async () => {
+  // a model that answers only when told to, so the queue state is known exactly
+  const waiting: (() => void)[] = [];
+  const held: ChatModel = {
+    id: 'held',
+    chat: () => new Promise((done) => waiting.push(() => done({ model: 'held', cached: false, usage: { promptTokens: 1, completionTokens: 1 }, choices: [{ text: 'ok', finishReason: 'stop' }] }))),
+  };
+  const lines: string[] = [];
+  const small = await serveModels({ held }, { concurrency: 1, maxQueue: 1, timeoutMs: 60_000, accessLog: (line) => lines.push(line) });
+  const c = new OpenAI({ baseURL: small.url, apiKey: 'unused', maxRetries: 0 });
+  try {
+    const ask = () => c.chat.completions.create({ model: 'held', messages: [{ role: 'user', content: 'x' }] });
+    const first = ask(); // running
+    const second = ask(); // waiting
+    const health = async () => (await fetch(small.url.replace(/\/v1$/, '/health'))).json();
+    while ((await health()).waiting < 1) await new Promise((r) => setTimeout(r, 5));
+    await assert.rejects(ask(), (e: APIError) => e.status === 503 && e.headers?.get('retry-after') === '1');
+    waiting.shift()!();
+    assert.equal((await first).choices[0].message.content, 'ok');
+    while (waiting.length < 1) await new Promise((r) => setTimeout(r, 5));
+    waiting.shift()!();
+    assert.equal((await second).choices[0].message.content, 'ok');
+    assert.equal(lines.filter((l) => / 503 /.test(l)).length, 1);
+  } finally {
+    await small.close();
+  }
+  const never: ChatModel = { id: 'never', chat: () => new Promise(() => undefined) };
+  const slow = await serveModels({ never }, { timeoutMs: 200, accessLog: false });
+  try {
+    const c2 = new OpenAI({ baseURL: slow.url, apiKey: 'unused', maxRetries: 0 });
+    await assert.rejects(c2.chat.completions.create({ model: 'never', messages: [{ role: 'user', content: 'x' }] }), (e: APIError) => e.status === 504);
+  } finally {
+    await slow.close();
+  }
+});
+
+test('text content parts are joined; tools, json_object, unknown models and oversized bodies are refused', async () => {
+  await client.chat.completions.create({ model: 'reverser', messages: [{ role: 'user', content: [{ type: 'text', text: 'one ' }, { type: 'text', text: 'two' }] }] });
+  assert.equal((reverser.seen.at(-1) as ChatRequest).messages[0].content, 'one two');
+  const json = { name: 'v', schema: { type: 'object' } };
+  await client.chat.completions.create({ model: 'reverser', messages: [{ role: 'user', content: 'a' }], response_format: { type: 'json_schema', json_schema: json } });
+  assert.deepEqual((reverser.seen.at(-1) as ChatRequest).jsonSchema, json, 'json_schema is passed to the model, which honours or refuses it');
+  await assert.rejects(client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'a' }] }), (e: APIError) => e.status === 404 && /served models: reverser/.test(e.message));
+  await assert.rejects(
+    client.chat.completions.create({ model: 'reverser', messages: [{ role: 'user', content: 'a' }], tools: [{ type: 'function', function: { name: 'f' } }] }),
+    (e: APIError) => e.status === 400 && /tool calling is not supported/.test(e.message),
+  );
+  await assert.rejects(client.chat.completions.create({ model: 'reverser', messages: [{ role: 'user', content: 'x'.repeat(2 * 1024 * 1024) }] }), (e: APIError) => e.status === 413);
+  const response = await fetch(server.url + '/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
+  assert.equal(response.status, 400);
+  assert.equal(typeof (await response.json()).error.message, 'string');
 });

@@ -14,7 +14,7 @@ import { type LoraAdapter, loadAdapterFor, loraNames, loraSpec, loraWeights, mer
 import { type GraphSpec, buildGraph, io, specKey } from './graphs.js';
 import { type RopeTables, ropeTables } from '../models/index.js';
 import { KvCache, type PaddedBatch, leftPad, prefillBias } from './layout.js';
-import { type SamplingOptions, candidatesNeeded, sampleIndex, seededRandom } from './sample.js';
+import { type SamplingOptions, candidatesNeeded, randomFor, sampleIndex } from './sample.js';
 
 export interface AdapterRef {
   path: string;
@@ -39,11 +39,39 @@ export interface LoadOptions {
   threads?: number;
 }
 
+const adjusts = (r: RowOptions) => Boolean(r.logitBias?.size || r.presencePenalty || r.frequencyPenalty);
+
+/**
+ * Samples after adding the row's logit bias and penalties to its candidates (the whole
+ * vocabulary); returns the index into the graph's candidate list.
+ */
+function adjustedIndex(values: Float32Array, ids: BigInt64Array, opts: RowOptions, tokens: readonly number[], random: () => number): number {
+  const counts = new Map<number, number>();
+  for (const t of tokens) counts.set(t, (counts.get(t) ?? 0) + 1);
+  const adjusted = Array.from(values, (v, i) => {
+    const id = Number(ids[i]);
+    const count = counts.get(id) ?? 0;
+    return { i, logit: v + (opts.logitBias?.get(id) ?? 0) - (count > 0 ? (opts.presencePenalty ?? 0) + (opts.frequencyPenalty ?? 0) * count : 0) };
+  }).sort((a, b) => b.logit - a.logit);
+  return adjusted[sampleIndex(adjusted.map((a) => a.logit), opts, random)].i;
+}
+
 /** What may differ between the rows of one batch. */
 export interface RowOptions extends SamplingOptions {
   maxTokens?: number;
-  /** The row's random stream (default: GenerateOptions.seed + the row's index). */
+  /**
+   * The row's random stream (default: GenerateOptions.seed + the row's index; without any seed,
+   * fresh entropy, so two unseeded calls differ).
+   */
   seed?: number;
+  /**
+   * Added to the logits before the warpers: a bias per token id (OpenAI's logit_bias), and
+   * presence/frequency penalties over the tokens the row has generated so far (OpenAI's definition:
+   * logit -= presence * [count > 0] + frequency * count).
+   */
+  logitBias?: ReadonlyMap<number, number>;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   /** Token ids that end the row (default: the model's eos ids). The stop token is not returned. */
   stopTokens?: number[];
   /**
@@ -312,7 +340,7 @@ export class Model {
     const size = opts.batchSize ?? DEFAULT_BATCH;
     const out: Generation[] = [];
     for (let i = 0; i < prompts.length; i += size) {
-      const rows = prompts.slice(i, i + size).map((_, j) => ({ ...opts, seed: (opts.seed ?? 0) + i + j, ...opts.rows?.[i + j] }));
+      const rows = prompts.slice(i, i + size).map((_, j) => ({ ...opts, seed: opts.seed === undefined ? undefined : opts.seed + i + j, ...opts.rows?.[i + j] }));
       // captures are for capture(): left out here so the decode graph does not compute them
       const hooks = opts.hooks ? { ...opts.hooks, capture: undefined } : undefined;
       out.push(...(await this.generateBatch(prompts.slice(i, i + size), rows, hooks)));
@@ -326,11 +354,12 @@ export class Model {
     const maxTokens = rows.map((r) => r.maxTokens ?? DEFAULT_MAX_TOKENS);
     const stops = rows.map((r) => new Set(r.stopTokens ?? this.config.eosTokenIds));
     const topLogprobs = rows.map((r) => (r.logprobs ? Math.min(r.topLogprobs ?? 0, 20) : 0));
-    const k = Math.max(...rows.map((r, b) => candidatesNeeded(r, V, topLogprobs[b])));
+    // a bias or penalty can lift any token into the top candidates: those rows need the whole vocabulary
+    const k = Math.max(...rows.map((r, b) => (adjusts(r) ? V : candidatesNeeded(r, V, topLogprobs[b]))));
     const promptLengths = prompts.map((p) => p.length);
     const p = leftPad(prompts, this.padId());
     const B = p.batch;
-    const randoms = rows.map((r) => seededRandom(r.seed ?? 0));
+    const randoms = rows.map((r) => randomFor(r.seed));
     const results: Generation[] = rows.map((r) => ({ tokens: [], finishReason: 'length', ...(r.logprobs ? { logprobs: [] } : {}) }));
     const done = maxTokens.map((m) => m <= 0);
     if (done.every(Boolean)) return results;
@@ -356,7 +385,7 @@ export class Model {
         step === 0 ? p.length : 1,
         step === 0 ? p.mask : new Uint8Array(B).fill(1),
       );
-      const next = this.pick(outputs, k, rows, randoms, topLogprobs);
+      const next = this.pick(outputs, k, rows, randoms, topLogprobs, results);
       for (let b = 0; b < B; b++) {
         if (done[b]) continue;
         const choice = next[b];
@@ -405,13 +434,14 @@ export class Model {
     rows: readonly SamplingOptions[],
     randoms: (() => number)[],
     topLogprobs: readonly number[],
+    sofar: readonly Generation[],
   ): { id: number; logprob: number; top: TokenChoice[] }[] {
     const values = floats(outputs[io.topValues]);
     const ids = outputs[io.topIds].data as BigInt64Array;
     const lse = floats(outputs[io.lse]);
     return rows.map((opts, b) => {
       const row = values.subarray(b * k, (b + 1) * k);
-      const i = sampleIndex(row, opts, randoms[b]);
+      const i = adjusts(opts) ? adjustedIndex(row, ids.subarray(b * k, (b + 1) * k), opts, sofar[b].tokens, randoms[b]) : sampleIndex(row, opts, randoms[b]);
       const top: TokenChoice[] = [];
       for (let j = 0; j < topLogprobs[b]; j++) top.push({ id: Number(ids[b * k + j]), logprob: row[j] - lse[b] });
       return { id: Number(ids[b * k + i]), logprob: row[i] - lse[b], top };

@@ -2,11 +2,12 @@
  * Choosing the next token from the few candidates the decode graph returns (its top-k logits, sorted
  * descending, plus the log-sum-exp over the whole vocabulary). Plain TS over small arrays.
  *
- * Order of the warpers is Hugging Face's: temperature, then top-k, then top-p. Temperature 0 is
- * greedy. The random stream is deterministic per seed, one stream per sequence.
+ * Order of the warpers is Hugging Face's: temperature, then top-k, then top-p, then min-p.
+ * Temperature 0 is greedy. Each sequence has its own random stream: a seed is spread over the whole
+ * generator state by splitmix64 (so small neighbouring seeds give unrelated streams from the first
+ * draw on), and xoshiro128** produces the draws. Without a seed a stream starts from fresh entropy.
  */
-import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { randomBytes } from 'node:crypto';
 
 export interface SamplingOptions {
   /** 0 = greedy (default 1). */
@@ -15,13 +16,71 @@ export interface SamplingOptions {
   topP?: number;
   /** Keep only the k most likely tokens (default: no limit). */
   topK?: number;
+  /** Keep only tokens at least minP times as likely as the most likely one (default 0: off). */
+  minP?: number;
 }
 
-/** A seeded uniform [0, 1) stream (xoroshiro128+ from pure-rand). */
-export function seededRandom(seed: number): () => number {
-  const gen = xoroshiro128plus(Math.trunc(seed) | 0);
-  return () => uniformFloat64(gen);
+const MASK64 = (1n << 64n) - 1n;
+
+/** splitmix64 (Steele, Lea and Flood): `count` well-mixed 64-bit words from one 64-bit seed. */
+export function splitmix64(seed: bigint, count: number): bigint[] {
+  let state = BigInt.asUintN(64, seed);
+  const out: bigint[] = [];
+  for (let i = 0; i < count; i++) {
+    state = (state + 0x9e3779b97f4a7c15n) & MASK64;
+    let z = state;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+    out.push(z ^ (z >> 31n));
+  }
+  return out;
 }
+
+const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
+
+/** xoshiro128** (Blackman and Vigna) over four 32-bit words of state; returns uint32 draws. */
+export function xoshiro128ss(state: readonly number[]): () => number {
+  let [s0, s1, s2, s3] = state.map((x) => x >>> 0);
+  if ((s0 | s1 | s2 | s3) === 0) throw new RangeError('xoshiro128** state must not be all zero');
+  return () => {
+    const result = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0;
+    const t = (s1 << 9) >>> 0;
+    s2 = (s2 ^ s0) >>> 0;
+    s3 = (s3 ^ s1) >>> 0;
+    s1 = (s1 ^ s2) >>> 0;
+    s0 = (s0 ^ s3) >>> 0;
+    s2 = (s2 ^ t) >>> 0;
+    s3 = rotl(s3, 11);
+    return result;
+  };
+}
+
+/** Uniform [0, 1) with 53 random bits from a uint32 source. */
+function uniform53(next: () => number): () => number {
+  return () => ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;
+}
+
+function streamFrom64(words: readonly bigint[]): () => number {
+  const state: number[] = words.flatMap((w) => [Number(w & 0xffffffffn), Number(w >> 32n)]);
+  // splitmix64 is a bijection, so two outputs are never both zero; keep the guard for safety
+  if (!state.some((x) => x !== 0)) state[0] = 1;
+  return uniform53(xoshiro128ss(state));
+}
+
+/** A seeded uniform [0, 1) stream: splitmix64 over the (integer) seed, then xoshiro128**. */
+export function seededRandom(seed: number): () => number {
+  if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be a safe integer (got ${seed})`);
+  return streamFrom64(splitmix64(BigInt(seed), 2));
+}
+
+/** A uniform [0, 1) stream from fresh operating-system entropy (an unseeded request). */
+export function entropyRandom(): () => number {
+  const bytes = randomBytes(16);
+  return streamFrom64([bytes.readBigUInt64LE(0), bytes.readBigUInt64LE(8)]);
+}
+
+/** The row's stream: seeded when it has a seed, fresh entropy otherwise. */
+export const randomFor = (seed: number | undefined): (() => number) => (seed === undefined ? entropyRandom() : seededRandom(seed));
 
 /** How many top logits the decode graph must return so that sampling with `opts` is exact. */
 export function candidatesNeeded(opts: SamplingOptions, vocabSize: number, topLogprobs = 0): number {
@@ -31,20 +90,24 @@ export function candidatesNeeded(opts: SamplingOptions, vocabSize: number, topLo
 }
 
 /**
- * Picks one of `ids` given their logits (sorted descending, as TopK returns them). Returns the index
- * into `ids`/`logits`, not the token id.
+ * The probability of each candidate after the warpers (temperature, top-k, top-p, min-p), for logits
+ * sorted descending; zero for the candidates the warpers remove. Sums to 1.
  */
-export function sampleIndex(logits: ArrayLike<number>, opts: SamplingOptions, random: () => number): number {
+export function samplingDistribution(logits: ArrayLike<number>, opts: SamplingOptions): Float64Array {
   const temperature = opts.temperature ?? 1;
-  if (!(temperature >= 0)) throw new Error(`temperature must be >= 0 (got ${temperature})`);
-  if (temperature === 0 || logits.length === 1) return 0;
+  if (!(temperature >= 0)) throw new RangeError(`temperature must be >= 0 (got ${temperature})`);
+  const probs = new Float64Array(logits.length);
+  if (logits.length === 0) return probs;
+  if (temperature === 0 || logits.length === 1) {
+    probs[0] = 1;
+    return probs;
+  }
   const k = Math.min(logits.length, opts.topK && opts.topK > 0 ? opts.topK : logits.length);
   const max = logits[0];
-  const weights = new Float64Array(k);
   let total = 0;
   for (let i = 0; i < k; i++) {
-    weights[i] = Math.exp((logits[i] - max) / temperature);
-    total += weights[i];
+    probs[i] = Math.exp((logits[i] - max) / temperature);
+    total += probs[i];
   }
   // Nucleus: keep tokens while the mass before them is below topP (the first is always kept).
   let keep = k;
@@ -56,17 +119,38 @@ export function sampleIndex(logits: ArrayLike<number>, opts: SamplingOptions, ra
         keep = i;
         break;
       }
-      mass += weights[i];
+      mass += probs[i];
     }
   }
+  // min-p: relative to the most likely token (probs[0] is exp(0) = 1 before normalising).
+  const minP = opts.minP ?? 0;
+  if (minP > 0) {
+    let i = 1;
+    while (i < keep && probs[i] >= minP) i++;
+    keep = i;
+  }
   let kept = 0;
-  for (let i = 0; i < keep; i++) kept += weights[i];
-  let r = random() * kept;
-  for (let i = 0; i < keep; i++) {
-    r -= weights[i];
+  for (let i = 0; i < keep; i++) kept += probs[i];
+  for (let i = 0; i < logits.length; i++) probs[i] = i < keep ? probs[i] / kept : 0;
+  return probs;
+}
+
+/**
+ * Picks one of `ids` given their logits (sorted descending, as TopK returns them). Returns the index
+ * into `ids`/`logits`, not the token id.
+ */
+export function sampleIndex(logits: ArrayLike<number>, opts: SamplingOptions, random: () => number): number {
+  const probs = samplingDistribution(logits, opts);
+  if (probs[0] === 1) return 0;
+  let r = random();
+  let last = 0;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i] === 0) continue;
+    last = i;
+    r -= probs[i];
     if (r < 0) return i;
   }
-  return keep - 1;
+  return last;
 }
 
 /**
