@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, ProviderError } from '../core/errors.js';
+import { cachedHubModel } from '../providers/hub/index.js';
 import { type LocalModelRef, localModelSchema, type ModelRef } from '../providers/ref.js';
 import type { CallOptions, ChatModel, ChatRequest, ChatResult, CompletionRequest, TokenLogprob } from '../providers/types.js';
 import { type GenerationDefaults, TextTokenizer, loadGenerationConfig } from './io/index.js';
@@ -28,6 +29,8 @@ export function parseLocalModelRef(ref: ModelRef, cwd = process.cwd()): LocalMod
   } else if (ref === 'tiny') {
     parsed = localModelSchema.parse({ provider: 'local', path: join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'tiny') });
   } else {
+    // hf:<org>/<name>[@rev][+adapter]...: the Hub model's cached snapshot is the model directory.
+    if (ref.startsWith('hf:')) ref = `local:${[cachedHubModel(ref.split('+')[0]), ...ref.split('+').slice(1)].join('+')}`;
     if (!ref.startsWith('local:')) throw new InputError('model reference', ref, 'expected "local:<model dir>[+<adapter dir>[*<scale>]]"');
     const [path, ...adapters] = ref.slice('local:'.length).split('+');
     parsed = localModelSchema.parse({

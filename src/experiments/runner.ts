@@ -75,7 +75,7 @@ export function planMatrix(loaded: LoadedExperiment): Cell[] {
 /** The local model directory training starts from; bad input when the subject cannot be trained. */
 async function trainableBase(loaded: LoadedExperiment): Promise<LocalModelRef> {
   const ref: ModelRef = loaded.experiment.models.subject;
-  const local = typeof ref === 'string' ? ref === 'tiny' || ref.startsWith('local:') : ref.provider === 'local';
+  const local = typeof ref === 'string' ? ref === 'tiny' || ref.startsWith('local:') || ref.startsWith('hf:') : ref.provider === 'local';
   if (!local) {
     throw new InputError(loaded.file, 'models.subject', 'a local model ("local:<model dir>" or "tiny") to train adapters on; an endpoint can only be evaluated (set run.methods: [] for baselines only)');
   }

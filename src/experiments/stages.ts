@@ -10,6 +10,7 @@ import { generate, type GenerateSummary } from '../data/index.js';
 import { openStage, type StageContext } from './context.js';
 import { loadExperiment, type LoadedExperiment } from './load.js';
 import { checkEndpoints } from './preflight.js';
+import { pullHubModels } from '../providers/hub/index.js';
 
 export interface StageOptions {
   noCache?: boolean;
@@ -58,6 +59,9 @@ export function progressBoard(mode: ProgressMode = 'auto', stream: NodeJS.WriteS
 export async function prepareStage(file: string, options: StageOptions, check?: (loaded: LoadedExperiment) => unknown): Promise<StageContext> {
   const loaded = loadExperiment(file);
   await checkEndpoints(file, loaded.experiment);
+  // Hub models are pulled before any stage starts: a missing or gated model fails now, not hours in.
+  const { experiment } = loaded;
+  await pullHubModels([...Object.values(experiment.models), ...(experiment.run?.subjects ?? []).map((s) => s.model)], { progress: options.progress !== 'silent' });
   await check?.(loaded);
   return openStage(loaded, { noCache: options.noCache });
 }

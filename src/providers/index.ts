@@ -56,7 +56,7 @@ export function isLocalURL(baseURL: string): boolean {
 export function resolveModelRef(ref: ModelRefInput, env: NodeJS.ProcessEnv = process.env): ResolvedRef {
   if (typeof ref === 'string') {
     if (ref === 'tiny') return { kind: 'local', ref };
-    if (ref.startsWith('local:')) return { kind: 'local', ref };
+    if (ref.startsWith('local:') || ref.startsWith('hf:')) return { kind: 'local', ref };
     const m = /^openai:(.+?)(?:@(https?:\/\/\S+))?$/.exec(ref);
     if (!m) throw new InputError('model reference', ref, 'expected "openai:<model>[@<baseURL>]", "local:<dir>[+<adapter>]" or "tiny"');
     ref = { provider: 'openai', model: m[1], ...(m[2] ? { baseURL: m[2] } : {}) };
