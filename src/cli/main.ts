@@ -45,7 +45,7 @@ Getting started:
 
 Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_API_KEY),
 "openai:<model>@http://127.0.0.1:8000/v1" (vLLM, llama.cpp, Ollama), "local:<hf model dir>[+<adapter dir>]",
-or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
+"hf:<org>/<name>[@<revision>]" (Hugging Face Hub, see \`persona-lab pull\`), or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     );
 
   program
@@ -200,6 +200,24 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .action((input: string, output: string, options: { to: string; keepMeta?: boolean }) => {
       const result = exportDataset(input, output, options.to as ExportShape, { keepMeta: options.keepMeta });
       emit(program.opts(), { output, ...result }, `wrote ${result.rows} rows to ${output}`);
+    });
+
+  program
+    .command('pull')
+    .description('download a model from the Hugging Face Hub into the shared Hub cache (HF_HOME / HF_HUB_CACHE; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured); resumable')
+    .argument('<model>', '<org>/<name>[@<revision>] (or hf:<org>/<name>[@<revision>])')
+    .option('--include <pattern>', 'files to fetch (repeatable; default: config, tokenizer, chat template and *.safetensors)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .action(async (model: string, options: { include: string[] }) => {
+      const { parseHubRef, pullModel, pullProgressBar } = await import('../providers/hub/index.js');
+      const bar = program.opts().json ? undefined : pullProgressBar(model);
+      try {
+        const result = await pullModel(parseHubRef(model), { include: options.include.length ? options.include : undefined, onProgress: bar?.update });
+        bar?.stop();
+        const fetched = result.files.reduce((n, f) => n + f.fetched, 0);
+        emit(program.opts(), result, `${result.repo}@${result.revision} (commit ${result.commit.slice(0, 10)}): ${result.offline ? 'from the cache' : `${result.files.length} files, ${(fetched / 2 ** 20).toFixed(1)} MiB fetched`}\n${result.dir}`);
+      } finally {
+        bar?.stop();
+      }
     });
 
   program

@@ -123,7 +123,7 @@ export async function startFakeHub(repos: Record<string, HubRepo> = {}): Promise
     if (hub.cutOnce.has(file.path) && body.length > 1) {
       hub.cutOnce.delete(file.path);
       reply.hijack();
-      reply.raw.writeHead(m ? 206 : 200, headers);
+      reply.raw.writeHead(m ? 206 : 200, { ...(reply.getHeaders() as Record<string, string>), ...headers });
       reply.raw.write(body.subarray(0, body.length >> 1), () => reply.raw.destroy());
       return reply;
     }
@@ -186,6 +186,7 @@ export async function startFakeHub(repos: Record<string, HubRepo> = {}): Promise
     refreshBlobs();
     const file = blobs.get(req.params.oid);
     if (!file) return reply.code(404).send();
+    reply.header('ETag', `"${req.params.oid}"`);
     return sendBytes(req, reply, file);
   });
 

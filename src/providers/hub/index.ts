@@ -62,6 +62,7 @@ export function pullProgressBar(label: string, stream: NodeJS.WriteStream = proc
     },
     stop() {
       if (startedBar) bar.stop();
+      startedBar = false;
     },
   };
 }
