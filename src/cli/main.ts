@@ -192,12 +192,20 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
 
   program
     .command('export')
-    .description('convert a dataset JSONL between training shapes (TRL SFT/DPO, OpenAI fine-tuning, plain text)')
-    .argument('<input>', 'dataset JSONL written by generate')
-    .argument('<output>', 'file to write')
-    .requiredOption('--to <shape>', `target shape: ${Object.keys(EXPORT_SHAPES).join(', ')}`)
-    .option('--keep-meta', 'keep the provenance field on each row')
-    .action((input: string, output: string, options: { to: string; keepMeta?: boolean }) => {
+    .description('convert a dataset JSONL between training shapes (TRL SFT/DPO, OpenAI fine-tuning, plain text), or write a model with its adapters as GGUF (merged, or a LoRA GGUF) or as a merged Hugging Face model directory')
+    .argument('<input>', 'dataset JSONL written by generate, or a model: "local:<dir>[+<adapter>[*scale]]...", "hf:<org>/<name>[@rev][+<adapter>]", "tiny" or a model directory')
+    .argument('<output>', 'file (or, with --to hf, directory) to write')
+    .requiredOption('--to <shape>', `target: ${Object.keys(EXPORT_SHAPES).join(', ')} (datasets); gguf, gguf-lora, hf (models)`)
+    .option('--keep-meta', 'keep the provenance field on each row (datasets)')
+    .option('--adapter <dir[*scale]>', 'a PEFT LoRA adapter to merge or convert (repeatable; models)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--dtype <dtype>', 'stored float type: f32 or f16 for GGUF (default f16), f32, f16 or bf16 for hf (default: as the base stores it)')
+    .action(async (input: string, output: string, options: { to: string; keepMeta?: boolean; adapter: string[]; dtype?: string }) => {
+      const { MODEL_EXPORT_FORMATS } = await import('../engine/export.js');
+      if ((MODEL_EXPORT_FORMATS as readonly string[]).includes(options.to)) {
+        const result = await exportModelCommand(input, output, options.to as (typeof MODEL_EXPORT_FORMATS)[number], options);
+        emit(program.opts(), result, `wrote ${result.format} (${result.adapters} adapter(s)) to ${output}`);
+        return;
+      }
       const result = exportDataset(input, output, options.to as ExportShape, { keepMeta: options.keepMeta });
       emit(program.opts(), { output, ...result }, `wrote ${result.rows} rows to ${output}`);
     });
@@ -260,6 +268,22 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
     });
 
   return program;
+}
+
+/** `export --to gguf|gguf-lora|hf`: the model reference resolved (Hub models pulled), then written. */
+async function exportModelCommand(input: string, output: string, format: 'gguf' | 'gguf-lora' | 'hf', options: { adapter: string[]; dtype?: string }) {
+  const { exportModel } = await import('../engine/export.js');
+  const { parseLocalModelRef } = await import('../engine/provider.js');
+  const dtype = options.dtype?.toUpperCase();
+  if (dtype !== undefined && !['F32', 'F16', 'BF16'].includes(dtype)) throw new InputError('(command line)', 'dtype', `f32, f16 or bf16 (found "${options.dtype}")`);
+  let ref = /^(local:|hf:|tiny$)/.test(input) ? input : `local:${input}`;
+  if (ref.startsWith('hf:')) {
+    const { resolveHubModel } = await import('../providers/hub/index.js');
+    const [hub, ...rest] = ref.split('+');
+    ref = `local:${[await resolveHubModel(hub), ...rest].join('+')}`;
+  }
+  if (options.adapter.length > 0) ref = ref === 'tiny' ? `local:${parseLocalModelRef('tiny').path}+${options.adapter.join('+')}` : `${ref}+${options.adapter.join('+')}`;
+  return exportModel(parseLocalModelRef(ref), format, resolve(output), { dtype: dtype as 'F32' | 'F16' | 'BF16' | undefined });
 }
 
 export async function main(argv: string[]): Promise<number> {
