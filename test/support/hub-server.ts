@@ -4,6 +4,7 @@
  *   GET /api/models/<org>/<name>/tree/<rev>?recursive=true   files with git oid, size and LFS sha256
  *   GET /<org>/<name>/resolve/<rev>/<path>          X-Repo-Commit + ETag; LFS files redirect (302) to
  *                                                   a CDN path with X-Linked-ETag / X-Linked-Size
+ *   POST /api/models/<org>/<name>/paths-info/<rev>  the same for chosen paths, with the last commit
  *   GET /cdn/<sha256>                               the LFS bytes, with range requests (206)
  * Gated repos answer 401 without the right bearer token. Failures are injected per file: a body cut
  * off halfway (once) or corrupted bytes. Every request is logged for the tests to inspect.
@@ -45,8 +46,11 @@ export interface FakeHub {
   close(): Promise<void>;
 }
 
-export const gitOid = (content: Buffer) => createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
-export const sha256 = (content: Buffer) => createHash('sha256').update(content).digest('hex');
+/** Hashes per buffer, computed once: the server must not rehash every file on every request. */
+const memo = new WeakMap<Buffer, { git?: string; sha?: string }>();
+const memoized = (content: Buffer) => memo.get(content) ?? memo.set(content, {}).get(content)!;
+export const gitOid = (content: Buffer) => (memoized(content).git ??= createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex'));
+export const sha256 = (content: Buffer) => (memoized(content).sha ??= createHash('sha256').update(content).digest('hex'));
 export const fakeCommit = (seed: string) => createHash('sha1').update(seed).digest('hex');
 
 /** A directory's files as repo files; weights (and anything over 1 KiB) go through LFS as on the Hub. */
@@ -124,7 +128,8 @@ export async function startFakeHub(repos: Record<string, HubRepo> = {}): Promise
       hub.cutOnce.delete(file.path);
       reply.hijack();
       reply.raw.writeHead(m ? 206 : 200, { ...(reply.getHeaders() as Record<string, string>), ...headers });
-      reply.raw.write(body.subarray(0, body.length >> 1), () => reply.raw.destroy());
+      // half the bytes arrive, then the connection drops
+      reply.raw.write(body.subarray(0, body.length >> 1), () => setTimeout(() => reply.raw.destroy(), 100));
       return reply;
     }
     return reply.code(m ? 206 : 200).headers(headers).send(body);
@@ -158,6 +163,24 @@ export async function startFakeHub(repos: Record<string, HubRepo> = {}): Promise
       path: f.path,
       ...(f.lfs ? { lfs: { oid: sha256(f.content), size: f.content.length, pointerSize: 134 } } : {}),
     }));
+  });
+
+  /** Per-path info (huggingface_hub's get_paths_info; @huggingface/hub's downloadFileToCacheDir). */
+  app.post<{ Params: { org: string; name: string; rev: string }; Body: { paths?: string[] } }>('/api/models/:org/:name/paths-info/:rev', async (req, reply) => {
+    const { org, name, rev } = req.params;
+    const found = lookup(req, reply, org, name, rev);
+    if (!found) return reply;
+    const wanted = new Set(req.body?.paths ?? []);
+    return found.files
+      .filter((f) => wanted.has(f.path))
+      .map((f) => ({
+        type: 'file',
+        oid: gitOid(f.content),
+        size: f.content.length,
+        path: f.path,
+        lastCommit: { id: found.sha, title: 'upload', date: '2026-01-01T00:00:00.000Z' },
+        ...(f.lfs ? { lfs: { oid: sha256(f.content), size: f.content.length, pointerSize: 134 } } : {}),
+      }));
   });
 
   app.get<{ Params: { org: string; name: string; rev: string; '*': string } }>('/:org/:name/resolve/:rev/*', async (req, reply) => {

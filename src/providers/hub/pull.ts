@@ -6,9 +6,9 @@
  * LFS files, the git blob sha1 otherwise) match what the Hub listed. The token is sent, never printed.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { downloadFile, HubApiError, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
 import { InputError } from '../../core/errors.js';
@@ -124,17 +124,30 @@ async function fetchBlob(
     onBytes(start);
   }
   if (start < entry.size) {
-    const blob = await downloadFile({ repo: ref.repo, path: entry.path, revision: commit, ...client, xet: false });
+    // The listing already gave size and checksum: no probe request, the resolve URL redirects to the bytes.
+    const url = `${client.hubUrl}/${ref.repo}/resolve/${commit}/${entry.path.split('/').map(encodeURIComponent).join('/')}`;
+    const blob = await downloadFile({ repo: ref.repo, path: entry.path, revision: commit, ...client, xet: false, downloadInfo: { size: entry.size, etag: entry.etag, url } });
     if (!blob) throw new Error(`hf:${ref.repo}: ${entry.path} is listed but the Hub has no file there`);
     const body = start > 0 ? blob.slice(start) : blob;
-    const count = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        onBytes(chunk.length);
-        done(null, chunk);
-      },
-    });
-    await pipeline(Readable.fromWeb(body.stream() as never), count, createWriteStream(incomplete, { flags: 'a' }));
+    // Each chunk is on disk before the next is read, so a dropped connection or a kill loses nothing received.
+    const fd = openSync(incomplete, 'a');
+    try {
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          try {
+            writeSync(fd, chunk);
+            hash.update(chunk);
+            onBytes(chunk.length);
+            done();
+          } catch (error) {
+            done(error as Error);
+          }
+        },
+      });
+      await pipeline(Readable.fromWeb(body.stream() as never), sink);
+    } finally {
+      closeSync(fd);
+    }
   }
   const size = statSync(incomplete).size;
   const digest = hash.digest('hex');
