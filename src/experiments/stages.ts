@@ -61,7 +61,8 @@ export async function prepareStage(file: string, options: StageOptions, check?: 
   await checkEndpoints(file, loaded.experiment);
   // Hub models are pulled before any stage starts: a missing or gated model fails now, not hours in.
   const { experiment } = loaded;
-  await pullHubModels([...Object.values(experiment.models), ...(experiment.run?.subjects ?? []).map((s) => s.model)], { progress: options.progress !== 'silent' });
+  const refs = { ...Object.fromEntries(Object.entries(experiment.models).map(([role, ref]) => [`models.${role}`, ref])), ...Object.fromEntries((experiment.run?.subjects ?? []).map((s, i) => [`run.subjects[${i}].model`, s.model])) };
+  await pullHubModels(refs, { file, progress: options.progress !== 'silent' });
   await check?.(loaded);
   return openStage(loaded, { noCache: options.noCache });
 }

@@ -5,9 +5,10 @@
  */
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import YAML from 'yaml';
 import { InputError } from '../../src/core/errors.js';
 import { cachedHubModel, hubRepoOfDir, parseHubRef, pullHubModels, pullModel, resolveHubModel } from '../../src/providers/hub/index.js';
 import { parseLocalModelRef } from '../../src/engine/provider.js';
@@ -162,7 +163,7 @@ describe('Hugging Face Hub cache', () => {
 
   test('hf: references load in the engine from the cached snapshot, adapters included', async () => {
     await assert.rejects(async () => cachedHubModel('hf:acme/tiny-llama', env), (e) => e instanceof InputError && /persona-lab pull acme\/tiny-llama/.test(e.message));
-    const [pulled] = await pullHubModels(['openai:gpt-x', 'hf:acme/tiny-llama+/some/adapter', 'tiny'], { env, progress: false });
+    const [pulled] = await pullHubModels({ teacher: 'openai:gpt-x', subject: 'hf:acme/tiny-llama+/some/adapter', judge: 'tiny' }, { env, progress: false });
     const saved = { HF_HOME: process.env.HF_HOME, HF_HUB_OFFLINE: process.env.HF_HUB_OFFLINE };
     process.env.HF_HOME = home;
     try {
@@ -195,5 +196,29 @@ describe('Hugging Face Hub cache', () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+  });
+
+  test('runs pull their Hub models before any stage: a missing model stops generate with nothing written', async () => {
+    const file = join(home, 'exp.yaml');
+    const output = join(home, 'run');
+    writeFileSync(file, YAML.stringify({
+      name: 'hub',
+      constitutions: [resolve('examples/constitutions/skeptic.yaml')],
+      models: { subject: 'hf:acme/no-such-model', teacher: 'tiny' },
+      seeds: [1],
+      output,
+    }));
+    const result = await runCli(['generate', file], { env });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /exp\.yaml: models\.subject: hf:acme\/no-such-model@main: a model and revision that exist on the Hub/);
+    assert.equal(existsSync(output), false);
+  });
+
+  test('export takes hf: references (pulled on demand) like local ones', async () => {
+    const out = join(home, 'from-hub.gguf');
+    const result = await runCli(['export', 'hf:acme/tiny-llama', out, '--to', 'gguf'], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(readFileSync(out).subarray(0, 4).toString(), 'GGUF');
+    assert.ok(existsSync(join(home, 'hub', 'models--acme--tiny-llama', 'snapshots', main, 'model.safetensors')));
   });
 });

@@ -68,19 +68,25 @@ export function pullProgressBar(label: string, stream: NodeJS.WriteStream = proc
 }
 
 /**
- * Preflight of a run: pulls every Hub model its references name, before any stage starts, so a
- * missing or gated model fails first and not hours in. References of any other kind are ignored.
+ * Preflight of a run: pulls every Hub model the references name (field -> reference), before any stage
+ * starts, so a missing or gated model fails first and not hours in; its error names `file` and the
+ * field. References of any other kind are ignored.
  */
-export async function pullHubModels(refs: readonly unknown[], options: { env?: NodeJS.ProcessEnv; progress?: boolean } = {}): Promise<PullResult[]> {
-  const hub = [...new Set(refs.filter(isHubRef).map((r) => r.split('+')[0]))];
-  const results: PullResult[] = [];
-  for (const ref of hub) {
-    const bar = options.progress === false ? undefined : pullProgressBar(ref);
+export async function pullHubModels(refs: Record<string, unknown>, options: { file?: string; env?: NodeJS.ProcessEnv; progress?: boolean } = {}): Promise<PullResult[]> {
+  const results = new Map<string, PullResult>();
+  for (const [field, ref] of Object.entries(refs)) {
+    if (!isHubRef(ref)) continue;
+    const base = ref.split('+')[0];
+    if (results.has(base)) continue;
+    const bar = options.progress === false ? undefined : pullProgressBar(base);
     try {
-      results.push(await pullModel(parseHubRef(ref), { env: options.env, onProgress: bar?.update }));
+      results.set(base, await pullModel(parseHubRef(base), { env: options.env, onProgress: bar?.update }));
+    } catch (error) {
+      if (error instanceof InputError && options.file) throw new InputError(options.file, field, error.message);
+      throw error;
     } finally {
       bar?.stop();
     }
   }
-  return results;
+  return [...results.values()];
 }
