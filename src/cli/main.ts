@@ -242,14 +242,15 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
   program
     .command('serve')
     .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models)')
-    .requiredOption('--model <dir>', 'a Hugging Face model directory, or "tiny" for the bundled model')
+    .requiredOption('--model <dir>', 'a Hugging Face model directory, "hf:<org>/<name>[@revision]" (pulled into the Hub cache), or "tiny" for the bundled model')
     .option('--adapter <dir[*scale]>', 'a PEFT LoRA adapter to apply unmerged (repeatable; *scale weights it)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--name <id>', 'the model id clients ask for', 'persona-lab')
     .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', (v) => Number(v), 8000)
     .action(async (options: { model: string; adapter: string[]; name: string; host: string; port: number }) => {
       const { createLocalChatModel, parseLocalModelRef } = await import('../engine/provider.js');
-      const base = options.model === 'tiny' ? parseLocalModelRef('tiny').path : options.model;
+      const hub = options.model.startsWith('hf:') ? await import('../providers/hub/index.js') : undefined;
+      const base = options.model === 'tiny' ? parseLocalModelRef('tiny').path : hub ? await hub.resolveHubModel(options.model) : options.model;
       const model = createLocalChatModel(`local:${[base, ...options.adapter].join('+')}`);
       const handle = await serveModels({ [options.name]: model }, { host: options.host, port: options.port });
       emit(program.opts(), { url: handle.url, model: options.name }, `serving ${model.id} as "${options.name}" at ${handle.url} (Ctrl-C stops)`);
