@@ -58,7 +58,7 @@ export function resolveModelRef(ref: ModelRefInput, env: NodeJS.ProcessEnv = pro
     if (ref === 'tiny') return { kind: 'local', ref };
     if (ref.startsWith('local:') || ref.startsWith('hf:')) return { kind: 'local', ref };
     const m = /^openai:(.+?)(?:@(https?:\/\/\S+))?$/.exec(ref);
-    if (!m) throw new InputError('model reference', ref, 'expected "openai:<model>[@<baseURL>]", "local:<dir>[+<adapter>]" or "tiny"');
+    if (!m) throw new InputError('model reference', ref, 'expected "openai:<model>[@<baseURL>]", "local:<dir>[+<adapter>]", "hf:<org>/<name>[@<revision>]" or "tiny"');
     ref = { provider: 'openai', model: m[1], ...(m[2] ? { baseURL: m[2] } : {}) };
   }
   if (ref.provider === 'local') {

@@ -28,7 +28,7 @@ import { loadVectors, saveVectors, vectorAt, type LayerVectors } from './vectors
 
 /** The subject model must run on the engine: activations are read and written inside it. */
 export function requireLocal(ref: ModelRef): ModelRef {
-  const local = typeof ref === 'string' ? ref === 'tiny' || ref.startsWith('local:') : ref.provider === 'local';
+  const local = typeof ref === 'string' ? ref === 'tiny' || ref.startsWith('local:') || ref.startsWith('hf:') : ref.provider === 'local';
   if (!local) throw new InputError('experiment', 'models.subject', 'a local model ("local:<dir>" or "tiny") for the steer stage: persona vectors need the engine\'s activations');
   return ref;
 }
