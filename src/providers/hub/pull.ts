@@ -79,7 +79,8 @@ export interface PullResult {
 }
 
 /** Hub answers turned into errors that name the model and never the token. */
-function hubError(error: unknown, ref: HubRef, endpoint: string): Error {
+function hubError(error: unknown, ref: HubRef, hubUrl: string): Error {
+  const endpoint = publicURL(hubUrl);
   const name = `hf:${ref.repo}@${ref.revision}`;
   if (error instanceof HubApiError) {
     if (error.statusCode === 401 || error.statusCode === 403) {
@@ -90,6 +91,16 @@ function hubError(error: unknown, ref: HubRef, endpoint: string): Error {
   }
   if (error instanceof TypeError && /access token/.test(error.message)) return new InputError('environment', 'HF_TOKEN', 'a Hugging Face access token (it starts with "hf_")');
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** The Hub's address as it may be shown: no credentials, query or fragment. */
+function publicURL(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`.replace(/\/$/, '');
+  } catch {
+    return '(HF_ENDPOINT)';
+  }
 }
 
 const isNetworkError = (error: unknown) => error instanceof TypeError && /fetch failed/.test(error.message);
@@ -184,13 +195,13 @@ export async function pullModel(ref: HubRef, options: PullOptions = {}): Promise
   try {
     const info = await modelInfo({ name: ref.repo, revision: ref.revision, additionalFields: ['sha'], ...client });
     commit = String((info as { sha?: string }).sha ?? '');
-    if (!COMMIT_HASH.test(commit)) throw new Error(`the Hub at ${endpoint} gave no commit for hf:${ref.repo}@${ref.revision}`);
+    if (!COMMIT_HASH.test(commit)) throw new Error(`the Hub at ${publicURL(endpoint)} gave no commit for hf:${ref.repo}@${ref.revision}`);
     const include = (options.include ?? DEFAULT_INCLUDE).map(globRegExp);
     entries = [];
     for await (const entry of listFiles({ repo: ref.repo, revision: commit, recursive: true, ...client })) {
       if (entry.type !== 'file' || !include.some((re) => re.test(entry.path))) continue;
       const etag = entry.lfs?.oid ?? entry.oid;
-      if (!etag) throw new Error(`the Hub at ${endpoint} listed ${entry.path} without a checksum`);
+      if (!etag) throw new Error(`the Hub at ${publicURL(endpoint)} listed ${entry.path} without a checksum`);
       entries.push({ ...entry, size: entry.lfs?.size ?? entry.size, etag });
     }
   } catch (error) {
