@@ -9,6 +9,7 @@ import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
+import { downloadFileToCacheDir, scanCacheDir } from '@huggingface/hub';
 import { InputError } from '../../src/core/errors.js';
 import { cachedHubModel, hubRepoOfDir, parseHubRef, pullHubModels, pullModel, resolveHubModel } from '../../src/providers/hub/index.js';
 import { parseLocalModelRef } from '../../src/engine/provider.js';
@@ -60,6 +61,24 @@ describe('Hugging Face Hub cache', () => {
     assert.deepEqual(readdirSync(join(repoDir, 'blobs')).filter((n) => n.endsWith('.incomplete')), []);
     // LFS downloads follow the Hub's redirect to its CDN
     assert.ok(hub.log.some((r) => r.url.startsWith('/cdn/')));
+  });
+
+  test("Hugging Face's own cache reader sees what pull wrote: repo, commit, refs and every file", async () => {
+    const result = await pullModel(parseHubRef('acme/tiny-llama'), { env });
+    const cache = join(home, 'hub');
+    const info = await scanCacheDir(cache);
+    assert.deepEqual(info.warnings, []);
+    const [repo] = info.repos;
+    assert.deepEqual(repo.id, { name: 'acme/tiny-llama', type: 'model' });
+    assert.equal(repo.revisions[0].commitOid, main);
+    assert.deepEqual(repo.revisions[0].refs, ['main']);
+    assert.equal(repo.filesCount, files.length);
+    assert.equal(repo.size, files.reduce((n, f) => n + f.content.length, 0));
+    // @huggingface/hub's download helper finds the pulled file in place and asks the Hub nothing
+    hub.log.length = 0;
+    const pointer = await downloadFileToCacheDir({ repo: 'acme/tiny-llama', path: 'model.safetensors', revision: main, cacheDir: cache, hubUrl: hub.url });
+    assert.equal(pointer, join(result.dir, 'model.safetensors'));
+    assert.equal(hub.log.length, 0);
   });
 
   test('HF_HUB_CACHE wins over HF_HOME; a second pull fetches nothing', async () => {
