@@ -5,7 +5,8 @@
  */
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
@@ -109,6 +110,21 @@ describe('Hugging Face Hub cache', () => {
     assert.deepEqual(readFileSync(blob), weights.content);
     assert.equal(existsSync(`${blob}.incomplete`), false);
     assert.equal(progress.at(-1), files.reduce((n, f) => n + f.content.length, 0));
+  });
+
+  test('concurrent pulls fetch each file once; a lock left by a dead process is taken over', async () => {
+    const weights = files.find((f) => f.path === 'model.safetensors')!;
+    const locks = join(home, 'hub', '.locks', 'models--acme--tiny-llama');
+    mkdirSync(locks, { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    writeFileSync(join(locks, `${sha256(weights.content)}.persona-lab.lock`), String(dead));
+    const [a, b] = await Promise.all([pullModel(parseHubRef('acme/tiny-llama'), { env }), pullModel(parseHubRef('acme/tiny-llama'), { env })]);
+    assert.equal(a.dir, b.dir);
+    assert.deepEqual(readFileSync(join(a.dir, 'model.safetensors')), weights.content);
+    const downloads = hub.log.filter((r) => r.method === 'GET' && r.url === `/cdn/${sha256(weights.content)}`);
+    assert.equal(downloads.length, 1, 'the weights were fetched once');
+    assert.equal(a.files.find((f) => f.path === 'model.safetensors')!.fetched + b.files.find((f) => f.path === 'model.safetensors')!.fetched, weights.content.length);
+    assert.deepEqual(readdirSync(locks), []);
   });
 
   test('a file whose bytes fail the checksum is removed, never linked', async () => {

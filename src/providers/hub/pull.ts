@@ -6,13 +6,13 @@
  * LFS files, the git blob sha1 otherwise) match what the Hub listed. The token is sent, never printed.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { downloadFile, HubApiError, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
 import { InputError } from '../../core/errors.js';
-import { COMMIT_HASH, cachedSnapshot, hubEndpoint, hubOffline, hubToken, repoCacheDir } from './cache.js';
+import { COMMIT_HASH, cachedSnapshot, hubCacheDir, hubEndpoint, hubOffline, hubToken, repoCacheDir, repoFolderName } from './cache.js';
 
 export interface HubRef {
   /** `org/name` */
@@ -176,6 +176,51 @@ function link(blobPath: string, pointer: string): void {
   symlinkSync(relative(dirname(pointer), blobPath), pointer);
 }
 
+/** Whether a process is alive (a lock whose holder died is stale). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const heldHere = new Set<string>();
+
+/**
+ * One writer per blob across processes (and pulls within one): a lock file holding the writer's pid,
+ * created exclusively; a lock whose process is gone is taken over, so a killed pull never blocks the next.
+ */
+async function acquireLock(path: string): Promise<{ release(): void }> {
+  mkdirSync(dirname(path), { recursive: true });
+  for (;;) {
+    if (!heldHere.has(path)) {
+      try {
+        writeFileSync(path, String(process.pid), { flag: 'wx' });
+        heldHere.add(path);
+        return {
+          release: () => {
+            heldHere.delete(path);
+            rmSync(path, { force: true });
+          },
+        };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const text = readFileSync(path, 'utf8').trim();
+        const holder = Number(text);
+        // empty: its writer is between creating and filling it (or died there long ago)
+        const stale = text === '' ? Date.now() - statSync(path).mtimeMs > 10_000 : !Number.isInteger(holder) || holder === process.pid || !alive(holder);
+        if (stale) {
+          rmSync(path, { force: true });
+          continue;
+        }
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Pulls a model revision into the Hub cache and returns its snapshot. */
 export async function pullModel(ref: HubRef, options: PullOptions = {}): Promise<PullResult> {
   const env = options.env ?? process.env;
@@ -221,14 +266,23 @@ export async function pullModel(ref: HubRef, options: PullOptions = {}): Promise
     const blobPath = join(repoDir, 'blobs', entry.etag);
     const pointer = join(snapshot, ...entry.path.split('/'));
     let fetched = 0;
-    if (!existsSync(blobPath) || statSync(blobPath).size !== entry.size) {
+    const missing = () => !existsSync(blobPath) || statSync(blobPath).size !== entry.size;
+    if (missing()) {
+      const lock = await acquireLock(join(hubCacheDir(env), '.locks', repoFolderName(ref.repo), `${entry.etag}.persona-lab.lock`));
       try {
-        fetched = await fetchBlob(ref, commit, entry, blobPath, client, (n) => {
-          bytes += n;
-          options.onProgress?.({ file: entry.path, bytes, totalBytes });
-        });
+        // another pull may have finished the file while this one waited
+        if (missing()) {
+          fetched = await fetchBlob(ref, commit, entry, blobPath, client, (n) => {
+            bytes += n;
+            options.onProgress?.({ file: entry.path, bytes, totalBytes });
+          });
+        } else {
+          bytes += entry.size;
+        }
       } catch (error) {
         throw hubError(error, ref, endpoint);
+      } finally {
+        lock.release();
       }
     } else {
       bytes += entry.size;
