@@ -246,7 +246,9 @@ export async function pullModel(ref: HubRef, options: PullOptions = {}): Promise
     for await (const entry of listFiles({ repo: ref.repo, revision: commit, recursive: true, ...client })) {
       if (entry.type !== 'file' || !include.some((re) => re.test(entry.path))) continue;
       const etag = entry.lfs?.oid ?? entry.oid;
-      if (!etag) throw new Error(`the Hub at ${publicURL(endpoint)} listed ${entry.path} without a checksum`);
+      if (!etag || !/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(etag)) throw new Error(`the Hub at ${publicURL(endpoint)} listed ${entry.path} without a sha1 / sha256 checksum`);
+      // names come from the server: none may step out of the snapshot directory
+      if (entry.path.startsWith('/') || entry.path.split(/[\\/]/).includes('..')) throw new Error(`the Hub at ${publicURL(endpoint)} listed an unsafe file name ${JSON.stringify(entry.path)}`);
       entries.push({ ...entry, size: entry.lfs?.size ?? entry.size, etag });
     }
   } catch (error) {
