@@ -70,7 +70,7 @@ Getting started:
 
 Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_API_KEY),
 "openai:<model>@http://127.0.0.1:8000/v1" (vLLM, llama.cpp, Ollama), "local:<hf model dir>[+<adapter dir>]",
-or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
+"hf:<org>/<name>[@<revision>]" (Hugging Face Hub, see \`persona-lab pull\`), or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     );
 
   program
@@ -228,14 +228,40 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
 
   program
     .command('export')
-    .description('convert a dataset JSONL between training shapes (TRL SFT/DPO, OpenAI fine-tuning, plain text)')
-    .argument('<input>', 'dataset JSONL written by generate')
-    .argument('<output>', 'file to write')
-    .requiredOption('--to <shape>', `target shape: ${Object.keys(EXPORT_SHAPES).join(', ')}`)
-    .option('--keep-meta', 'keep the provenance field on each row')
-    .action((input: string, output: string, options: { to: string; keepMeta?: boolean }) => {
+    .description('convert a dataset JSONL between training shapes (TRL SFT/DPO, OpenAI fine-tuning, plain text), or write a model with its adapters as GGUF (merged, or a LoRA GGUF) or as a merged Hugging Face model directory')
+    .argument('<input>', 'dataset JSONL written by generate, or a model: "local:<dir>[+<adapter>[*scale]]...", "hf:<org>/<name>[@rev][+<adapter>]", "tiny" or a model directory')
+    .argument('<output>', 'file (or, with --to hf, directory) to write')
+    .requiredOption('--to <shape>', `target: ${Object.keys(EXPORT_SHAPES).join(', ')} (datasets); gguf, gguf-lora, hf (models)`)
+    .option('--keep-meta', 'keep the provenance field on each row (datasets)')
+    .option('--adapter <dir[*scale]>', 'a PEFT LoRA adapter to merge or convert (repeatable; models)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--dtype <dtype>', 'stored float type: f32 or f16 for GGUF (default f16), f32, f16 or bf16 for hf (default: as the base stores it)')
+    .action(async (input: string, output: string, options: { to: string; keepMeta?: boolean; adapter: string[]; dtype?: string }) => {
+      const { MODEL_EXPORT_FORMATS } = await import('../engine/export.js');
+      if ((MODEL_EXPORT_FORMATS as readonly string[]).includes(options.to)) {
+        const result = await exportModelCommand(input, output, options.to as (typeof MODEL_EXPORT_FORMATS)[number], options);
+        emit(program.opts(), result, `wrote ${result.format} (${result.adapters} adapter(s)) to ${output}`);
+        return;
+      }
       const result = exportDataset(input, output, options.to as ExportShape, { keepMeta: options.keepMeta });
       emit(program.opts(), { output, ...result }, `wrote ${result.rows} rows to ${output}`);
+    });
+
+  program
+    .command('pull')
+    .description('download a model from the Hugging Face Hub into the shared Hub cache (HF_HOME / HF_HUB_CACHE; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured); resumable')
+    .argument('<model>', '<org>/<name>[@<revision>] (or hf:<org>/<name>[@<revision>])')
+    .option('--include <pattern>', 'files to fetch (repeatable; default: config, tokenizer, chat template and *.safetensors)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .action(async (model: string, options: { include: string[] }) => {
+      const { parseHubRef, pullModel, pullProgressBar } = await import('../providers/hub/index.js');
+      const bar = program.opts().json ? undefined : pullProgressBar(model);
+      try {
+        const result = await pullModel(parseHubRef(model), { include: options.include.length ? options.include : undefined, onProgress: bar?.update });
+        bar?.stop();
+        const fetched = result.files.reduce((n, f) => n + f.fetched, 0);
+        emit(program.opts(), result, `${result.repo}@${result.revision} (commit ${result.commit.slice(0, 10)}): ${result.offline ? 'from the cache' : `${result.files.length} files, ${(fetched / 2 ** 20).toFixed(1)} MiB fetched`}\n${result.dir}`);
+      } finally {
+        bar?.stop();
+      }
     });
 
   program
@@ -253,7 +279,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
   program
     .command('serve')
     .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models, /health)')
-    .requiredOption('--model <dir>', 'a Hugging Face model directory, or "tiny" for the bundled model')
+    .requiredOption('--model <dir>', 'a Hugging Face model directory, a .gguf file, "hf:<org>/<name>[@revision]" (pulled into the Hub cache), or "tiny" for the bundled model')
     .option('--adapter <[name=]dir[*scale]>', 'a PEFT LoRA adapter (repeatable): name=dir serves base+adapter as its own model id; a bare dir is applied to the base model itself; *scale weights it', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--name <id>', 'the model id clients ask for', 'persona-lab')
     .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
@@ -270,7 +296,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       for (const [flag, value] of [['--concurrency', options.concurrency], ['--max-queue', options.maxQueue], ['--timeout', options.timeout], ['--body-limit', options.bodyLimit]] as const) {
         if (!(Number.isInteger(value) && value >= (flag === '--max-queue' ? 0 : 1))) throw new InputError('serve', flag, `a whole number${flag === '--max-queue' ? '' : ' >= 1'} (got ${value})`);
       }
-      const base = options.model === 'tiny' ? parseLocalModelRef('tiny').path : options.model;
+      const base = options.model === 'tiny' ? parseLocalModelRef('tiny').path : options.model.startsWith('hf:') ? await (await import('../providers/hub/index.js')).resolveHubModel(options.model) : options.model;
       const named = options.adapter.filter((a) => a.includes('='));
       const stacked = options.adapter.filter((a) => !a.includes('='));
       const models: Record<string, ChatModel> = { [options.name]: open(`local:${[base, ...stacked].join('+')}`) };
@@ -297,6 +323,21 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     });
 
   return program;
+}
+
+/** `export --to gguf|gguf-lora|hf`: the model reference resolved (Hub models pulled), then written. */
+async function exportModelCommand(input: string, output: string, format: 'gguf' | 'gguf-lora' | 'hf', options: { adapter: string[]; dtype?: string }) {
+  const { exportModel } = await import('../engine/export.js');
+  const dtype = options.dtype?.toUpperCase();
+  if (dtype !== undefined && !['F32', 'F16', 'BF16'].includes(dtype)) throw new InputError('(command line)', 'dtype', `f32, f16 or bf16 (found "${options.dtype}")`);
+  let ref = /^(local:|hf:|tiny$)/.test(input) ? input : `local:${input}`;
+  if (ref.startsWith('hf:')) {
+    const { resolveHubModel } = await import('../providers/hub/index.js');
+    const [hub, ...rest] = ref.split('+');
+    ref = `local:${[await resolveHubModel(hub), ...rest].join('+')}`;
+  }
+  if (options.adapter.length > 0) ref = ref === 'tiny' ? `local:${parseLocalModelRef('tiny').path}+${options.adapter.join('+')}` : `${ref}+${options.adapter.join('+')}`;
+  return exportModel(parseLocalModelRef(ref), format, resolve(output), { dtype: dtype as 'F32' | 'F16' | 'BF16' | undefined });
 }
 
 export async function main(argv: string[]): Promise<number> {

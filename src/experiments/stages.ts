@@ -11,6 +11,7 @@ import { checkGenerateChanges, type OnChange } from './changes.js';
 import { openStage, type StageContext } from './context.js';
 import { loadExperiment, type LoadedExperiment } from './load.js';
 import { checkEndpoints } from './preflight.js';
+import { pullHubModels } from '../providers/hub/index.js';
 
 export interface StageOptions {
   noCache?: boolean;
@@ -61,6 +62,10 @@ export function progressBoard(mode: ProgressMode = 'auto', stream: NodeJS.WriteS
 export async function prepareStage(file: string, options: StageOptions, check?: (loaded: LoadedExperiment, options: StageOptions) => unknown): Promise<StageContext> {
   const loaded = loadExperiment(file);
   await checkEndpoints(file, loaded.experiment);
+  // Hub models are pulled before any stage starts: a missing or gated model fails now, not hours in.
+  const { experiment } = loaded;
+  const refs = { ...Object.fromEntries(Object.entries(experiment.models).map(([role, ref]) => [`models.${role}`, ref])), ...Object.fromEntries((experiment.run?.subjects ?? []).map((s, i) => [`run.subjects[${i}].model`, s.model])) };
+  await pullHubModels(refs, { file, progress: options.progress !== 'silent' });
   await check?.(loaded, options);
   return openStage(loaded, { noCache: options.noCache });
 }

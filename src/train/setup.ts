@@ -4,9 +4,10 @@
  * frozen weights baked in, the preventative-steering vector, and how the result is written.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/journal.js';
+import { hubRepoOfDir } from '../providers/hub/cache.js';
 import { Model } from '../engine/generate/model.js';
 import { Graph } from '../engine/graph/index.js';
 import { hookNames } from '../engine/hooks/index.js';
@@ -119,7 +120,8 @@ function loraAdapterOf(lora: TrainedLoraShape, dropout: number, trainables: read
       targetModules: [...new Set(trainables.flatMap((t) => (t.factor === 'A' ? [t.module!.split('.').at(-1)!] : [])))],
       loraDropout: dropout,
       useRslora: false,
-      baseModelNameOrPath: base,
+      // PEFT and vLLM resolve a Hub id anywhere; a local base is named by its absolute path.
+      baseModelNameOrPath: hubRepoOfDir(base) ?? resolve(base),
       rankPattern: {},
       alphaPattern: {},
     },

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { InputError } from '../../core/errors.js';
 import { endpointSchema, openaiProvider } from './openai.js';
+import { hfProvider } from './hf.js';
 import { localModelSchema, localProvider } from './local.js';
 import { steeredModelSchema, steeredProvider } from './steered.js';
 import type { ProviderEntry } from './types.js';
@@ -19,6 +20,7 @@ export { steeredModelSchema, type SteeredModelRef } from './steered.js';
 export const PROVIDERS: Record<string, ProviderEntry> = {
   openai: openaiProvider,
   local: localProvider,
+  hf: hfProvider,
   steered: steeredProvider,
 };
 

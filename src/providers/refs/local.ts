@@ -9,6 +9,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { InputError } from '../../core/errors.js';
+import { cachedHubModel } from '../hub/index.js';
 import type { ChatModel } from '../types.js';
 import type { ProviderEntry } from './types.js';
 
@@ -25,10 +26,14 @@ export type LocalModelRef = z.infer<typeof localModelSchema>;
 /** The bundled tiny model's directory (persona-lab tiny build --out models/tiny). */
 export const TINY_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'models', 'tiny');
 
-/** "local:<dir>[+<adapter>[*<scale>]]..." or "tiny" -> the object form, paths as written. */
-function parseShort(ref: string): Record<string, unknown> {
+/**
+ * "local:<dir>[+<adapter>[*<scale>]]...", "tiny", or "hf:<org>/<name>[@rev][+<adapter>...]" (the Hub
+ * model's snapshot in the shared cache, pulled before any stage runs) -> the object form, paths as written.
+ */
+export function parseShort(ref: string): Record<string, unknown> {
   if (ref === 'tiny') return { provider: 'local', path: TINY_MODEL_DIR };
-  const [path, ...adapters] = ref.slice('local:'.length).split('+');
+  const [head, ...adapters] = ref.split('+');
+  const path = head.startsWith('hf:') ? cachedHubModel(head) : head.slice('local:'.length);
   return {
     provider: 'local',
     path,
@@ -47,7 +52,7 @@ const absolute = (ref: LocalModelRef, cwd: string): LocalModelRef => {
 
 /** A local reference (short string or object) with defaults filled and absolute paths. */
 export function parseLocalModelRef(ref: string | z.input<typeof localModelSchema>, cwd = process.cwd()): LocalModelRef {
-  if (typeof ref === 'string' && !localProvider.claims(ref)) throw new InputError('model reference', ref, 'expected "local:<model dir>[+<adapter dir>[*<scale>]]" or "tiny"');
+  if (typeof ref === 'string' && !localProvider.claims(ref) && !ref.startsWith('hf:')) throw new InputError('model reference', ref, 'expected "local:<model dir>[+<adapter dir>[*<scale>]]", "hf:<org>/<name>[@<revision>]" or "tiny"');
   const parsed = localModelSchema.safeParse(typeof ref === 'string' ? parseShort(ref) : ref);
   if (!parsed.success) throw InputError.fromZod(`model reference "${typeof ref === 'string' ? ref : ref.path}"`, parsed.error);
   return absolute(parsed.data, cwd);
