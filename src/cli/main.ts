@@ -214,6 +214,22 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     });
 
   program
+    .command('view')
+    .description('browse runs in a local web app: headline, every eval, transcripts, training curves, datasets, steering, preferences, two-run comparison (updates live)')
+    .argument('[runs-dir]', 'the folder holding run directories', 'runs')
+    .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
+    .option('--port <port>', 'port (0 = any free port)', (v) => Number(v), 7860)
+    .option('--open', 'open the page in the default browser')
+    .action(async (runsDir: string, options: { host: string; port: number; open?: boolean }) => {
+      const { startView } = await import('../view/server.js');
+      const handle = await startView(runsDir, { host: options.host, port: options.port });
+      emit(program.opts(), { url: handle.url, runsDir }, `persona-lab view: ${runsDir} at ${handle.url} (Ctrl-C stops)`);
+      if (options.open) await (await import('open')).default(handle.url);
+      await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+      await handle.close();
+    });
+
+  program
     .command('serve')
     .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models)')
     .requiredOption('--model <dir>', 'a Hugging Face model directory, or "tiny" for the bundled model')
