@@ -80,6 +80,19 @@ export async function startView(runsDir: string, options: ViewOptions = {}): Pro
   app.addHook('onRequest', async (request, reply) => {
     // A page elsewhere cannot reach the API through a name that resolves here (DNS rebinding).
     if (!allowedHosts.has(request.headers.host ?? '')) return reply.code(403).type('text/plain').send('forbidden host');
+    // ".." in a path (plain or encoded) never names anything served.
+    let path = request.url.split('?')[0];
+    try {
+      path = decodeURIComponent(path);
+    } catch {
+      return reply.code(404).type('text/plain').send('not found');
+    }
+    if (/(^|[/\\])\.\.([/\\]|$)/.test(path)) return reply.code(404).type('text/plain').send('not found');
+  });
+  // Whatever the static files plugin refuses is, to a client, simply not there.
+  app.setErrorHandler(async (error: { statusCode?: number }, _request, reply) => {
+    const status = error.statusCode ?? 500;
+    return reply.code(status >= 400 && status < 500 ? 404 : status).type('text/plain').send(status < 500 ? 'not found' : 'server error');
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('content-security-policy', CSP);

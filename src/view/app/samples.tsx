@@ -4,7 +4,7 @@
  * Model output and judge replies are text nodes only.
  */
 import { useLocation } from 'preact-iso';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { qs, useJson } from './api.js';
 import type { Page, RunData, SampleRecord, SampleRow } from './types.js';
 import { Json, Note } from './ui.js';
@@ -17,6 +17,9 @@ export function SamplesTab({ run, data, version }: { run: string; data: RunData;
   const filter = Object.fromEntries(FILTERS.map((f) => [f, query[f] ?? ''])) as Record<(typeof FILTERS)[number], string>;
   const offset = Number(query.offset ?? 0) || 0;
   const [draft, setDraft] = useState(filter);
+  // The URL is the source of truth (back, forward, a shared link): the form follows it.
+  const filterKey = JSON.stringify(filter);
+  useEffect(() => setDraft(filter), [filterKey]);
   const api = `/api/runs/${encodeURIComponent(run)}`;
   const page = useJson<Page<SampleRow>>(`${api}/samples${qs({ ...filter, offset, limit: PAGE })}`, version);
   const open = query.open ? query.open.split('|') : null;
