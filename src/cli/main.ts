@@ -129,8 +129,9 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       const options = program.opts();
       const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
       const evals = summary.eval ? statusLines(summary.eval) : [];
-      const last = summary.report ? `report: ${summary.report.html}` : `run directory: ${summary.run}`;
-      emit(options, summary, [...evals, last].join('\n'));
+      const last = summary.report ? `report: ${summary.report.html}\nbrowse it: persona-lab view ${dirname(summary.run)}` : `run directory: ${summary.run}`;
+      const headline = summary.eval ? await (await import('../view/headline.js')).headlineOfRun(summary.run, summary.eval) : '';
+      emit(options, summary, [...evals, ...(headline ? ['', headline, ''] : []), last].join('\n'));
     });
 
   stageCommand(

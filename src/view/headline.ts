@@ -4,7 +4,7 @@
  * eval's metrics pooled per group, and the difference between two runs with its interval.
  */
 import type { EvalSummary, Interval, Metric } from '../evals/summary.js';
-import type { SubjectInfo, SubjectKind } from './runs.js';
+import { subjectsOf, trainedCells, type SubjectInfo, type SubjectKind } from './runs.js';
 
 export interface Pooled {
   value: number | null;
@@ -118,4 +118,26 @@ export function compareRuns(a: { tables: MetricTable[]; groups: Group[] }, b: { 
     rows.push({ eval: evaluation, metric, group, a: pa, b: pb, difference, ci });
   }
   return rows;
+}
+
+/**
+ * The headline as a plain-text table for the terminal: one row per group (a trained cell pooled over
+ * seeds, or a baseline), one column per eval's first metric, "value [low, high] n=".
+ */
+export function headlineTable(summary: EvalSummary, groups: Group[]): string {
+  const tables = metricTables(summary, groups);
+  const firsts = tables.filter((t, i) => t.metric && tables.findIndex((u) => u.eval === t.eval && u.metric) === i);
+  if (firsts.length === 0) return '';
+  const num = (x: number | null) => (x === null ? '-' : x.toFixed(3));
+  const cell = (p: Pooled | undefined) => (p ? `${num(p.value)} ${p.ci ? `[${num(p.ci.low)}, ${num(p.ci.high)}]` : '[-]'} n=${p.n}` : '-');
+  const header = ['subject', 'seeds', ...firsts.map((t) => `${t.eval} ${t.metric}`)];
+  const rows = groups.map((g) => [g.label, String(g.subjects.length), ...firsts.map((t) => cell(t.rows.find((r) => r.group === g.id)?.pooled))]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), `(pooled over seeds; intervals at ${Math.round(summary.confidence * 100)}%)`].join('\n');
+}
+
+/** The terminal headline of a run directory's eval summary (cells from the summary or the train journal). */
+export async function headlineOfRun(runDir: string, summary: EvalSummary): Promise<string> {
+  return headlineTable(summary, groupsOf(subjectsOf(summary, await trainedCells(runDir))));
 }

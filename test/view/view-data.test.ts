@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Journal } from '../../src/core/journal.js';
 import type { Metric } from '../../src/evals/summary.js';
-import { compareRuns, groupsOf, metricTables, pooledOf } from '../../src/view/headline.js';
+import { compareRuns, groupsOf, headlineOfRun, metricTables, pooledOf } from '../../src/view/headline.js';
 import { findSamples, readCurve, readSummary, runDirOf, subjectsOf, trainedCells } from '../../src/view/runs.js';
 import { runCli } from '../support/cli.js';
 import { makeFinishedRun } from './fixture.js';
@@ -63,6 +63,13 @@ describe('view: reading runs', () => {
     assert.ok(sft.ci!.low < 0.1 && sft.ci!.high > 0.1);
     const base = rows.find((r) => r.eval === 'traitExpression' && r.group === 'base')!;
     assert.equal(base.difference, 0);
+
+    // The terminal headline `run` prints: the same pooled values, one row per group.
+    const runDir = runDirOf(join(dir, 'runs'), 'a')!;
+    const text = await headlineOfRun(runDir, readSummary(runDir)!);
+    const sftLine = text.split('\n').find((l) => l.startsWith('sailor · sft · chat'))!;
+    assert.match(sftLine, /^sailor · sft · chat\s+2\s+0\.660 \[-?\d\.\d{3}, \d\.\d{3}\] n=6/);
+    assert.match(text.split('\n')[0], /traitExpression expression/);
   });
 
   it('pages through a journal while streaming it, skipping a torn last line', async () => {
