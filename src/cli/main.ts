@@ -13,7 +13,7 @@ import type { StageContext } from '../experiments/context.js';
 import type { LoadedExperiment } from '../experiments/load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
 import type { EvalSummary } from '../evals/summary.js';
-import { initProject } from './init.js';
+import { INIT_PROFILES, initProject, type InitProfile } from './init.js';
 import { validateFiles } from './validate.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -52,8 +52,9 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .command('init')
     .description('scaffold a constitution and an experiment in a directory (never overwrites files)')
     .argument('[dir]', 'target directory', '.')
-    .action((dir: string) => {
-      const written = initProject(dir);
+    .addOption(new Option('--profile <profile>', 'quick: a report on the bundled model in minutes; paper: every format, method and eval at published sizes (hours on a GPU)').choices(INIT_PROFILES).default('quick'))
+    .action((dir: string, options: { profile: InitProfile }) => {
+      const written = initProject(dir, options.profile);
       emit(program.opts(), { written }, written.map((f) => `wrote ${f}`).join('\n'));
     });
 

@@ -190,6 +190,16 @@ export async function generate(
         seed,
         tokens,
       );
+      // A format with no rows makes the equal budget zero: nothing could be trained or compared.
+      const empty = Object.entries(persona.formatComparison.formats).filter(([, f]) => f.rows === 0);
+      if (empty.length > 0) {
+        const which = empty.map(([name, f]) => `${name} kept 0 rows (${f.rowsAvailable} passed the filters, ${f.tokensAvailable} tokens)`).join('; ');
+        throw new InputError(
+          file,
+          'generate.formatComparison',
+          `every compared format to keep rows at the equal token budget (${persona.formatComparison.budget} tokens); for ${ctx.persona}: ${which}. Generate more (generate.expansion, the format's own options), loosen generate.filters, or leave the format out of generate.formatComparison.formats and run.formats`,
+        );
+      }
     }
     summary.personas.push(persona);
   }
