@@ -126,8 +126,14 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .command('run')
     .description('generate -> train -> eval -> report for the experiment\'s matrix (personas x formats x methods x seeds); resumable: re-run to continue')
     .argument('<experiment>', 'experiment YAML')
-    .action(async (file: string) => {
+    .option('--dry-run', 'print the plan (stages, models, datasets, trained cells, subjects, each eval\'s sample sizes) and run nothing')
+    .action(async (file: string, runOptions: { dryRun?: boolean }) => {
       const options = program.opts();
+      if (runOptions.dryRun) {
+        const { planRun, planText } = await import('../experiments/plan.js');
+        const plan = await planRun(file);
+        return emit(options, plan, planText(plan));
+      }
       const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
       const evals = summary.eval ? statusLines(summary.eval) : [];
       const last = summary.report ? `report: ${summary.report.html}\nbrowse it: persona-lab view ${dirname(summary.run)}` : `run directory: ${summary.run}`;
