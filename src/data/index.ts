@@ -1,5 +1,5 @@
 /**
- * The data engine's public surface: generate() builds every dataset of FIELD §1-3 and §6 for each
+ * The data engine's public surface: generate() builds every dataset of docs/protocols.md §1-3 and §6 for each
  * constitution into <run>/datasets/, resumable through the run journal; exportDataset() converts a
  * dataset file between the shapes other tools train with. See docs/data.md.
  */

@@ -1,5 +1,5 @@
 /**
- * Text classifier that tells which persona wrote a reply (FIELD §4; the open recipe fine-tuned
+ * Text classifier that tells which persona wrote a reply (docs/protocols.md §4; the open recipe fine-tuned
  * ModernBERT). Two feature backends feed one multinomial logistic regression:
  *   - TF-IDF over word 1-2-grams and character 3-5-grams (sublinear tf, smooth idf, L2-normalised),
  *     offline, no model needed;

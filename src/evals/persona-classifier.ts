@@ -1,5 +1,5 @@
 /**
- * Persona classifier eval (FIELD §4): how often a subject's replies are classified as its persona,
+ * Persona classifier eval (docs/protocols.md §4): how often a subject's replies are classified as its persona,
  * without and with adversarial suffixes on the user prompt; macro-F1 and accuracy over all subjects'
  * replies; the classifier's own held-out accuracy; confusion matrices.
  */

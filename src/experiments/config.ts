@@ -5,7 +5,7 @@ import { modelRefSchema } from '../providers/ref.js';
 import { steerOptionsSchema } from '../steer/options.js';
 import { trainOptionsSchema } from '../train/options.js';
 
-/** The data formats the format comparison trains one SFT adapter each on (FIELD §2). */
+/** The data formats the format comparison trains one SFT adapter each on (docs/protocols.md §2). */
 export const RUN_FORMATS = ['chat', 'introspective', 'documents'] as const;
 /**
  * Trained methods of the matrix. `sft`: one adapter per format of `run.formats`; `dpo`: DPO
@@ -36,7 +36,7 @@ export const runOptionsSchema = z
     methods: z.array(z.enum(RUN_METHODS)).default(['sft']).describe('Trained methods (base and prompted are always evaluated); [] evaluates the baselines only.'),
     introspection: z
       .object({
-        datasets: z.array(z.enum(['reflection', 'interaction'])).min(1).default(['reflection', 'interaction']).describe('Introspection data the DPO-trained model generates for `dpo-introspection` (FIELD §2 item 5).'),
+        datasets: z.array(z.enum(['reflection', 'interaction'])).min(1).default(['reflection', 'interaction']).describe('Introspection data the DPO-trained model generates for `dpo-introspection` (docs/protocols.md §2 item 5).'),
       })
       .strict()
       .prefault({}),
