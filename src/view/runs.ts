@@ -314,21 +314,45 @@ export interface DatasetEntry {
   manifest: DatasetManifest;
 }
 
+/** Where the data stage writes a persona's equal-token-budget files (data/budget.ts). */
+const FORMAT_COMPARISON = 'format-comparison';
+
+/** Every dataset manifest: shared ones, per persona folder, and the format comparison's. */
 export function readDatasets(dir: string): DatasetEntry[] {
   const root = join(dir, 'datasets');
   const inFolder = (folder: string) =>
-    filesIn(folder ? join(root, folder) : root, '.manifest.json').flatMap((f) => {
+    filesIn(join(root, folder), '.manifest.json').flatMap((f) => {
       const manifest = readJson(join(root, folder, f), datasetManifestSchema);
       return manifest ? [{ folder, name: f.slice(0, -'.manifest.json'.length), manifest }] : [];
     });
-  return [...inFolder(''), ...dirsIn(root).flatMap(inFolder)];
+  const personas = dirsIn(root);
+  return [...inFolder(''), ...personas.flatMap(inFolder), ...personas.flatMap((p) => inFolder(`${p}/${FORMAT_COMPARISON}`))];
+}
+
+const budgetSchema = z
+  .object({
+    budget: z.number(),
+    tokenizer: z.string(),
+    formats: z.record(z.string(), z.object({ rowsAvailable: z.number(), tokensAvailable: z.number(), rows: z.number(), tokens: z.number() })),
+    shortOfBudget: z.array(z.string()).optional(),
+  })
+  .passthrough();
+export type BudgetEntry = z.infer<typeof budgetSchema> & { folder: string };
+
+/** The format comparison's token budget per persona folder (what each format had and kept). */
+export function readBudgets(dir: string): BudgetEntry[] {
+  const root = join(dir, 'datasets');
+  return dirsIn(root).flatMap((folder) => {
+    const budget = readJson(join(root, folder, FORMAT_COMPARISON, 'budget.json'), budgetSchema);
+    return budget ? [{ ...budget, folder }] : [];
+  });
 }
 
 /** A page of a dataset file's rows (a file its manifest lists). */
 export async function datasetRows(dir: string, folder: string, name: string, variant: string, offset: number, limit: number): Promise<Page<unknown> | undefined> {
   const entry = readDatasets(dir).find((d) => d.folder === folder && d.name === name);
   const fileName = entry?.manifest.files[variant];
-  const file = fileName ? inside(dir, 'datasets', ...(folder ? [folder] : []), fileName) : undefined;
+  const file = fileName ? inside(dir, 'datasets', ...(folder ? folder.split('/') : []), fileName) : undefined;
   if (!file) return undefined;
   const pages = new PageCollector<unknown>(offset, limit);
   if (file.endsWith('.jsonl')) await forEachLine(file, (row) => pages.add(() => row));

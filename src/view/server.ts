@@ -21,6 +21,7 @@ import {
   listRun,
   listRuns,
   readCurve,
+  readBudgets,
   readDatasets,
   readSteer,
   readSummary,
@@ -128,6 +129,7 @@ export async function startView(runsDir: string, options: ViewOptions = {}): Pro
       journals: sampleJournals(dir),
       curves: curveCells(dir),
       datasets: readDatasets(dir),
+      budgets: readBudgets(dir),
       steer: readSteer(dir) ?? null,
     };
   });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { z } from 'zod';
 import { hashOptions, type CellIdentity } from '../../src/core/cell.js';
 import { Journal, RunDir, writeFileAtomic } from '../../src/core/journal.js';
+import type { FormatBudgetReport } from '../../src/data/index.js';
 import { datasetManifestSchema } from '../../src/data/rows.js';
 import { evalSummarySchema, type Metric } from '../../src/evals/summary.js';
 
@@ -137,6 +138,11 @@ export function makeFinishedRun(runsDir: string, name: string, lift = 0): Fixtur
     extra: { budget: { tokens: 1000 } },
   });
   writeFileAtomic(join(dir, 'datasets', 'sailor', 'chat.manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  // The format comparison: the chat rows cut to an equal token budget.
+  writeFileAtomic(join(dir, 'datasets', 'sailor', 'format-comparison', 'chat.jsonl'), rows.slice(0, 2).map((r) => JSON.stringify(r) + '\n').join(''));
+  writeFileAtomic(join(dir, 'datasets', 'sailor', 'format-comparison', 'chat.manifest.json'), JSON.stringify({ ...manifest, rows: { train: 2 }, tokens: 28 }, null, 2) + '\n');
+  const budget: FormatBudgetReport = { budget: 28, tokenizer: 'tiny', formats: { chat: { rowsAvailable: 3, tokensAvailable: 42, rows: 2, tokens: 28 }, introspective: { rowsAvailable: 2, tokensAvailable: 28, rows: 2, tokens: 28 } } };
+  writeFileAtomic(join(dir, 'datasets', 'sailor', 'format-comparison', 'budget.json'), JSON.stringify(budget, null, 2) + '\n');
 
   // Steering: a sweep, a monitor with points, capping floors.
   const sweepCells = [4, 6].flatMap((layer) => [-2, 2, 4].map((coef) => ({ layer, coef, expression: 40 + coef * 5, coherence: 80 - Math.abs(coef) * 5, n: 5, movement: Math.abs(coef) * 5, admissible: coef !== 4 })));

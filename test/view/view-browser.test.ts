@@ -210,6 +210,10 @@ describe('persona-lab view in headless Chromium', () => {
     assert.match(await page.locator('table.datasets').innerText(), /tooLong: 1/);
     await page.locator('table.datasets a', { hasText: 'train: 3' }).click();
     await page.locator('#rows pre.json', { hasText: 'Tell me about knots 0' }).waitFor();
+    assert.match(await page.locator('table.budgets').innerText(), /chat\s+3\s+42\s+2\s+28/);
+    await page.locator('table.datasets tr', { hasText: 'sailor/format-comparison' }).locator('a', { hasText: 'train: 2' }).click();
+    await page.locator('#rows h2', { hasText: 'sailor/format-comparison / chat / train' }).waitFor();
+    assert.equal(await page.locator('#rows pre.json').count(), 2);
 
     await page.locator('nav.tabs a', { hasText: 'Steering' }).click();
     await page.locator('[data-plot="steering sweep"] svg').waitFor();

@@ -278,6 +278,37 @@ function Datasets({ run, data }: { run: string; data: RunData }) {
   if (data.datasets.length === 0) return <Note>No datasets yet (datasets/**/*.manifest.json).</Note>;
   return (
     <>
+      {data.budgets.map((b) => (
+        <section class="budget">
+          <h2>
+            Equal token budget: {b.folder} <span class="muted">({b.budget} tokens, {b.tokenizer})</span>
+          </h2>
+          <table class="grid budgets">
+            <thead>
+              <tr>
+                <th>format</th>
+                <th class="num">rows available</th>
+                <th class="num">tokens available</th>
+                <th class="num">rows kept</th>
+                <th class="num">tokens kept</th>
+              </tr>
+            </thead>
+            <tbody>
+              {Object.entries(b.formats).map(([format, f]) => (
+                <tr>
+                  <td>{format}</td>
+                  <td class="num">{f.rowsAvailable}</td>
+                  <td class="num">{f.tokensAvailable}</td>
+                  <td class="num">{f.rows}</td>
+                  <td class="num">{f.tokens}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {b.shortOfBudget && b.shortOfBudget.length > 0 && <p class="muted">Short of the budget (not an equal comparison): {b.shortOfBudget.join(', ')}.</p>}
+        </section>
+      ))}
+      <h2>Datasets</h2>
       <table class="grid datasets">
         <thead>
           <tr>

@@ -1,10 +1,10 @@
 /** The API's answers (the server's own types, so page and server cannot drift apart). */
 import type { EvalSummary } from '../../evals/summary.js';
 import type { ComparisonRow, Group, MetricTable } from '../headline.js';
-import type { Curve, DatasetEntry, RunListing, SampleRecord, SampleRow, SteerView, SubjectInfo } from '../runs.js';
+import type { BudgetEntry, Curve, DatasetEntry, RunListing, SampleRecord, SampleRow, SteerView, SubjectInfo } from '../runs.js';
 import type { Page } from '../jsonl.js';
 
-export type { ComparisonRow, Curve, DatasetEntry, Group, MetricTable, Page, RunListing, SampleRecord, SampleRow, SteerView, SubjectInfo };
+export type { BudgetEntry, ComparisonRow, Curve, DatasetEntry, Group, MetricTable, Page, RunListing, SampleRecord, SampleRow, SteerView, SubjectInfo };
 
 export interface RunData {
   listing: RunListing;
@@ -15,6 +15,7 @@ export interface RunData {
   journals: Record<string, string[]>;
   curves: string[];
   datasets: DatasetEntry[];
+  budgets: BudgetEntry[];
   steer: SteerView | null;
 }
 
