@@ -191,13 +191,15 @@ export async function generate(
         tokens,
       );
       // A format with no rows makes the equal budget zero: nothing could be trained or compared.
-      const empty = Object.entries(persona.formatComparison.formats).filter(([, f]) => f.rows === 0);
+      const formats = Object.entries(persona.formatComparison.formats);
+      const empty = formats.filter(([, f]) => f.rows === 0);
       if (empty.length > 0) {
-        const which = empty.map(([name, f]) => `${name} kept 0 rows (${f.rowsAvailable} passed the filters, ${f.tokensAvailable} tokens)`).join('; ');
+        const causes = formats.filter(([, f]) => f.rowsAvailable === 0).map(([name]) => name);
+        const which = causes.length > 0 ? `${causes.join(' and ')} kept no rows after the filters, so the equal budget is 0 tokens` : `${empty.map(([name]) => name).join(' and ')} kept 0 rows within the budget of ${persona.formatComparison.budget} tokens`;
         throw new InputError(
           file,
           'generate.formatComparison',
-          `every compared format to keep rows at the equal token budget (${persona.formatComparison.budget} tokens); for ${ctx.persona}: ${which}. Generate more (generate.expansion, the format's own options), loosen generate.filters, or leave the format out of generate.formatComparison.formats and run.formats`,
+          `every compared format to keep rows at an equal token budget; for ${ctx.persona}: ${which} (the manifests in ${ctx.outDir} count what each filter dropped). Generate more (generate.expansion, the format's own options), loosen generate.filters, or leave the format out of generate.formatComparison.formats and run.formats`,
         );
       }
     }
