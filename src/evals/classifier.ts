@@ -206,4 +206,13 @@ export class PersonaClassifier {
     if (texts.length === 0) return [];
     return (await this.featurizer.transform(texts)).map((x) => this.regression.predict(x));
   }
+
+  /** Per text, each label's probability (what the sample browser shows beside the prediction). */
+  async probabilities(texts: readonly string[]): Promise<Record<string, number>[]> {
+    if (texts.length === 0) return [];
+    return (await this.featurizer.transform(texts)).map((x) => {
+      const p = this.regression.probabilities(x);
+      return Object.fromEntries(this.labels.map((label, c) => [label, p[c]]));
+    });
+  }
 }
