@@ -127,14 +127,15 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     .description('generate -> train -> eval -> report for the experiment\'s matrix (personas x formats x methods x seeds); resumable: re-run to continue')
     .argument('<experiment>', 'experiment YAML')
     .option('--dry-run', 'print the plan (stages, models, datasets, trained cells, subjects, each eval\'s sample sizes) and run nothing')
-    .action(async (file: string, runOptions: { dryRun?: boolean }) => {
+    .option('--set <key.path=value>', 'override an option of the experiment file (repeatable; the value is YAML), e.g. --set eval.bootstrap=200', (v: string, all: string[]) => [...all, v], [] as string[])
+    .action(async (file: string, runOptions: { dryRun?: boolean; set: string[] }) => {
       const options = program.opts();
       if (runOptions.dryRun) {
         const { planRun, planText } = await import('../experiments/plan.js');
-        const plan = await planRun(file);
+        const plan = await planRun(file, runOptions.set);
         return emit(options, plan, planText(plan));
       }
-      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto' });
+      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', set: runOptions.set });
       const evals = summary.eval ? statusLines(summary.eval) : [];
       const last = summary.report ? `report: ${summary.report.html}\nbrowse it: persona-lab view ${dirname(summary.run)}` : `run directory: ${summary.run}`;
       const headline = summary.eval ? await (await import('../view/headline.js')).headlineOfRun(summary.run, summary.eval) : '';

@@ -37,8 +37,8 @@ function scalars(o: unknown, prefix = ''): Record<string, number | boolean> {
   );
 }
 
-export async function planRun(file: string): Promise<RunPlan> {
-  const loaded = loadExperiment(file);
+export async function planRun(file: string, overrides: string[] = []): Promise<RunPlan> {
+  const loaded = loadExperiment(file, overrides);
   const { experiment } = loaded;
   const run = runOptionsOf(loaded);
   if (run.stages.includes('train')) await checkMatrix(loaded);

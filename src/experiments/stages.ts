@@ -13,6 +13,8 @@ import { checkEndpoints } from './preflight.js';
 
 export interface StageOptions {
   noCache?: boolean;
+  /** key.path=value overrides of the experiment file (--set). */
+  set?: string[];
   progress?: ProgressMode;
 }
 
@@ -56,7 +58,7 @@ export function progressBoard(mode: ProgressMode = 'auto', stream: NodeJS.WriteS
  * nothing is written if any check fails.
  */
 export async function prepareStage(file: string, options: StageOptions, check?: (loaded: LoadedExperiment) => unknown): Promise<StageContext> {
-  const loaded = loadExperiment(file);
+  const loaded = loadExperiment(file, options.set);
   await checkEndpoints(file, loaded.experiment);
   await check?.(loaded);
   return openStage(loaded, { noCache: options.noCache });

@@ -39,6 +39,22 @@ describe('init profiles and run --dry-run', () => {
     assert.match(text.stdout, /train: 2 adapter\(s\)/);
   });
 
+  it('--set overrides any option of the experiment; a bad override is one error, exit 2', async () => {
+    const file = join(dir, 'quick', 'experiment.yaml');
+    const plan = await runCli(['--json', 'run', '--dry-run', '--set', 'seeds=[4, 5]', '--set', 'run.formats=[chat]', '--set', 'eval.classifier.repliesPerPersona=7', file], { cwd: dir });
+    assert.equal(plan.code, 0, plan.stderr);
+    const parsed = JSON.parse(plan.stdout);
+    assert.deepEqual(parsed.cells, ['juniper.sft-chat.seed-4', 'juniper.sft-chat.seed-5']);
+    assert.equal(parsed.evals.classifier.repliesPerPersona, 7);
+    const invalid = await runCli(['run', '--dry-run', '--set', 'eval.bootstrap=5', file], { cwd: dir });
+    assert.equal(invalid.code, 2);
+    assert.match(invalid.stderr, /eval\.bootstrap/);
+    const malformed = await runCli(['run', '--dry-run', '--set', 'nonsense', file], { cwd: dir });
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /--set: key\.path=value/);
+    assert.ok(!existsSync(join(dir, 'runs')), 'nothing written');
+  });
+
   it('the paper profile says how long it takes and plans every format and method', async () => {
     const init = await runCli(['init', join(dir, 'paper'), '--profile', 'paper']);
     assert.equal(init.code, 0, init.stderr);
