@@ -213,6 +213,7 @@ describe('persona-lab view in headless Chromium', () => {
     assert.match(await page.locator('table.budgets').innerText(), /chat\s+3\s+42\s+2\s+28/);
     await page.locator('table.datasets tr', { hasText: 'sailor/format-comparison' }).locator('a', { hasText: 'train: 2' }).click();
     await page.locator('#rows h2', { hasText: 'sailor/format-comparison / chat / train' }).waitFor();
+    await page.locator('#rows .pager', { hasText: 'rows 1–2 of 2' }).waitFor();
     assert.equal(await page.locator('#rows pre.json').count(), 2);
 
     await page.locator('nav.tabs a', { hasText: 'Steering' }).click();
@@ -226,6 +227,7 @@ describe('persona-lab view in headless Chromium', () => {
     assert.match(await page.locator('section.ranking table').innerText(), /stoic\s+0\.800\s+\[0\.400, 1\.200\]/);
 
     await page.locator('nav.tabs a', { hasText: 'Evals' }).click();
+    await page.locator('section.eval').first().waitFor();
     const evals = await page.locator('main').innerText();
     assert.match(evals, /pooled over 2 seeds/);
     assert.match(evals, /vs base \(base\)/);

@@ -3,9 +3,13 @@ import { useEffect, useState } from 'preact/hooks';
 
 export type Loaded<T> = { data: T; error: null } | { data: null; error: string | null };
 
-/** GETs `url` as JSON; `version` changes force a refetch (live updates). */
+/**
+ * GETs `url` as JSON; `version` changes force a refetch (live updates). While a new URL loads, the
+ * previous URL's data is not returned (a page never shows one request's rows under another's title);
+ * a refetch of the same URL keeps showing the old data until the new arrives.
+ */
 export function useJson<T>(url: string | null, version = 0): Loaded<T> {
-  const [state, setState] = useState<Loaded<T>>({ data: null, error: null });
+  const [state, setState] = useState<{ url: string | null; loaded: Loaded<T> }>({ url: null, loaded: { data: null, error: null } });
   useEffect(() => {
     if (!url) return;
     let live = true;
@@ -14,13 +18,13 @@ export function useJson<T>(url: string | null, version = 0): Loaded<T> {
         if (!r.ok) throw new Error(`${r.status} ${(await r.json().catch(() => ({ error: r.statusText }))).error ?? ''}`);
         return (await r.json()) as T;
       })
-      .then((data) => live && setState({ data, error: null }))
-      .catch((e: unknown) => live && setState({ data: null, error: String(e instanceof Error ? e.message : e) }));
+      .then((data) => live && setState({ url, loaded: { data, error: null } }))
+      .catch((e: unknown) => live && setState({ url, loaded: { data: null, error: String(e instanceof Error ? e.message : e) } }));
     return () => {
       live = false;
     };
   }, [url, version]);
-  return state;
+  return state.url === url ? state.loaded : { data: null, error: null };
 }
 
 /** A counter that goes up whenever the server says something under the run (or the runs folder) was written. */
