@@ -137,7 +137,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
       }
       const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', set: runOptions.set });
       const evals = summary.eval ? statusLines(summary.eval) : [];
-      const last = summary.report ? `report: ${summary.report.html}\nbrowse it: persona-lab view ${dirname(summary.run)}` : `run directory: ${summary.run}`;
+      const last = summary.report ? `browse it: persona-lab view ${dirname(summary.run)}\nreport: ${summary.report.html}` : `run directory: ${summary.run}`;
       const headline = summary.eval ? await (await import('../view/headline.js')).headlineOfRun(summary.run, summary.eval) : '';
       emit(options, summary, [...evals, ...(headline ? ['', headline, ''] : []), last].join('\n'));
     });
