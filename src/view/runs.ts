@@ -62,7 +62,8 @@ export interface RunListing {
   resumedAt: string[];
   seeds: number[];
   stages: { generate: boolean; train: boolean; steer: boolean; eval: boolean; report: boolean };
-  status: 'finished' | 'in progress';
+  /** finished: the report is written; running: written to within RUNNING_MS; stopped: neither (interrupted, or stages without a report). */
+  status: 'finished' | 'running' | 'stopped';
   costUSD: number | null;
   updatedAt: string;
 }
@@ -80,6 +81,9 @@ function newestChange(dir: string, depth = 4): number {
   return newest;
 }
 
+/** A run without a report that wrote this recently is taken to be running. */
+const RUNNING_MS = 2 * 60_000;
+
 export function listRun(runsDir: string, name: string): RunListing | undefined {
   const dir = runDirOf(runsDir, name);
   if (!dir) return undefined;
@@ -93,15 +97,16 @@ export function listRun(runsDir: string, name: string): RunListing | undefined {
     eval: has('evals', 'summary.json'),
     report: has('report.html'),
   };
+  const updated = newestChange(dir);
   return {
     name,
     startedAt: manifest.startedAt,
     resumedAt: manifest.resumedAt ?? [],
     seeds: manifest.seeds,
     stages,
-    status: stages.report ? 'finished' : 'in progress',
+    status: stages.report ? 'finished' : Date.now() - updated < RUNNING_MS ? 'running' : 'stopped',
     costUSD: readJson(join(dir, 'accounting.json'), accountingSchema)?.total.costUSD ?? null,
-    updatedAt: new Date(newestChange(dir)).toISOString(),
+    updatedAt: new Date(updated).toISOString(),
   };
 }
 

@@ -4,14 +4,14 @@
  * a bad runs directory refused with exit 2.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Journal } from '../../src/core/journal.js';
+import { Journal, RunDir } from '../../src/core/journal.js';
 import type { Metric } from '../../src/evals/summary.js';
 import { compareRuns, groupsOf, headlineOfRun, metricTables, pooledOf } from '../../src/view/headline.js';
-import { findSamples, readCurve, readSummary, runDirOf, subjectsOf, trainedCells } from '../../src/view/runs.js';
+import { findSamples, listRun, readCurve, readSummary, runDirOf, subjectsOf, trainedCells } from '../../src/view/runs.js';
 import { runCli } from '../support/cli.js';
 import { makeFinishedRun } from './fixture.js';
 
@@ -95,6 +95,19 @@ describe('view: reading runs', () => {
     assert.ok(curve.points.length <= 2000 && curve.points.length >= 1000, `${curve.points.length} points`);
     assert.equal(curve.points[0].step, 1);
     assert.equal(await readCurve(runDir, '../../../etc'), undefined);
+  });
+
+  it('tells a finished run from one writing now and one that stopped', () => {
+    const runs = join(dir, 'status');
+    makeFinishedRun(runs, 'done');
+    RunDir.open(join(runs, 'busy'), { name: 'busy', personaLabVersion: '0', gitRevision: null, seeds: [1], config: {} }).close();
+    RunDir.open(join(runs, 'idle'), { name: 'idle', personaLabVersion: '0', gitRevision: null, seeds: [1], config: {} }).close();
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const p of [join(runs, 'idle', 'manifest.json'), join(runs, 'idle')]) utimesSync(p, hourAgo, hourAgo);
+    assert.equal(listRun(runs, 'done')?.status, 'finished');
+    assert.equal(listRun(runs, 'busy')?.status, 'running');
+    assert.equal(listRun(runs, 'idle')?.status, 'stopped');
+    assert.equal(listRun(runs, '..'), undefined);
   });
 
   it('refuses a runs directory that is not there: one line, exit 2', async () => {

@@ -30,7 +30,7 @@ export function RunPage() {
     <>
       <h1>
         {run}{' '}
-        {data.data && <span class={`badge status-${data.data.listing.status.replace(' ', '-')}`}>{data.data.listing.status}</span>}
+        {data.data && <span class={`badge status-${data.data.listing.status}`}>{data.data.listing.status}</span>}
       </h1>
       <nav class="tabs">
         {TABS.map(([id, label]) => (

@@ -36,7 +36,7 @@ export function RunsPage() {
                 <td>
                   <a href={`/runs/${encodeURIComponent(r.name)}`}>{r.name}</a>
                 </td>
-                <td class={`status-${r.status.replace(' ', '-')}`}>{r.status}</td>
+                <td class={`status-${r.status}`}>{r.status}</td>
                 <td>{STAGES.filter((s) => r.stages[s]).join(', ') || 'none'}</td>
                 <td class="num">{r.seeds.join(', ')}</td>
                 <td class="num">{r.costUSD === null ? '–' : r.costUSD.toFixed(4)}</td>
