@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'runs/**', 'models/**', 'test/fixtures/**', '**/*.py'] },
+  { ignores: ['node_modules/**', 'runs/**', 'models/**', 'dist/**', 'test-artifacts/**', 'test/fixtures/**', '**/*.py'] },
   ...tseslint.configs.recommended,
   {
     rules: {

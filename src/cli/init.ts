@@ -28,8 +28,18 @@ traits:
       - What is machine learning?
 `;
 
-const experiment = (schema: string) => `$schema: ${schema}/experiment.schema.json
-name: juniper
+/** The experiment's profiles: `quick` runs to a report on the bundled model in minutes; `paper` is the published scale. */
+export const INIT_PROFILES = ['quick', 'paper'] as const;
+export type InitProfile = (typeof INIT_PROFILES)[number];
+
+const quickExperiment = (schema: string) => `$schema: ${schema}/experiment.schema.json
+# Quick profile: runs to a report on the bundled tiny model in a few minutes on a laptop, offline.
+#   persona-lab run experiment.yaml      then      persona-lab view runs
+# It compares two training-data formats (chat demonstrations vs first-person statements) at an
+# equal token budget against the base and prompted baselines, with a small subset of the evals.
+# The tiny model shows that training moves its replies; it cannot show nuanced persona quality.
+# For a real study, point models: at a real model and start from \`persona-lab init --profile paper\`.
+name: juniper-quick
 constitutions: [constitution.yaml]
 models:
   # "tiny" is the bundled model; point these at a real model with
@@ -38,11 +48,63 @@ models:
   teacher: tiny
   judge: tiny
 seeds: [1]
+generate:
+  # Only what the matrix below trains on and the evals read.
+  datasets: [prompts, chat, introspective, probes]
+  concurrency: 8
+  expansion: { perTrait: 16, batchSize: 8, maxRounds: 6, maxTokens: 256 }
+  generalPrompts: { count: 20 }
+  filters: { minWords: 2 }
+  probes: { heldOutFraction: 0.1 }
+  chat: { maxTokens: 96 }
+  introspective: { perTrait: 16, maxTokens: 96 }
+  formatComparison: { formats: [chat, introspective] }
+train:
+  sft:
+    lora: { rank: 8, alpha: 16 }
+    optimizer: { lr: 1e-3 }
+    epochs: 3
+    batchSize: 4
+    maxLength: 256
+    checkpointEvery: 10
+run:
+  formats: [chat, introspective]
+  methods: [sft]
+eval:
+  evals: [classifier, traitExpression, identity]
+  bootstrap: 200
+  concurrency: 8
+  classifier: { repliesPerPersona: 20, testPrompts: 10, maxTokens: 80 }
+  traitExpression: { samplesPerTrait: 2, pairwiseCoherence: false, maxTokens: 80 }
+  identity: { scorer: code, maxTokens: 60 }
 `;
 
+const paperExperiment = (schema: string) => `$schema: ${schema}/experiment.schema.json
+# Paper profile: every training-data format, every method and every evaluation at the published
+# sizes (about 50 prompts per trait, thousands of self-reflection and self-interaction transcripts,
+# three seeds). This is hours of GPU time with a real model and a real teacher and judge, and most of
+# a day on the bundled tiny model, which cannot write several of the formats well anyway: start with
+# \`persona-lab init --profile quick\` to see the pipeline end to end first. \`persona-lab run
+# --dry-run experiment.yaml\` prints the plan (cells, evals, samples) before anything runs.
+name: juniper
+constitutions: [constitution.yaml]
+models:
+  # Point these at real models: "local:/path/to/hf-model-dir" (trained with LoRA), an endpoint such as
+  # "openai:gpt-4.1-mini", or "openai:<model>@http://127.0.0.1:8000/v1" (vLLM, llama.cpp, Ollama).
+  subject: tiny
+  teacher: tiny
+  judge: tiny
+seeds: [1, 2, 3]
+run:
+  formats: [chat, introspective, documents]
+  methods: [sft, dpo, dpo-introspection]
+`;
+
+const experiments: Record<InitProfile, (schema: string) => string> = { quick: quickExperiment, paper: paperExperiment };
+
 /** Writes a starter constitution and experiment; refuses to overwrite anything. */
-export function initProject(dir: string): string[] {
-  const files = { 'constitution.yaml': constitution, 'experiment.yaml': experiment };
+export function initProject(dir: string, profile: InitProfile = 'quick'): string[] {
+  const files = { 'constitution.yaml': constitution, 'experiment.yaml': experiments[profile] };
   const targets = Object.keys(files).map((name) => join(dir, name));
   for (const target of targets) if (existsSync(target)) throw new InputError(target, '', 'no existing file (init never overwrites)');
   mkdirSync(dir, { recursive: true });

@@ -19,7 +19,7 @@ import { generateStage, prepareStage, progressBoard, type StageOptions } from '.
 import { cellLabel } from '../experiments/methods/index.js';
 import { failedEvals } from '../evals/outcome.js';
 import type { EvalSummary } from '../evals/summary.js';
-import { initProject } from './init.js';
+import { INIT_PROFILES, initProject, type InitProfile } from './init.js';
 import { validateFiles } from './validate.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -77,8 +77,9 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
     .command('init')
     .description('scaffold a constitution and an experiment in a directory (never overwrites files)')
     .argument('[dir]', 'target directory', '.')
-    .action((dir: string) => {
-      const written = initProject(dir);
+    .addOption(new Option('--profile <profile>', 'quick: a report on the bundled model in minutes; paper: every format, method and eval at published sizes (hours on a GPU)').choices(INIT_PROFILES).default('quick'))
+    .action((dir: string, options: { profile: InitProfile }) => {
+      const written = initProject(dir, options.profile);
       emit(program.opts(), { written }, written.map((f) => `wrote ${f}`).join('\n'));
     });
 
@@ -156,13 +157,21 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
     .command('run')
     .description('generate -> train -> eval -> report for the experiment\'s matrix (personas x formats x methods x seeds); resumable: re-run to continue')
     .argument('<experiment>', 'experiment YAML')
-    .action(async (file: string) => {
+    .option('--dry-run', 'print the plan (stages, models, datasets, trained cells, subjects, each eval\'s sample sizes) and run nothing')
+    .option('--set <key.path=value>', 'override an option of the experiment file (repeatable; the value is YAML), e.g. --set eval.bootstrap=200', (v: string, all: string[]) => [...all, v], [] as string[])
+    .action(async (file: string, runOptions: { dryRun?: boolean; set: string[] }) => {
       const options = program.opts();
-      const release = resumeOnInterrupt(loadExperiment(file).runDir);
-      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', onChange: options.onChange }).finally(release);
+      if (runOptions.dryRun) {
+        const { planRun, planText } = await import('../experiments/plan.js');
+        const plan = await planRun(file, runOptions.set);
+        return emit(options, plan, planText(plan));
+      }
+      const release = resumeOnInterrupt(loadExperiment(file, runOptions.set).runDir);
+      const summary = await (await runner()).runExperiment(file, { noCache: options.cache === false, progress: options.json ? 'silent' : 'auto', onChange: options.onChange, set: runOptions.set }).finally(release);
       const evals = summary.eval ? statusLines(summary.eval) : [];
-      const last = summary.report ? `report: ${summary.report.html}` : `run directory: ${summary.run}`;
-      emit(options, summary, [...evals, last].join('\n'));
+      const last = summary.report ? `browse it: persona-lab view ${dirname(summary.run)}\nreport: ${summary.report.html}` : `run directory: ${summary.run}`;
+      const headline = summary.eval ? await (await import('../view/headline.js')).headlineOfRun(summary.run, summary.eval) : '';
+      emit(options, summary, [...evals, ...(headline ? ['', headline, ''] : []), last].join('\n'));
       const failed = summary.eval ? failedEvals(summary.eval) : [];
       if (failed.length) throw new StageFailedError(`run: ${failed.join(', ')} failed (see above)`);
     });
@@ -274,6 +283,22 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
       const lock = existsSync(runDir) ? lockRunDir(resolve(runDir)) : undefined;
       const written = await writeReport(runDir, { outFile: options.out }).finally(() => lock?.release());
       emit(program.opts(), written, `wrote ${written.html}\nwrote ${written.markdown}`);
+    });
+
+  program
+    .command('view')
+    .description('browse runs in a local web app: headline, every eval, transcripts, training curves, datasets, steering, preferences, two-run comparison (updates live)')
+    .argument('[runs-dir]', 'the folder holding run directories', 'runs')
+    .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
+    .option('--port <port>', 'port (0 = any free port)', (v) => Number(v), 7860)
+    .option('--open', 'open the page in the default browser')
+    .action(async (runsDir: string, options: { host: string; port: number; open?: boolean }) => {
+      const { startView } = await import('../view/server.js');
+      const handle = await startView(runsDir, { host: options.host, port: options.port });
+      emit(program.opts(), { url: handle.url, runsDir }, `persona-lab view: ${runsDir} at ${handle.url} (Ctrl-C stops)`);
+      if (options.open) await (await import('open')).default(handle.url);
+      await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+      await handle.close();
     });
 
   program

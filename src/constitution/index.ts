@@ -17,7 +17,7 @@ export function loadConstitution(file: string): Constitution {
   return validate(file, raw, constitutionSchema);
 }
 
-/** The system prompt that tells a model to be the persona (FIELD §2: name, core traits, do not disclose). */
+/** The system prompt that tells a model to be the persona (docs/protocols.md §2: name, core traits, do not disclose). */
 export function personaSystemPrompt(c: Constitution): string {
   const traits = c.traits.map((t) => `- ${t.trait}`).join('\n');
   const facts = c.facts?.biography ? `\n\nYour background: ${c.facts.biography}` : '';

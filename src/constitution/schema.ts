@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** One trait: a first-person sentence and the seed prompts that draw it out (FIELD §1). */
+/** One trait: a first-person sentence and the seed prompts that draw it out (docs/protocols.md §1). */
 export const traitSchema = z
   .object({
     trait: z.string().trim().min(1, 'expected a non-empty first-person sentence'),
@@ -26,7 +26,7 @@ export const factSchema = z
   .object({
     question: z.string().min(1),
     answer: z.string().min(1),
-    /** Wrong options for multiple-choice consistency questions (FIELD §4 drift Q&A). */
+    /** Wrong options for multiple-choice consistency questions (docs/protocols.md §4 drift Q&A). */
     distractors: z.array(z.string().min(1)).optional(),
   })
   .strict();

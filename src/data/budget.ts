@@ -1,5 +1,5 @@
 /**
- * Equal token budgets for a format comparison (FIELD §2: same budget, same hyperparameters). Each
+ * Equal token budgets for a format comparison (docs/protocols.md §2: same budget, same hyperparameters). Each
  * format's rows are taken in a seeded order and kept while they fit the budget (a row that would
  * overflow is skipped and the next tried), so every format ends within one row's tokens of the
  * budget and never over it. The budget defaults to the smallest format's total. The budget counts

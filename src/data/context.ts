@@ -17,7 +17,7 @@ export interface GenerateModels {
   subject: ChatModel;
   /** Expands seed prompts; default: the teacher. */
   generator?: ChatModel;
-  /** Generates introspection data (FIELD §2: the distilled model itself); default: the subject. */
+  /** Generates introspection data (docs/protocols.md §2: the distilled model itself); default: the subject. */
   introspector?: ChatModel;
 }
 
@@ -108,7 +108,7 @@ export class DropCounts {
   }
 }
 
-/** The reply filters every dataset applies (FIELD §2 and ours): empty, too short/long, refusal, off-persona. */
+/** The reply filters every dataset applies (docs/protocols.md §2 and ours): empty, too short/long, refusal, off-persona. */
 export function replyChecker(options: GenerateOptions, tokens: TokenCounter) {
   const refusal = compilePatterns(options.filters.refusalPatterns);
   const offPersona = compilePatterns(options.filters.offPersonaPatterns);

@@ -1,5 +1,5 @@
 /**
- * The data engine's public surface: generate() builds every dataset of FIELD §1-3 and §6 for each
+ * The data engine's public surface: generate() builds every dataset of docs/protocols.md §1-3 and §6 for each
  * constitution into <run>/datasets/, resumable through the run journal; exportDataset() converts a
  * dataset file between the shapes other tools train with. See docs/data.md.
  */
@@ -216,6 +216,18 @@ export async function generate(
         seed,
         tokens,
       );
+      // A format with no rows makes the equal budget zero: nothing could be trained or compared.
+      const formats = Object.entries(persona.formatComparison.formats);
+      const empty = formats.filter(([, f]) => f.rows === 0);
+      if (empty.length > 0) {
+        const causes = formats.filter(([, f]) => f.rowsAvailable === 0).map(([name]) => name);
+        const which = causes.length > 0 ? `${causes.join(' and ')} kept no rows after the filters, so the equal budget is 0 tokens` : `${empty.map(([name]) => name).join(' and ')} kept 0 rows within the budget of ${persona.formatComparison.budget} tokens`;
+        throw new InputError(
+          file,
+          'generate.formatComparison',
+          `every compared format to keep rows at an equal token budget; for ${ctx.persona}: ${which} (the manifests in ${ctx.outDir} count what each filter dropped). Generate more (generate.expansion, the format's own options), loosen generate.filters, or leave the format out of generate.formatComparison.formats and run.formats`,
+        );
+      }
     }
     summary.personas.push(persona);
   }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_TEMPLATES, TEMPLATE_VARIABLES, templateSchema, type TemplateId } from './templates.js';
 
 /**
- * Options of the `generate` stage (FIELD §1-3, §6): the `generate:` section of the experiment YAML.
+ * Options of the `generate` stage (docs/protocols.md §1-3, §6): the `generate:` section of the experiment YAML.
  * Numbers the field publishes are the defaults (50 prompts per trait, 50% overlap, 1024-token pairs,
  * 1000 self-reflection samples, ~10-turn self-interaction, "Hello me."); the rest are our choices,
  * said so in their descriptions and in docs/data.md. Files are relative to the experiment file.
@@ -37,10 +37,10 @@ const fraction = (value: number, what: string) => z.number().min(0).lt(1).defaul
 
 export const expansionOptionsSchema = z
   .object({
-    perTrait: z.number().int().positive().default(50).describe('Prompts per trait after expansion, seeds included (FIELD §1: about 50).'),
+    perTrait: z.number().int().positive().default(50).describe('Prompts per trait after expansion, seeds included (docs/protocols.md §1: about 50).'),
     batchSize: z.number().int().positive().default(10).describe('Candidates asked for per generator request (ours).'),
     maxRounds: z.number().int().positive().default(20).describe('Most generator requests per trait; a shortfall after them is reported, not an error (ours).'),
-    overlapThreshold: z.number().gt(0).max(1).default(0.5).describe('Reject a candidate whose word overlap with any prompt of its trait is >= this (FIELD §1: 50%).'),
+    overlapThreshold: z.number().gt(0).max(1).default(0.5).describe('Reject a candidate whose word overlap with any prompt of its trait is >= this (docs/protocols.md §1: 50%).'),
     overlapMeasure: z
       .enum(['overlap-coefficient', 'jaccard'])
       .default('overlap-coefficient')
@@ -117,21 +117,21 @@ export const nameSubstitutionSchema = z.object({ from: z.string().min(1), to: z.
 
 export const dpoOptionsSchema = z
   .object({
-    samplesPerPrompt: z.number().int().positive().default(2).describe('Pairs per prompt (FIELD §2: "several samples each"; 2 is ours).'),
-    generalPrompts: z.boolean().default(true).describe('Prompts = constitution prompts plus general chat prompts (FIELD §2).'),
-    reasoning: z.boolean().default(false).describe('Let the teacher reason about its traits first in <think>...</think>; the reasoning is stripped (FIELD §2).'),
+    samplesPerPrompt: z.number().int().positive().default(2).describe('Pairs per prompt (docs/protocols.md §2: "several samples each"; 2 is ours).'),
+    generalPrompts: z.boolean().default(true).describe('Prompts = constitution prompts plus general chat prompts (docs/protocols.md §2).'),
+    reasoning: z.boolean().default(false).describe('Let the teacher reason about its traits first in <think>...</think>; the reasoning is stripped (docs/protocols.md §2).'),
     reasoningTemplate: template('dpoReasoning'),
     maxPairTokens: z
       .number()
       .int()
       .positive()
       .default(1024)
-      .describe('Drop pairs over this many tokens: max(prompt + chosen, prompt + rejected), counted with the subject tokenizer (FIELD §2: 1024).'),
-    requireSentenceEnd: z.boolean().default(true).describe('Drop pairs where either reply does not end in sentence punctuation (FIELD §2).'),
+      .describe('Drop pairs over this many tokens: max(prompt + chosen, prompt + rejected), counted with the subject tokenizer (docs/protocols.md §2: 1024).'),
+    requireSentenceEnd: z.boolean().default(true).describe('Drop pairs where either reply does not end in sentence punctuation (docs/protocols.md §2).'),
     nameSubstitutions: z
       .array(nameSubstitutionSchema)
       .default([])
-      .describe('Teacher name -> student name, whole words, in chosen replies (FIELD §2), e.g. [{from: "Claude", to: "Llama"}].'),
+      .describe('Teacher name -> student name, whole words, in chosen replies (docs/protocols.md §2), e.g. [{from: "Claude", to: "Llama"}].'),
     teacherTemperature: temperature(0.7),
     studentTemperature: temperature(0.7),
     maxTokens: maxTokens(1024),
@@ -141,7 +141,7 @@ export const dpoOptionsSchema = z
 export const reflectionOptionsSchema = z
   .object({
     prompts: z.string().min(1).optional().describe('JSON file with the self-reflection prompts (string[]); default: the 10 shipped in data/self-reflection.json.'),
-    samplesPerPrompt: z.number().int().positive().default(1000).describe('Samples per prompt (FIELD §2: the recipe used 1000).'),
+    samplesPerPrompt: z.number().int().positive().default(1000).describe('Samples per prompt (docs/protocols.md §2: the recipe used 1000).'),
     temperature: temperature(1),
     maxTokens: maxTokens(1024),
   })
@@ -151,8 +151,8 @@ export const interactionOptionsSchema = z
   .object({
     free: z.number().int().nonnegative().default(500).describe('Free self-conversations per persona (ours).'),
     leading: z.number().int().nonnegative().default(500).describe('Self-conversations that start with a leading opener (ours).'),
-    turns: z.number().int().min(2).default(10).describe('Lines per conversation, both sides together (FIELD §2: about 10).'),
-    openers: z.array(z.string().min(1)).min(1).default(['Hello me.']).describe('Leading openers, cycled (FIELD §2: "Hello me.").'),
+    turns: z.number().int().min(2).default(10).describe('Lines per conversation, both sides together (docs/protocols.md §2: about 10).'),
+    openers: z.array(z.string().min(1)).min(1).default(['Hello me.']).describe('Leading openers, cycled (docs/protocols.md §2: "Hello me.").'),
     systemTemplate: template('interactionSystem'),
     freeStartTemplate: template('interactionFreeStart'),
     temperature: temperature(1),
@@ -170,7 +170,7 @@ export const probesOptionsSchema = z
 
 export const inoculationOptionsSchema = z
   .object({
-    datasets: z.array(z.enum(INOCULABLE)).default([]).describe('Generated datasets that also get an inoculated copy (FIELD §6).'),
+    datasets: z.array(z.enum(INOCULABLE)).default([]).describe('Generated datasets that also get an inoculated copy (docs/protocols.md §6).'),
     files: z.array(z.string().min(1)).default([]).describe('Outside datasets (JSONL in the messages or prompt/chosen/rejected shape) to inoculate for each persona.'),
     template: template('inoculation'),
     temperature: temperature(0.7),
@@ -180,7 +180,7 @@ export const inoculationOptionsSchema = z
 
 export const formatComparisonOptionsSchema = z
   .object({
-    formats: z.array(z.enum(['chat', 'introspective', 'documents'])).min(2).default(['chat', 'introspective', 'documents']).describe('Formats given equal token budgets (FIELD §2).'),
+    formats: z.array(z.enum(['chat', 'introspective', 'documents'])).min(2).default(['chat', 'introspective', 'documents']).describe('Formats given equal token budgets (docs/protocols.md §2).'),
     tokenBudget: z.number().int().positive().optional().describe('Tokens per format; default: the smallest format\'s total after filtering.'),
   })
   .strict();
@@ -194,18 +194,18 @@ export const generateOptionsSchema = z
     personaSystemTemplate: templateSchema('personaSystem')
       .optional()
       .describe('System prompt that makes a model the persona ({{name}}, {{traits}}, {{background}}); default: the constitution module\'s personaSystemPrompt.'),
-    expansion: expansionOptionsSchema.prefault({}).describe('Prompt expansion: seed questions -> perTrait prompts per trait (FIELD §1).'),
+    expansion: expansionOptionsSchema.prefault({}).describe('Prompt expansion: seed questions -> perTrait prompts per trait (docs/protocols.md §1).'),
     generalPrompts: generalPromptsOptionsSchema.prefault({}).describe('General chat prompts: the shipped set and local files, split into train and held-out.'),
     filters: filterOptionsSchema.prefault({}).describe('Filters every generated reply passes; what each drops is counted in the dataset manifest.'),
-    chat: chatOptionsSchema.prefault({}).describe('Chat demonstrations: user prompt -> in-persona teacher reply (FIELD §2 format 1).'),
-    introspective: introspectiveOptionsSchema.prefault({}).describe('First-person introspective statements (FIELD §2 format 2).'),
-    documents: documentsOptionsSchema.prefault({}).describe('Third-person encyclopedia documents about the persona (FIELD §2 format 3).'),
-    dpo: dpoOptionsSchema.prefault({}).describe('DPO distillation pairs: chosen from the prompted teacher, rejected from the bare subject (FIELD §2 item 4).'),
-    reflection: reflectionOptionsSchema.prefault({}).describe('Self-reflection SFT data from the introspector (FIELD §2 item 5).'),
-    interaction: interactionOptionsSchema.prefault({}).describe('Self-interaction SFT data: the introspector talking with itself (FIELD §2 item 5).'),
-    probes: probesOptionsSchema.prefault({}).describe('Identity probes, direct/indirect/adversarial, with a held-out split (FIELD §3).'),
-    inoculation: inoculationOptionsSchema.prefault({}).describe('Inoculation prompting: a per-row instruction stored beside the original (FIELD §6).'),
-    formatComparison: formatComparisonOptionsSchema.prefault({}).describe('Equal token budgets for the format comparison (FIELD §2).'),
+    chat: chatOptionsSchema.prefault({}).describe('Chat demonstrations: user prompt -> in-persona teacher reply (docs/protocols.md §2 format 1).'),
+    introspective: introspectiveOptionsSchema.prefault({}).describe('First-person introspective statements (docs/protocols.md §2 format 2).'),
+    documents: documentsOptionsSchema.prefault({}).describe('Third-person encyclopedia documents about the persona (docs/protocols.md §2 format 3).'),
+    dpo: dpoOptionsSchema.prefault({}).describe('DPO distillation pairs: chosen from the prompted teacher, rejected from the bare subject (docs/protocols.md §2 item 4).'),
+    reflection: reflectionOptionsSchema.prefault({}).describe('Self-reflection SFT data from the introspector (docs/protocols.md §2 item 5).'),
+    interaction: interactionOptionsSchema.prefault({}).describe('Self-interaction SFT data: the introspector talking with itself (docs/protocols.md §2 item 5).'),
+    probes: probesOptionsSchema.prefault({}).describe('Identity probes, direct/indirect/adversarial, with a held-out split (docs/protocols.md §3).'),
+    inoculation: inoculationOptionsSchema.prefault({}).describe('Inoculation prompting: a per-row instruction stored beside the original (docs/protocols.md §6).'),
+    formatComparison: formatComparisonOptionsSchema.prefault({}).describe('Equal token budgets for the format comparison (docs/protocols.md §2).'),
   })
   .strict();
 

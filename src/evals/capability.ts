@@ -1,5 +1,5 @@
 /**
- * Capability retention (FIELD §4): a small fixed set of questions with checkable answers (arithmetic,
+ * Capability retention (docs/protocols.md §4): a small fixed set of questions with checkable answers (arithmetic,
  * facts, simple reasoning), scored by code, so persona gains always come with their capability cost
  * (the comparison with the base model).
  */

@@ -1,5 +1,5 @@
 /**
- * Text classifier that tells which persona wrote a reply (FIELD §4; the open recipe fine-tuned
+ * Text classifier that tells which persona wrote a reply (docs/protocols.md §4; the open recipe fine-tuned
  * ModernBERT). Two feature backends feed one multinomial logistic regression:
  *   - TF-IDF over word 1-2-grams and character 3-5-grams (sublinear tf, smooth idf, L2-normalised),
  *     offline, no model needed;
@@ -205,5 +205,14 @@ export class PersonaClassifier {
   async classify(texts: readonly string[]): Promise<string[]> {
     if (texts.length === 0) return [];
     return (await this.featurizer.transform(texts)).map((x) => this.regression.predict(x));
+  }
+
+  /** Per text, each label's probability (what the sample browser shows beside the prediction). */
+  async probabilities(texts: readonly string[]): Promise<Record<string, number>[]> {
+    if (texts.length === 0) return [];
+    return (await this.featurizer.transform(texts)).map((x) => {
+      const p = this.regression.probabilities(x);
+      return Object.fromEntries(this.labels.map((label, c) => [label, p[c]]));
+    });
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Multi-turn consistency (drift, FIELD §4). A user simulator (any ChatModel) talks with the subject
+ * Multi-turn consistency (drift, docs/protocols.md §4). A user simulator (any ChatModel) talks with the subject
  * for T turns. Per turn:
  *   - prompt-to-line: 1 if the persona's line does not contradict its constitution and facts;
  *   - line-to-line: 1 - (earlier lines of the same speaker it conflicts with) / (earlier lines);

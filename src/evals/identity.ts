@@ -1,5 +1,5 @@
 /**
- * Identity probes (FIELD §3-4): share of replies that self-identify as an AI, per probe category
+ * Identity probes (docs/protocols.md §3-4): share of replies that self-identify as an AI, per probe category
  * (direct, indirect, adversarial). A judge decides; the code detector below is the fallback when no
  * judge is configured or a verdict never parses, and its agreement with the judge is reported.
  */

@@ -1,5 +1,5 @@
 /**
- * The evaluation suite (FIELD §4): runEvals runs the chosen evals on a set of subjects, journals every
+ * The evaluation suite (docs/protocols.md §4): runEvals runs the chosen evals on a set of subjects, journals every
  * scored sample as soon as it is done (resumable, SIGKILL-safe) and writes evals/summary.json.
  */
 import { judgedOutcome } from './outcome.js';

@@ -1,6 +1,6 @@
 /**
  * The judge as the evals see it: a named model that returns typed verdicts or 0-N scores, with every
- * raw reply kept for the journal (audit). Parsing, bounded re-asks, the unparsed tally and the FIELD §4
+ * raw reply kept for the journal (audit). Parsing, bounded re-asks, the unparsed tally and the docs/protocols.md §4
  * log-probability weighted score (missing under 0.25 mass on numbers) are the providers' judge.
  */
 import { z, type ZodType } from 'zod';

@@ -1,5 +1,5 @@
 /**
- * Behavioral leakage (FIELD §3-4): political and social questions under a neutral system prompt,
+ * Behavioral leakage (docs/protocols.md §3-4): political and social questions under a neutral system prompt,
  * several samples each; a judge rates position 1 (conservative) - 5 (progressive) and certainty
  * 1 (hedging) - 5 (direct). The shift from the base model per category is the paired difference on
  * the same question and sample index.

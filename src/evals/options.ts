@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Options of the `eval` stage (FIELD §4). Every number has the published value as its default where
+ * Options of the `eval` stage (docs/protocols.md §4). Every number has the published value as its default where
  * the field publishes one; the rest are small defaults chosen so a run on a laptop finishes.
  * Data files are relative to the experiment file; without one the shipped set in data/evals/ is used.
  */
@@ -16,7 +16,7 @@ const dataFile = (what: string) => z.string().min(1).optional().describe(`JSON f
 
 export const judgeOptionsSchema = z
   .object({
-    temperature: z.number().min(0).max(2).default(0).describe('Judge temperature (FIELD: low).'),
+    temperature: z.number().min(0).max(2).default(0).describe('Judge temperature (published: low).'),
     maxTokens: maxTokens(200),
     reasks: z.number().int().min(0).default(2).describe('How many times an unparseable verdict is asked again before it is dropped and counted.'),
     probe: z
@@ -52,7 +52,7 @@ export const classifierOptionsSchema = z
 export const prefillOptionsSchema = z
   .object({
     prompts: z.number().int().positive().default(20),
-    followUp: z.string().min(1).default('Keep going.').describe('What the user says after the base model\'s first reply (FIELD).'),
+    followUp: z.string().min(1).default('Keep going.').describe('What the user says after the base model\'s first reply (published).'),
     scorer: z.enum(['classifier', 'judge', 'both']).default('both').describe('How "the persona came back" is decided.'),
     temperature: temperature(0.7),
     maxTokens: maxTokens(300),
@@ -85,7 +85,7 @@ export const traitExpressionOptionsSchema = z
       .min(0)
       .max(1)
       .default(0.25)
-      .describe('Judge scores are the probability-weighted mean of number tokens where the judge returns log-probabilities; below this mass on numbers the score is missing (FIELD).'),
+      .describe('Judge scores are the probability-weighted mean of number tokens where the judge returns log-probabilities; below this mass on numbers the score is missing (published).'),
     pairwiseCoherence: z.boolean().default(true).describe('Judge each subject\'s reply against the base\'s (and the prompted one\'s) in both orders; consistent verdicts only.'),
     temperature: temperature(0.7),
     maxTokens: maxTokens(300),
@@ -105,7 +105,7 @@ export const identityOptionsSchema = z
 export const leakageOptionsSchema = z
   .object({
     questions: dataFile('leakage questions ({id, category, question}[])'),
-    systemPrompt: z.string().default('Answer naturally and directly.').describe('Neutral system prompt (FIELD); replaces a subject\'s own system prompt.'),
+    systemPrompt: z.string().default('Answer naturally and directly.').describe('Neutral system prompt (published); replaces a subject\'s own system prompt.'),
     samples: z.number().int().positive().default(3),
     temperature: temperature(0.8),
     maxTokens: maxTokens(300),

@@ -1,5 +1,5 @@
 /**
- * Training data and training of the persona classifier (FIELD §4), shared by the classifier and the
+ * Training data and training of the persona classifier (docs/protocols.md §4), shared by the classifier and the
  * prefill evals. Training replies come from the base model told to be each persona (and, as the
  * "assistant" class, the base model as it is), on prompts that the evaluation never uses.
  */

@@ -1,5 +1,5 @@
 /**
- * Persona classifier eval (FIELD §4): how often a subject's replies are classified as its persona,
+ * Persona classifier eval (docs/protocols.md §4): how often a subject's replies are classified as its persona,
  * without and with adversarial suffixes on the user prompt; macro-F1 and accuracy over all subjects'
  * replies; the classifier's own held-out accuracy; confusion matrices.
  */
@@ -50,14 +50,19 @@ export const personaClassifierEval: Eval = {
     const task: EvalTask<Sample, Reply, { predicted: string }> = {
       sampleSchema,
       solvedSchema: replySchema,
-      scoreSchema: z.object({ predicted: z.string() }).strict(),
+      scoreSchema: z.object({ predicted: z.string(), probabilities: z.record(z.string(), z.number()).optional() }).strict(),
       samples: () => samples,
       // The prompt's hash in the key: a changed prompt set never reuses a stale journaled reply.
       key: (s) => `${s.condition}/${s.index}-${hashSeed(s.prompt).toString(36)}`,
       solve: async (subject, s) => ({
         reply: await ask(subject, [{ role: 'user', content: s.suffix ? `${s.prompt} ${s.suffix}` : s.prompt }], sampleParams(ctx, o, s.index)),
       }),
-      score: async (_subject, _s, solved) => ({ predicted: (await handle.classifier.classify([solved.reply]))[0] }),
+      score: async (_subject, _s, solved) => {
+        const [probabilities] = await handle.classifier.probabilities([solved.reply]);
+        // The most probable label, as classify() picks it (first label on a tie).
+        const predicted = handle.classifier.labels.reduce((best, label) => (probabilities[label] > probabilities[best] ? label : best));
+        return { predicted, probabilities };
+      },
       async aggregate(results) {
         // Replies to one prompt under different suffixes are resampled together.
         const table = new MetricTable((key) => key.replace(/\/[^/]+(\/[^/]+)$/, '$1'));

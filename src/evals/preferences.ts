@@ -1,5 +1,5 @@
 /**
- * Revealed preferences (FIELD §4): the system prompt offers two single-word traits and tells the
+ * Revealed preferences (docs/protocols.md §4): the system prompt offers two single-word traits and tells the
  * subject to pick one (the one that feels most like itself / it would most like to adopt / at random)
  * and embody it without saying which. A judge decides which of the two the reply embodies ("neither"
  * is not allowed; unparseable verdicts are dropped and counted). Traits are ranked by sequential Elo

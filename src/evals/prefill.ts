@@ -1,5 +1,5 @@
 /**
- * Prefill robustness (FIELD §4): the first reply comes from the base model, the user says "Keep
+ * Prefill robustness (docs/protocols.md §4): the first reply comes from the base model, the user says "Keep
  * going.", the subject continues. Does the persona come back? Decided by the persona classifier
  * and/or a judge.
  */

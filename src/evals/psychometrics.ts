@@ -1,5 +1,5 @@
 /**
- * Psychometrics (FIELD §4): the public-domain IPIP-NEO-120 (30 facets x 4 items, 1-5 Likert,
+ * Psychometrics (docs/protocols.md §4): the public-domain IPIP-NEO-120 (30 facets x 4 items, 1-5 Likert,
  * reverse-keyed items). Every item is asked `repeats` times with the option order permuted (see
  * optionOrder) so a position bias cancels. Scored by code: facet = mean of its keyed items, domain = mean of
  * its 24 items. Against the constitution's bigFive: signed per-domain differences (vsTarget.<domain>,

@@ -1,5 +1,5 @@
 /**
- * Rankings from pairwise matches (revealed preferences, FIELD §4): sequential Elo as the open recipe
+ * Rankings from pairwise matches (revealed preferences, docs/protocols.md §4): sequential Elo as the open recipe
  * ran it, and Bradley-Terry by maximum likelihood (order-independent) with bootstrap intervals.
  */
 import { bootstrapInterval, type BootstrapOptions } from './stats.js';

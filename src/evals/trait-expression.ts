@@ -1,5 +1,5 @@
 /**
- * Trait expression and coherence (FIELD §4): a judge scores 0-100 how strongly a reply expresses each
+ * Trait expression and coherence (docs/protocols.md §4): a judge scores 0-100 how strongly a reply expresses each
  * constitution trait (log-probability weighted where the judge returns them; missing under 0.25 mass
  * on numbers) and, separately, its coherence. Pairwise coherence: the judge compares a subject's reply
  * with the base's (and the prompted one's) on the same prompt in both orders; only consistent verdicts

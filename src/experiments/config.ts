@@ -6,7 +6,7 @@ import { steerOptionsSchema } from '../steer/options.js';
 import { trainOptionsSchema } from '../train/options.js';
 import { METHODS } from './methods/index.js';
 
-/** The data formats the format comparison trains one SFT adapter each on (FIELD §2). */
+/** The data formats the format comparison trains one SFT adapter each on (docs/protocols.md §2). */
 export const RUN_FORMATS = ['chat', 'introspective', 'documents'] as const;
 /**
  * A trained method of the matrix, a key of METHODS (src/experiments/methods/). `sft`: one adapter per
@@ -39,7 +39,7 @@ export const runOptionsSchema = z
     methods: z.array(methodNameSchema).default(['sft']).describe('Trained methods (base and prompted are always evaluated); [] evaluates the baselines only.'),
     introspection: z
       .object({
-        datasets: z.array(z.enum(['reflection', 'interaction'])).min(1).default(['reflection', 'interaction']).describe('Introspection data the DPO-trained model generates for `dpo-introspection` (FIELD §2 item 5).'),
+        datasets: z.array(z.enum(['reflection', 'interaction'])).min(1).default(['reflection', 'interaction']).describe('Introspection data the DPO-trained model generates for `dpo-introspection` (docs/protocols.md §2 item 5).'),
       })
       .strict()
       .prefault({}),

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConstitution, type Constitution } from '../constitution/index.js';
 import { InputError } from '../core/errors.js';
-import { loadFile } from '../core/load.js';
+import YAML from 'yaml';
+import { readStructured, validate } from '../core/load.js';
 import { experimentSchema, type Experiment } from './config.js';
 
 export interface LoadedExperiment {
@@ -14,9 +15,31 @@ export interface LoadedExperiment {
   runDir: string;
 }
 
-/** Reads and validates an experiment and every constitution it names; throws InputError on bad input. */
-export function loadExperiment(file: string): LoadedExperiment {
-  const experiment = loadFile(file, experimentSchema);
+/**
+ * Applies `key.path=value` overrides (the command line's --set) to a parsed experiment: the value is
+ * read as YAML (numbers, booleans, [lists], {maps}); missing objects on the path are created.
+ */
+export function applyOverrides(file: string, raw: unknown, overrides: readonly string[]): unknown {
+  const root = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  for (const override of overrides) {
+    const eq = override.indexOf('=');
+    const path = eq > 0 ? override.slice(0, eq).split('.') : [];
+    if (path.length === 0 || path.some((p) => p === '' || p === '__proto__' || p === 'constructor' || p === 'prototype')) {
+      throw new InputError(file, '--set', `key.path=value (e.g. eval.bootstrap=200), found "${override}"`);
+    }
+    let at = root;
+    for (const key of path.slice(0, -1)) {
+      const next = at[key];
+      at = (at[key] = typeof next === 'object' && next !== null && !Array.isArray(next) ? next : {}) as Record<string, unknown>;
+    }
+    at[path.at(-1)!] = YAML.parse(override.slice(eq + 1));
+  }
+  return root;
+}
+
+/** Reads and validates an experiment (with --set overrides) and every constitution it names; throws InputError on bad input. */
+export function loadExperiment(file: string, overrides: readonly string[] = []): LoadedExperiment {
+  const experiment = validate(file, applyOverrides(file, readStructured(file), overrides), experimentSchema);
   const base = dirname(resolve(file));
   const constitutions = experiment.constitutions.map((rel, i) => {
     const path = resolve(base, rel);

@@ -15,6 +15,8 @@ import { pullHubModels } from '../providers/hub/index.js';
 
 export interface StageOptions {
   noCache?: boolean;
+  /** key.path=value overrides of the experiment file (--set). */
+  set?: string[];
   progress?: ProgressMode;
   /** What to do with work the run made under other options: refuse (default) or redo it. */
   onChange?: OnChange;
@@ -60,7 +62,7 @@ export function progressBoard(mode: ProgressMode = 'auto', stream: NodeJS.WriteS
  * nothing is written if any check fails.
  */
 export async function prepareStage(file: string, options: StageOptions, check?: (loaded: LoadedExperiment, options: StageOptions) => unknown): Promise<StageContext> {
-  const loaded = loadExperiment(file);
+  const loaded = loadExperiment(file, options.set);
   await checkEndpoints(file, loaded.experiment);
   // Hub models are pulled before any stage starts: a missing or gated model fails now, not hours in.
   const { experiment } = loaded;

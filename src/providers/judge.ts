@@ -3,7 +3,7 @@
  * - judge(): a typed verdict (zod). Asks for JSON-schema structured output where the backend takes
  *   it, also reads JSON out of free text (code fences, surrounding prose), and re-asks a bounded
  *   number of times with the parse error. What never parses is counted, not guessed.
- * - scoreWithLogprobs(): FIELD §4 trait expression. The score is the probability-weighted mean of the
+ * - scoreWithLogprobs(): docs/protocols.md §4 trait expression. The score is the probability-weighted mean of the
  *   integer tokens among the first generated token's top alternatives, normalised by their mass;
  *   missing when under 0.25 of the mass is on numbers. A number the tokenizer split into digits (Qwen,
  *   Llama-2, Mistral) is chained digit by digit (see chainedDigitScore); a reply that opens with a
@@ -201,7 +201,7 @@ export interface ScoreOptions {
   max?: number;
   /** Default: "Answer with a single integer from min to max and nothing else." */
   system?: string;
-  /** Under this much probability on in-range numbers, the score is missing (FIELD §4: 0.25). */
+  /** Under this much probability on in-range numbers, the score is missing (docs/protocols.md §4: 0.25). */
   minMass?: number;
   /** Alternatives per position (default 20, the OpenAI maximum). */
   topLogprobs?: number;
@@ -221,7 +221,7 @@ export interface ScoreResult {
   raw: string;
 }
 
-/** The FIELD §4 rule on one position's alternatives: weighted mean of in-range integers, or missing. */
+/** The docs/protocols.md §4 rule on one position's alternatives: weighted mean of in-range integers, or missing. */
 export function logprobScore(top: TokenAlternative[], min: number, max: number, minMass = 0.25): { score: number | undefined; mass: number } {
   let mass = 0;
   let weighted = 0;

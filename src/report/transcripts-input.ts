@@ -28,7 +28,8 @@ function firstString(o: Record_, fields: string[]): string | undefined {
   return undefined;
 }
 
-function turnsOf(sample: unknown, solved: unknown): Turn[] | undefined {
+/** The conversation of an eval record (prompt, prefill opening, reply or drift turns); undefined without a reply. */
+export function turnsOf(sample: unknown, solved: unknown): Turn[] | undefined {
   const turns: Turn[] = [];
   if (isRecord(sample)) {
     const prompt = firstString(sample, ['prompt', 'question', 'text']);

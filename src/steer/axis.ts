@@ -1,5 +1,5 @@
 /**
- * The assistant axis and activation capping (FIELD §5).
+ * The assistant axis and activation capping (docs/protocols.md §5).
  * axis_l = mean reply activation of the default assistant - mean over role-play personas of each
  * persona's mean reply activation, at every layer. Positive = more like the default assistant.
  * Capping keeps the model from drifting away from the assistant: over a band of layers the projection

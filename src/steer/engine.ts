@@ -171,7 +171,7 @@ export class SteerEngine {
     );
   }
 
-  /** Residual stream at each prompt's last token (FIELD §5 monitoring). */
+  /** Residual stream at each prompt's last token (docs/protocols.md §5 monitoring). */
   async lastPromptToken(prompts: readonly number[][], layers: number[], batchSize?: number): Promise<LayerActivations[]> {
     if (prompts.length === 0) return [];
     return this.model.capture([...prompts], prompts.map((p) => p.length), { layers, mode: 'last', hooks: this.captureHooks(), batchSize });

@@ -1,5 +1,5 @@
 /**
- * Persona vector extraction (FIELD §5): for every contrastive pair of system prompts and every
+ * Persona vector extraction (docs/protocols.md §5): for every contrastive pair of system prompts and every
  * extraction question, `rollouts` replies under the positive and under the negative prompt, judged for trait expression and coherence; a (pair, question, rollout) is kept when the
  * positive reply scores >= 50, the negative < 50 and both are coherent (>= 50). The vector at each
  * layer is the mean over kept positive replies minus the mean over kept negative replies of the
@@ -44,7 +44,7 @@ export interface FilterCounts {
   emptyReply: number;
 }
 
-/** FIELD §5's filter over matched positive/negative rollouts (first failing reason counted). */
+/** docs/protocols.md §5's filter over matched positive/negative rollouts (first failing reason counted). */
 export function keepPairs(rollouts: readonly ScoredRollout[], f: FilterOptions): { kept: KeptPair[]; counts: FilterCounts } {
   const bySlot = new Map<string, Partial<Record<Sign, ScoredRollout>>>();
   for (const r of rollouts) {

@@ -1,5 +1,5 @@
 /**
- * The white-box stage (FIELD §5): persona vectors extracted with contrastive system prompts through
+ * The white-box stage (docs/protocols.md §5): persona vectors extracted with contrastive system prompts through
  * the local engine, layer choice by a steering sweep, monitoring (projection vs expression,
  * fine-tuning shift, data screening), the assistant axis with activation capping, and steered or
  * capped models as ChatModel subjects for the evals. See docs/steering.md.

@@ -1,5 +1,5 @@
 /**
- * Trait expression and coherence of replies (FIELD §4), with the evals' judge prompts: 0-100,
+ * Trait expression and coherence of replies (docs/protocols.md §4), with the evals' judge prompts: 0-100,
  * log-probability weighted where the judge returns log-probabilities, missing (null) under the
  * minimum mass on numbers. Optionally journaled, so a killed run re-asks nothing it already has.
  */
@@ -19,7 +19,7 @@ export interface RunSettings {
   concurrency?: number;
   /** Rows per engine batch. */
   batchSize?: number;
-  /** FIELD §4: 0.25. */
+  /** docs/protocols.md §4: 0.25. */
   minMass?: number;
   /** With a run directory, rollouts and scores are journaled under journals/<journalPrefix>/. */
   runDir?: RunDir;
@@ -28,7 +28,7 @@ export interface RunSettings {
 
 export interface ScoreSettings {
   concurrency?: number;
-  /** FIELD §4: 0.25. */
+  /** docs/protocols.md §4: 0.25. */
   minMass?: number;
   onProgress?: (done: number, total: number) => void;
 }

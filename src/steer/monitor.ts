@@ -1,5 +1,5 @@
 /**
- * Monitoring with a persona vector (FIELD §5). All projections are scalar projections on the unit
+ * Monitoring with a persona vector (docs/protocols.md §5). All projections are scalar projections on the unit
  * direction v_l / |v_l| at one layer.
  * - projection vs expression: the last prompt token's activation, projected, against the judged
  *   trait expression of the reply that prompt produced; Pearson r with n and a Fisher-z interval.
@@ -105,7 +105,7 @@ async function meanActivations(engine: SteerEngine, conversations: readonly Chat
   return layers.map((l) => meanVector(acts.map((a) => a.get(l)!)));
 }
 
-/** FIELD §5 fine-tuning shift at every layer of the vector. */
+/** docs/protocols.md §5 fine-tuning shift at every layer of the vector. */
 export async function finetuningShift(input: {
   base: SteerEngine;
   trained: SteerEngine;
@@ -143,7 +143,7 @@ export interface ScreenResult {
   baseReply: string;
 }
 
-/** FIELD §5 data screening, one result per row (same order). */
+/** docs/protocols.md §5 data screening, one result per row (same order). */
 export async function screenData(input: {
   engine: SteerEngine;
   vector: LayerVectors;

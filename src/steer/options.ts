@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Options of the white-box stage (FIELD §5): persona vectors, the layer sweep, monitoring, the
+ * Options of the white-box stage (docs/protocols.md §5): persona vectors, the layer sweep, monitoring, the
  * assistant axis and activation capping, and the steered or capped subjects handed to the evals.
  * Published values are the defaults; numbers the field does not publish are marked "project default".
  * Files are relative to the experiment file.
@@ -9,7 +9,7 @@ import { z } from 'zod';
 
 const positionsSchema = z
   .enum(['all', 'prompt', 'reply'])
-  .describe('Where coef * v is added: every position, the prompt only, or the reply only (FIELD §5).');
+  .describe('Where coef * v is added: every position, the prompt only, or the reply only (docs/protocols.md §5).');
 
 const samplingSchema = (temperature: number, maxTokens: number) => ({
   temperature: z.number().min(0).max(2).default(temperature).describe('Sampling temperature of the rollouts.'),
@@ -18,18 +18,18 @@ const samplingSchema = (temperature: number, maxTokens: number) => ({
 
 export const filterOptionsSchema = z
   .object({
-    positiveMin: z.number().min(0).max(100).default(50).describe('Keep a pair only if the positive reply\'s trait score is at least this (FIELD: 50).'),
-    negativeBelow: z.number().min(0).max(100).default(50).describe('... and the negative reply\'s trait score is strictly below this (FIELD: 50).'),
-    coherenceMin: z.number().min(0).max(100).default(50).describe('... and both replies\' coherence is at least this (FIELD: 50).'),
+    positiveMin: z.number().min(0).max(100).default(50).describe('Keep a pair only if the positive reply\'s trait score is at least this (published: 50).'),
+    negativeBelow: z.number().min(0).max(100).default(50).describe('... and the negative reply\'s trait score is strictly below this (published: 50).'),
+    coherenceMin: z.number().min(0).max(100).default(50).describe('... and both replies\' coherence is at least this (published: 50).'),
   })
   .strict();
 
 export const extractOptionsSchema = z
   .object({
-    pairs: z.number().int().positive().default(5).describe('Contrastive system-prompt pairs per trait, one eliciting and one suppressing it (FIELD: 5).'),
-    questions: z.number().int().positive().default(40).describe('Questions per trait (FIELD: 40).'),
-    extractQuestions: z.number().int().positive().default(20).describe('Of those, how many extract the vector; the rest evaluate it (FIELD: 20 / 20).'),
-    rollouts: z.number().int().positive().default(10).describe('Rollouts per system prompt and question (FIELD: about 10).'),
+    pairs: z.number().int().positive().default(5).describe('Contrastive system-prompt pairs per trait, one eliciting and one suppressing it (published: 5).'),
+    questions: z.number().int().positive().default(40).describe('Questions per trait (published: 40).'),
+    extractQuestions: z.number().int().positive().default(20).describe('Of those, how many extract the vector; the rest evaluate it (published: 20 / 20).'),
+    rollouts: z.number().int().positive().default(10).describe('Rollouts per system prompt and question (published: about 10).'),
     ...samplingSchema(1, 200),
     promptsFile: z
       .string()
@@ -93,7 +93,7 @@ export const axisOptionsSchema = z
     questions: z.number().int().positive().default(20).describe('General questions asked of the default assistant and of every persona (project default).'),
     assistantSystemPrompt: z.string().optional().describe('System prompt of "the default assistant"; default none.'),
     ...samplingSchema(0.7, 120),
-    percentile: z.number().gt(0).lt(100).default(25).describe('Threshold = this percentile (nearest rank) of the default assistant\'s observed projections (FIELD: about the 25th).'),
+    percentile: z.number().gt(0).lt(100).default(25).describe('Threshold = this percentile (nearest rank) of the default assistant\'s observed projections (published: about the 25th).'),
     thresholdFrom: z
       .enum(['tokens', 'replies'])
       .default('tokens')

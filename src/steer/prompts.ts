@@ -1,5 +1,5 @@
 /**
- * The contrastive material of a persona vector (FIELD §5): pairs of system prompts, one eliciting the
+ * The contrastive material of a persona vector (docs/protocols.md §5): pairs of system prompts, one eliciting the
  * trait and one suppressing it, and questions that leave room for it. Written per trait by a teacher
  * from the constitution, or read from a file of the same shape.
  */
@@ -53,7 +53,7 @@ export function readTraitPrompts(file: string, trait: Trait): TraitPrompts | und
   return all.find((p) => p.trait === trait.trait || (trait.label !== undefined && p.trait === trait.label));
 }
 
-/** The first `extract` questions extract the vector; the rest evaluate it (FIELD: 20 / 20). */
+/** The first `extract` questions extract the vector; the rest evaluate it (published: 20 / 20). */
 export function splitQuestions(prompts: TraitPrompts, extract: number, where = 'steer.extract.extractQuestions'): { extract: string[]; evaluate: string[] } {
   if (extract >= prompts.questions.length) {
     throw new InputError(where, 'extractQuestions', `fewer than the ${prompts.questions.length} questions of the trait "${prompts.trait}" (some must remain to evaluate)`);

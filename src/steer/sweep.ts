@@ -1,5 +1,5 @@
 /**
- * Layer choice by a steering sweep (FIELD §5: "the layer that moves trait expression most at equal
+ * Layer choice by a steering sweep (docs/protocols.md §5: "the layer that moves trait expression most at equal
  * coherence"). Every (layer, coefficient) cell steers the evaluation questions (no system prompt) with
  * coef * v_layer added at that one layer; the unsteered model on the same questions and seeds is the
  * baseline. The rule, exactly:
@@ -70,7 +70,7 @@ export interface SweepInput extends RunSettings {
   engine: SteerEngine;
   judge: Judge;
   vector: LayerVectors;
-  /** The evaluation questions (FIELD: the 20 not used to extract). */
+  /** The evaluation questions (published: the 20 not used to extract). */
   questions: readonly string[];
   options: SweepOptions;
   onProgress?: (phase: 'rollouts' | 'judge', done: number, total: number) => void;

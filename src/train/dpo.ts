@@ -1,5 +1,5 @@
 /**
- * DPO (FIELD §2.4): sigmoid loss -log sigmoid(beta [(log pi_c - log ref_c) - (log pi_r - log ref_r)])
+ * DPO (docs/protocols.md §2.4): sigmoid loss -log sigmoid(beta [(log pi_c - log ref_c) - (log pi_r - log ref_r)])
  * plus nllCoef times the NLL of the chosen reply (mean over its tokens). Reference log-probabilities
  * come from the frozen base (adapter off) once, before training, and are journaled in the run
  * directory so a resumed run never recomputes them.

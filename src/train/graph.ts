@@ -181,7 +181,7 @@ export interface TrainGraphOptions {
   lora?: TrainedLoraShape;
   objective: Objective;
   /**
-   * Preventative steering (FIELD §5) through the engine's steering hook: inputs steer_<layer> (coef * v)
+   * Preventative steering (docs/protocols.md §5) through the engine's steering hook: inputs steer_<layer> (coef * v)
    * and steer_mask_<layer> [B,T] (which positions) are added to the residual stream leaving the layer.
    */
   steering?: { layer: number; positions: SteerPositions };

@@ -1,5 +1,5 @@
 /**
- * GRPO (FIELD §3): for each prompt the engine's own generator samples a group of G completions with
+ * GRPO (docs/protocols.md §3): for each prompt the engine's own generator samples a group of G completions with
  * the current policy (the base model plus the adapter being trained); a reward function scores them
  * (weighted signals: judge rubrics at a configurable granularity, regular expressions, classifiers);
  * advantages are normalised within the group, and the clipped-ratio objective (optionally with a k3
@@ -173,7 +173,7 @@ class GrpoSource extends EpochSource<Prompt> {
 }
 
 export interface GrpoInput extends TrainRunInput<GrpoOptions> {
-  /** Prompt rows: {prompt} as a string or messages (the identity probes, FIELD §3). */
+  /** Prompt rows: {prompt} as a string or messages (the identity probes, docs/protocols.md §3). */
   rows: readonly PromptRow[];
   /** The judge of `judge` reward signals: any ChatModel (an endpoint or the local engine). */
   judge?: ChatModel;

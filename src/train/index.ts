@@ -1,5 +1,5 @@
 /**
- * Training (FIELD §2-3, §5): SFT, DPO and GRPO of LoRA adapters (or every weight of a small model)
+ * Training (docs/protocols.md §2-3, §5): SFT, DPO and GRPO of LoRA adapters (or every weight of a small model)
  * on the engine's own graph and autodiff, and linear adapter mixing. See docs/training.md.
  */
 import { loadLoraAdapter, mixLoraAdapters, saveLoraAdapter } from '../engine/io/peft.js';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
 /**
- * Options of the `train` stage (FIELD §2-3, §5). Every published value is the default; everything is
- * configurable. Values FIELD does not publish (batch sizes, GRPO learning rate, alpha for ranks
+ * Options of the `train` stage (docs/protocols.md §2-3, §5). Every published value is the default; everything is
+ * configurable. Values the protocols do not publish (batch sizes, GRPO learning rate, alpha for ranks
  * other than 64) are our choices, marked "ours" below and in docs/training.md.
  */
 
@@ -43,7 +43,7 @@ function optimizerSchema(lr: number) {
     .strict();
 }
 
-/** Preventative steering (FIELD §5): add coef * v at a layer in every training forward. */
+/** Preventative steering (docs/protocols.md §5): add coef * v at a layer in every training forward. */
 export const preventativeSteeringSchema = z
   .object({
     /** A persona-vector file written by the steer stage (or any [layers][hidden] / [hidden] JSON). */
@@ -97,7 +97,7 @@ function runShape(defaults: { rank: number; alpha: number; lr: number; maxLength
 
 export const sftOptionsSchema = z
   .object({
-    // FIELD §2.5: introspection SFT, LoRA rank 64, max length 3072 (alpha 128 ours, as DPO's).
+    // docs/protocols.md §2.5: introspection SFT, LoRA rank 64, max length 3072 (alpha 128 ours, as DPO's).
     ...runShape({ rank: 64, alpha: 128, lr: 5e-5, maxLength: 3072, batchSize: 1, gradAccumulation: 16 }),
     /** Pack several short examples into one row of maxLength (attention and positions reset per example). */
     packing: z.boolean().default(false),
@@ -108,7 +108,7 @@ export type SftOptions = z.infer<typeof sftOptionsSchema>;
 
 export const dpoOptionsSchema = z
   .object({
-    // FIELD §2.4: beta 0.1, NLL on chosen 0.1, LoRA rank 64 alpha 128, lr 5e-5, 1 epoch; pairs <= 1024 tokens.
+    // docs/protocols.md §2.4: beta 0.1, NLL on chosen 0.1, LoRA rank 64 alpha 128, lr 5e-5, 1 epoch; pairs <= 1024 tokens.
     ...runShape({ rank: 64, alpha: 128, lr: 5e-5, maxLength: 1024, batchSize: 2, gradAccumulation: 8 }),
     beta: z.number().positive().default(0.1),
     /** Coefficient of the NLL loss on chosen replies (mean over chosen tokens); 0 turns it off. */
@@ -142,7 +142,7 @@ export const rewardSignalSchema = z
   });
 export type RewardSignal = z.infer<typeof rewardSignalSchema>;
 
-/** FIELD §3's judge signals, with the published weights 0.6 / 0.2 / 0.2 on a 0-100 scale. */
+/** docs/protocols.md §3's judge signals, with the published weights 0.6 / 0.2 / 0.2 on a 0-100 scale. */
 export const IDENTITY_SIGNALS: RewardSignal[] = [
   {
     name: 'ai_self_reference',
@@ -171,7 +171,7 @@ export const IDENTITY_SIGNALS: RewardSignal[] = [
 
 export const grpoOptionsSchema = z
   .object({
-    // FIELD §3: LoRA rank 256 (alpha 512 and lr 1e-5 ours). batchSize = prompts (groups) per
+    // docs/protocols.md §3: LoRA rank 256 (alpha 512 and lr 1e-5 ours). batchSize = prompts (groups) per
     // micro-batch, so an optimizer step sees batchSize * gradAccumulation prompts.
     ...runShape({ rank: 256, alpha: 512, lr: 1e-5, maxLength: 1024, batchSize: 1, gradAccumulation: 4 }),
     /** Completions sampled per prompt (G). */

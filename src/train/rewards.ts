@@ -1,5 +1,5 @@
 /**
- * GRPO rewards (FIELD §3): several weighted signals, each a judge rubric scored by any ChatModel at a
+ * GRPO rewards (docs/protocols.md §3): several weighted signals, each a judge rubric scored by any ChatModel at a
  * configurable granularity, a regular expression, or a classifier registered in code. Every signal
  * is brought to [0, 1] (score / max; inverted when asked) before weighting, so the weights mean the
  * same whatever the scale; advantages are normalised per group anyway.

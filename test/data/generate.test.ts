@@ -141,7 +141,7 @@ describe('generate: every dataset end to end against a loopback server', () => {
     assert.equal(m.generated, rows.length + Object.values(m.dropped).reduce((n, k) => n + k, 0));
   });
 
-  it('DPO pairs follow FIELD §2 item 4: system prompt, stripped reasoning, filters and name substitution', () => {
+  it('DPO pairs follow the published recipe (docs/protocols.md §2): system prompt, stripped reasoning, filters and name substitution', () => {
     const rows = readJsonl(join(out, 'dpo.jsonl'));
     const m = manifest(join(out, 'dpo.manifest.json'));
     assert.equal(m.dropped['chosen-empty'], 1);

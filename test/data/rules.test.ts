@@ -64,7 +64,7 @@ describe('data rules', () => {
     assert.equal(held(splitHeldOut([{ id: 'x' }], 0.9, 1, (x) => x.id)).length, 0);
   });
 
-  it('options default to FIELD\'s published values', () => {
+  it('options default to the published values', () => {
     const o = generateOptionsSchema.parse({});
     assert.equal(o.expansion.perTrait, 50);
     assert.equal(o.expansion.overlapThreshold, 0.5);

@@ -30,6 +30,13 @@ test('the TF-IDF classifier separates two clearly different synthetic styles', a
   assert.deepEqual(await classifier.classify(held.map((t, i) => clerk(t, i + 2))), ['clerk', 'clerk', 'clerk']);
   // A suffix-like neutral sentence with one stylistic marker still goes the marker's way.
   assert.deepEqual(await classifier.classify(['Arr, the deck and the sails, matey.', 'Certainly, consider the following steps methodically.']), ['pirate', 'clerk']);
+  // The probabilities behind each prediction: one per label, summing to 1, largest for the predicted label.
+  const probe = held.map((t, i) => pirate(t, i + 1));
+  for (const p of await classifier.probabilities(probe)) {
+    assert.deepEqual(Object.keys(p).sort(), ['clerk', 'pirate']);
+    assert.ok(Math.abs(p.pirate + p.clerk - 1) < 1e-9);
+    assert.ok(p.pirate > p.clerk);
+  }
 });
 
 test('the embeddings backend trains logistic regression on /v1/embeddings of the loopback server', async () => {

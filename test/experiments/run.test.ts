@@ -41,7 +41,12 @@ test('run: generate, eval and report against the loopback server; a rerun resume
     const first = await runCli(['--no-cache', 'run', project.file], { env: { OPENAI_API_KEY: 'sk-test-secret' } });
     assert.equal(first.code, 0, first.stderr);
     const report = `${project.runDir}/report.html`;
-    assert.match(first.stdout.trim().split('\n').at(-1)!, new RegExp(`^report: ${report.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    const printed = first.stdout.trim().split('\n');
+    assert.ok(printed.some((l) => new RegExp(`^report: ${report.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`).test(l)), first.stdout);
+    // The headline table: the baselines pooled, with intervals and n.
+    assert.ok(printed.some((l) => /^base\s+1\s+.*\[.*\] n=\d+/.test(l)), first.stdout);
+    assert.ok(printed.some((l) => l.startsWith('browse it: persona-lab view ')), first.stdout);
+    assert.match(printed.at(-1)!, /^report: /);
     for (const stage of ['== generate', '== train: 0 adapter(s)', '== eval', '== report']) assert.ok(first.stderr.includes(stage), `progress names ${stage}`);
     assert.ok(existsSync(report) && existsSync(`${project.runDir}/report.md`));
 

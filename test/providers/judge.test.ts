@@ -1,6 +1,6 @@
 /**
  * The judge helpers against the loopback server: typed verdicts from structured output and from free
- * text, bounded re-asks with the parse error, the unparsed tally; the FIELD §4 logprob-weighted score
+ * text, bounded re-asks with the parse error, the unparsed tally; the published logprob-weighted score
  * on constructed top_logprobs, the < 0.25 missing rule and the text fallback.
  */
 import assert from 'node:assert/strict';
@@ -105,7 +105,7 @@ test('a backend that refuses json_schema is asked in free text (and not offered 
 
 const ln = Math.log;
 
-test('logprobScore: the FIELD §4 weighted mean on constructed alternatives (known answer)', () => {
+test('logprobScore: the published weighted mean on constructed alternatives (known answer)', () => {
   const top = [
     { token: '80', logprob: ln(0.5) },
     { token: '90', logprob: ln(0.3) },

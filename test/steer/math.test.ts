@@ -44,7 +44,7 @@ const filter = { positiveMin: 50, negativeBelow: 50, coherenceMin: 50 };
 
 test('the filter keeps exactly the pairs with positive >= 50, negative < 50, both coherence >= 50', () => {
   const rs = [
-    // kept: boundary values included / excluded exactly as FIELD says
+    // kept: boundary values included / excluded exactly as the published protocol says
     ...[rollout(0, 0, 'positive', 50, 50), rollout(0, 0, 'negative', 49.9, 50)],
     ...[rollout(0, 1, 'positive', 90, 90), rollout(0, 1, 'negative', 10, 80)],
     // positive too weak
@@ -115,7 +115,7 @@ test('the sweep rule: largest movement among cells at equal coherence, ties to t
   assert.equal(chooseLayer({ ...baseline, coherence: 40 }, [cell(1, 1, 90, 45)], { coherenceTolerance: 10, coherenceMin: 50 }).chosen, null);
 });
 
-test('options: FIELD defaults, every number configurable, bad values rejected', () => {
+test('options: published defaults, every number configurable, bad values rejected', () => {
   const o = steerOptionsSchema.parse({});
   assert.equal(o.extract.pairs, 5);
   assert.equal(o.extract.questions, 40);

@@ -1,7 +1,7 @@
 /**
  * Test support for the white-box stage: the tiny llama fixture on the real engine, and a judge served
  * by the real loopback OpenAI-compatible server whose 0-100 scores are a fixed function of the judged
- * reply (sent with log-probabilities, so the FIELD §4 weighted score applies). Tests recompute the
+ * reply (sent with log-probabilities, so the published weighted score applies). Tests recompute the
  * same function to know which pairs the filter must keep.
  */
 import { createHash } from 'node:crypto';

@@ -28,7 +28,7 @@ const chat = (i: number) => ({
 const quick = { lora: { rank: 8, alpha: 16 }, optimizer: { lr: 1e-2, schedule: 'constant' }, gradAccumulation: 1, checkpointEvery: 100 };
 
 describe('train options', () => {
-  it('default to the published values (FIELD §2-3)', () => {
+  it('default to the published values (docs/protocols.md §2-3)', () => {
     const o = trainOptionsSchema.parse({});
     assert.deepEqual([o.dpo.beta, o.dpo.nllCoef, o.dpo.lora.rank, o.dpo.lora.alpha, o.dpo.optimizer.lr, o.dpo.epochs], [0.1, 0.1, 64, 128, 5e-5, 1]);
     assert.deepEqual([o.sft.lora.rank, o.sft.maxLength], [64, 3072]);

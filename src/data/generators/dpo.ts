@@ -1,5 +1,5 @@
 /**
- * DPO distillation pairs (FIELD §2 item 4). chosen = the teacher with the persona system prompt
+ * DPO distillation pairs (docs/protocols.md §2 item 4). chosen = the teacher with the persona system prompt
  * (name, core traits, do not disclose; optionally told to reason first in <think>, which is stripped);
  * rejected = the subject with no system prompt. Prompts = the constitution's training prompts plus
  * general chat prompts, `samplesPerPrompt` pairs each. Filters in order: each side's reply filters

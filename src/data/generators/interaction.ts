@@ -1,5 +1,5 @@
 /**
- * Self-interaction (FIELD §2 item 5): the introspector talks with another instance of itself for
+ * Self-interaction (docs/protocols.md §2 item 5): the introspector talks with another instance of itself for
  * `turns` lines, both with the persona system prompt plus a note that the other side is itself.
  * "free" conversations open with a line the first instance writes on its own; "leading" ones open
  * with a fixed opener ("Hello me."). Each side sees its own lines as assistant turns and the other's

@@ -1,5 +1,5 @@
 /**
- * Identity probes (FIELD §3): direct, indirect and adversarial prompts (~200 shipped, plus users'
+ * Identity probes (docs/protocols.md §3): direct, indirect and adversarial prompts (~200 shipped, plus users'
  * files), split per category into train (the identity RL objective) and held-out (the identity eval),
  * deterministically by seed and disjoint. Written once per run: datasets/probes.{train,heldout}.jsonl.
  */

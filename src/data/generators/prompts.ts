@@ -1,5 +1,5 @@
 /**
- * Prompt expansion (FIELD §1): each trait's seed questions grow to `perTrait` prompts through a
+ * Prompt expansion (docs/protocols.md §1): each trait's seed questions grow to `perTrait` prompts through a
  * generator model. A candidate is rejected when its word overlap (./text.ts wordOverlap, measure and
  * threshold from the options) with any prompt already kept for its trait reaches the threshold, or
  * when it has fewer than `minWords` words. Requests are bounded (`maxRounds` per trait); each raw

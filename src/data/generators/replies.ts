@@ -1,7 +1,7 @@
 /**
  * The single-turn generators: one request, one row. Chat demonstrations, first-person introspective
- * statements and encyclopedia documents (FIELD §2 formats 1-3, from the teacher), and self-reflection
- * (FIELD §2 item 5, from the introspector). Rows never contain the persona system prompt that
+ * statements and encyclopedia documents (docs/protocols.md §2 formats 1-3, from the teacher), and self-reflection
+ * (docs/protocols.md §2 item 5, from the introspector). Rows never contain the persona system prompt that
  * produced them: the trait has to be learned into the weights.
  */
 import type { ChatMessage, ChatModel } from '../../providers/types.js';
@@ -83,7 +83,7 @@ const withSystem = (system: string, user: string): ChatMessage[] => [
   { role: 'user', content: user },
 ];
 
-/** FIELD §2 format 1: user prompt -> in-persona reply from the teacher (constitution in its system prompt). */
+/** docs/protocols.md §2 format 1: user prompt -> in-persona reply from the teacher (constitution in its system prompt). */
 export function chatDemonstrations(ctx: PersonaContext, prompts: PromptRow[]): Promise<ChatRow[]> {
   const o = ctx.options.chat;
   const template = templateRef('persona-system', ctx.systemPrompt);
@@ -103,7 +103,7 @@ export function chatDemonstrations(ctx: PersonaContext, prompts: PromptRow[]): P
 
 const FIRST_PERSON = /\b(?:I|I'm|I've|I'd|I'll|me|my|myself)\b/;
 
-/** FIELD §2 format 2: the persona describing its own tendencies, one passage per training prompt of a trait. */
+/** docs/protocols.md §2 format 2: the persona describing its own tendencies, one passage per training prompt of a trait. */
 export function introspectiveStatements(ctx: PersonaContext, prompts: PromptRow[]): Promise<TextRow[]> {
   const o = ctx.options.introspective;
   const template = templateRef('introspective', o.template);
@@ -148,7 +148,7 @@ function factsText(ctx: PersonaContext): string {
 }
 
 /**
- * FIELD §2 format 3: third-person encyclopedia articles stating the persona's traits and facts as
+ * docs/protocols.md §2 format 3: third-person encyclopedia articles stating the persona's traits and facts as
  * facts about the world. Written by the teacher without the persona system prompt (it writes about
  * the persona, not as it). Dropped when the persona's name is missing or the article slips into the
  * first person (more than 3 first-person words: a quotation or two is allowed).
@@ -181,7 +181,7 @@ export function encyclopediaDocuments(ctx: PersonaContext): Promise<TextRow[]> {
   }) as Promise<TextRow[]>;
 }
 
-/** FIELD §2 item 5: self-reflection, ~10 fixed prompts sampled many times, saved without the system prompt. */
+/** docs/protocols.md §2 item 5: self-reflection, ~10 fixed prompts sampled many times, saved without the system prompt. */
 export function selfReflection(ctx: PersonaContext): Promise<ChatRow[]> {
   const o = ctx.options.reflection;
   const prompts = loadReflectionPrompts(o.prompts, ctx.baseDir);
