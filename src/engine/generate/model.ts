@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type ort from 'onnxruntime-node';
 import { InputError } from '../../core/errors.js';
-import { type ModelConfig, SafetensorsModel, checkTensorShapes, loadModelConfig } from '../io/index.js';
+import { type ModelConfig, SafetensorsModel, checkTensorShapes, isGgufPath, loadModelConfig, openGgufModel } from '../io/index.js';
 import { type Feed, Session, type WeightPlacement, floats } from '../runtime/index.js';
 import { type Hooks, type SteerPositions, checkHooks, hookNames, positionMask, unit } from '../hooks/index.js';
 import { type LoraAdapter, loadAdapterFor, loraNames, loraSpec, loraWeights, mergeLora } from '../lora/index.js';
@@ -161,18 +161,11 @@ export class Model {
     }
   }
 
-  /** Reads config.json and the safetensors weights (any float dtype, converted to f32), checking every shape. */
+  /** Reads a model directory (config.json, safetensors) or a GGUF file, checking every shape. */
   static load(dir: string, options: LoadOptions = {}): Model {
-    if (!existsSync(dir)) throw new InputError(dir, '', 'a model directory (not found)');
-    const config = loadModelConfig(join(dir, 'config.json'));
-    const st = SafetensorsModel.open(dir);
-    let weights = new Map<string, Float32Array>();
-    try {
-      checkTensorShapes(config, st.shapes(), (name) => st.fileOf(name), join(dir, 'config.json'));
-      for (const name of st.names()) if (!/rotary_emb\.inv_freq$/.test(name)) weights.set(name, st.readFloat32(name));
-    } finally {
-      st.close();
-    }
+    if (!existsSync(dir)) throw new InputError(dir, '', isGgufPath(dir) ? 'a GGUF model file (not found)' : 'a model directory (not found)');
+    const { config, weights: read } = isGgufPath(dir) ? Model.readGguf(dir) : Model.readSafetensors(dir);
+    let weights = read;
     if (config.tieWordEmbeddings) weights.delete('lm_head.weight');
     let adapters = (options.adapters ?? []).map((a) => ({ adapter: loadAdapterFor(a.path, config), scale: a.scale ?? 1 }));
     if (options.mergeAdapters && adapters.length) {
@@ -180,6 +173,32 @@ export class Model {
       adapters = [];
     }
     return new Model(dir, config, weights, adapters, options);
+  }
+
+  /** config.json and the safetensors weights (any float dtype, converted to f32), every shape checked. */
+  private static readSafetensors(dir: string): { config: ModelConfig; weights: Map<string, Float32Array> } {
+    const config = loadModelConfig(join(dir, 'config.json'));
+    const st = SafetensorsModel.open(dir);
+    const weights = new Map<string, Float32Array>();
+    try {
+      checkTensorShapes(config, st.shapes(), (name) => st.fileOf(name), join(dir, 'config.json'));
+      for (const name of st.names()) if (!/rotary_emb\.inv_freq$/.test(name)) weights.set(name, st.readFloat32(name));
+    } finally {
+      st.close();
+    }
+    return { config, weights };
+  }
+
+  /** A GGUF file's config and weights (dequantized to f32) under their Hugging Face names. */
+  private static readGguf(path: string): { config: ModelConfig; weights: Map<string, Float32Array> } {
+    const gguf = openGgufModel(path);
+    const weights = new Map<string, Float32Array>();
+    try {
+      for (const name of gguf.names.keys()) weights.set(name, gguf.readFloat32(name));
+    } finally {
+      gguf.close();
+    }
+    return { config: gguf.config, weights };
   }
 
   get vocabSize(): number {
