@@ -19,21 +19,24 @@ const ARCHITECTURES: Record<string, string> = { llama: 'LlamaForCausalLM', qwen2
 /** Whether a model reference names a GGUF file rather than a model directory. */
 export const isGgufPath = (path: string): boolean => /\.gguf$/i.test(path);
 
-/** Llama 3's rope scaling as Hugging Face writes it, recovered from llama.cpp's rope_freqs tensor. */
+/**
+ * Llama 3's rope scaling as Hugging Face writes it, recovered from llama.cpp's rope_freqs tensor:
+ * factor is its largest entry; low/high frequency factors 1 and 4 (every Llama 3.x); the original
+ * context length from the metadata when the converter wrote it, else the power of two that
+ * reproduces the tensor.
+ */
 function llama3Scaling(gguf: GgufFile, partial: ModelConfig): Record<string, unknown> {
   const freqs = gguf.readFloat32('rope_freqs.weight');
   const factor = Math.max(...freqs);
-  const original = Number(gguf.get(`${gguf.get('general.architecture')}.rope.scaling.original_context_length`) ?? 8192);
-  // Llama 3.1-3.3 all use low 1 / high 4; check that they reproduce the file's factors
-  const scaling = { rope_type: 'llama3', factor, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: original };
-  const recomputed = llama3RopeFactors({
-    ...partial,
-    ropeScaling: { type: 'llama3', factor, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: original },
-  });
-  if (recomputed.length !== freqs.length || recomputed.some((v, i) => Math.abs(v - freqs[i]) > 1e-3 * Math.abs(freqs[i]))) {
-    throw new InputError(gguf.path, 'rope_freqs.weight', 'Llama 3 rope factors (low_freq_factor 1, high_freq_factor 4) the engine can reproduce');
+  const written = gguf.get(`${gguf.get('general.architecture')}.rope.scaling.original_context_length`);
+  const candidates = [...(written === undefined ? [] : [Number(written)]), ...Array.from({ length: 17 }, (_, k) => 2 ** (k + 4))];
+  for (const original of candidates) {
+    const recomputed = llama3RopeFactors({ ...partial, ropeScaling: { type: 'llama3', factor, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: original } });
+    if (recomputed.length === freqs.length && recomputed.every((v, i) => Math.abs(v - freqs[i]) <= 1e-4 * Math.abs(freqs[i]))) {
+      return { rope_type: 'llama3', factor, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: original };
+    }
   }
-  return scaling;
+  throw new InputError(gguf.path, 'rope_freqs.weight', 'Llama 3 rope factors (low_freq_factor 1, high_freq_factor 4) the engine can reproduce');
 }
 
 /** Hugging Face config.json fields from the GGUF metadata. */

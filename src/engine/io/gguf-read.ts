@@ -24,6 +24,16 @@ export interface GgufTensorInfo {
 
 const DEFAULT_ALIGNMENT = 32;
 
+/** The shortest decimal that is the same float32 (1e-6, not 9.999999974752427e-7): what the converter was given. */
+function shortestDecimal(v: number): number {
+  if (!Number.isFinite(v) || v === 0) return v;
+  for (let digits = 1; digits < 9; digits++) {
+    const d = Number(v.toPrecision(digits));
+    if (Math.fround(d) === v) return d;
+  }
+  return v;
+}
+
 /** Sequential little-endian reads over a growing window of the file. */
 class Cursor {
   private buf = Buffer.alloc(0);
@@ -107,7 +117,7 @@ export class GgufFile {
           case GGUF_VALUE_TYPE.INT16: return c.i16();
           case GGUF_VALUE_TYPE.UINT32: return c.u32();
           case GGUF_VALUE_TYPE.INT32: return c.i32();
-          case GGUF_VALUE_TYPE.FLOAT32: return c.f32();
+          case GGUF_VALUE_TYPE.FLOAT32: return shortestDecimal(c.f32());
           case GGUF_VALUE_TYPE.BOOL: return c.u8() !== 0;
           case GGUF_VALUE_TYPE.STRING: return c.str();
           case GGUF_VALUE_TYPE.UINT64: return c.u64();
