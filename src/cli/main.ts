@@ -216,7 +216,7 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
   program
     .command('serve')
     .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models)')
-    .requiredOption('--model <dir>', 'a Hugging Face model directory, or "tiny" for the bundled model')
+    .requiredOption('--model <path>', 'a Hugging Face model directory, a GGUF file, or "tiny" for the bundled model')
     .option('--adapter <dir[*scale]>', 'a PEFT LoRA adapter to apply unmerged (repeatable; *scale weights it)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--name <id>', 'the model id clients ask for', 'persona-lab')
     .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
