@@ -30,9 +30,10 @@ export interface LoadOptions {
    * How weights reach ORT. 'feed': passed on every run (fast session creation, one copy shared by all
    * sessions). 'initializer': baked into each session (MLAS prepacks them: decode ran 1.2-1.8x faster,
    * but each session holds its own copy and takes seconds to create). 'auto' (default): initializers
-   * for the generation graph only (prefill and decode share it), when the weights take under 1.5 GB;
-   * feeds for scoring, capture and embeddings (one forward pass over many tokens, where packing the
-   * weights per run costs least).
+   * for the generation graph only (prefill and decode share it), when the weights take under 64 MB;
+   * feeds otherwise, and for scoring, capture and embeddings (one forward pass over many tokens, where
+   * packing the weights per run costs least). Baked-in weights cost memory: SmolLM2-135M's generation
+   * peaked at 4.6x its float32 weights with initializers, 1.4x with feeds (bench/engine-inference.ts).
    */
   weightsAs?: WeightPlacement | 'auto';
   /** ORT intra-op threads (default: ORT's choice). */
@@ -103,7 +104,7 @@ export type Captured = Map<number, Float32Array>[];
 
 const DEFAULT_BATCH = 32;
 const DEFAULT_MAX_TOKENS = 256;
-const AUTO_INITIALIZER_BYTES = 1.5e9;
+const AUTO_INITIALIZER_BYTES = 64e6;
 
 export class Model {
   private readonly sessions = new Map<string, { session: Promise<Session>; placement: WeightPlacement }>();
