@@ -5,7 +5,7 @@
  * quantized kernels. On demand, not in CI:
  *
  *   npx tsx bench/engine-inference.ts [--threads 2] [--rounds 3] [--decode 32] [--skip-llama]
- *   npx tsx bench/engine-inference.ts --gguf models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf --rounds 1
+ *   npx tsx bench/engine-inference.ts --gguf models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf --rounds 1 [--memory-only]
  *
  * With --gguf it also measures peak memory, each variant in a fresh child process (load, then
  * generate 8 rows x 32 tokens): the engine with weights fed and as initializers, and llama.cpp, each
@@ -284,7 +284,9 @@ async function memoryChildRun(kind: string, path: string): Promise<void> {
     await model.close();
   }
   const seconds = (performance.now() - t0) / 1000;
-  console.log(JSON.stringify({ kind, peakRss: process.resourceUsage().maxRSS * 1024, weightBytes, seconds }));
+  // VmHWM, not getrusage's maxRSS: Linux carries maxRSS over from the parent through fork and exec
+  const hwm = /VmHWM:\s+(\d+) kB/.exec((await import('node:fs')).readFileSync('/proc/self/status', 'utf8'));
+  console.log(JSON.stringify({ kind, peakRss: hwm ? Number(hwm[1]) * 1024 : process.resourceUsage().maxRSS * 1024, weightBytes, seconds }));
 }
 
 /** Peak RSS of each variant in its own child process, against the bytes of the weights it holds. */
@@ -304,6 +306,7 @@ async function memory(path: string): Promise<void> {
 }
 
 if (memoryChild && gguf) await memoryChildRun(memoryChild, gguf);
+else if (gguf && process.argv.includes('--memory-only')) await memory(gguf);
 else {
   await main();
   if (gguf) await memory(gguf);

@@ -4,6 +4,7 @@
  * batched generation with a KV cache, scoring, activation capture and pooled embeddings.
  */
 import { existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type ort from 'onnxruntime-node';
 import { InputError } from '../../core/errors.js';
@@ -30,10 +31,12 @@ export interface LoadOptions {
    * How weights reach ORT. 'feed': passed on every run (fast session creation, one copy shared by all
    * sessions). 'initializer': baked into each session (MLAS prepacks them: decode ran 1.2-1.8x faster,
    * but each session holds its own copy and takes seconds to create). 'auto' (default): initializers
-   * for the generation graph only (prefill and decode share it), when the weights take under 64 MB;
-   * feeds otherwise, and for scoring, capture and embeddings (one forward pass over many tokens, where
-   * packing the weights per run costs least). Baked-in weights cost memory: SmolLM2-135M's generation
-   * peaked at 4.6x its float32 weights with initializers, 1.4x with feeds (bench/engine-inference.ts).
+   * for the generation graph only (prefill and decode share it) when five times the weights fit in
+   * a quarter of the machine's memory; feeds otherwise, and for scoring, capture and embeddings (one
+   * forward pass over many tokens, where packing the weights per run costs least). Baked-in weights
+   * cost memory, fed ones speed: SmolLM2-135M's generation peaked at 4.6x its float32 weights with
+   * initializers and 1.4x with feeds, and decoded 1.7-4x faster with initializers
+   * (bench/engine-inference.ts --gguf).
    */
   weightsAs?: WeightPlacement | 'auto';
   /** ORT intra-op threads (default: ORT's choice). */
@@ -104,7 +107,8 @@ export type Captured = Map<number, Float32Array>[];
 
 const DEFAULT_BATCH = 32;
 const DEFAULT_MAX_TOKENS = 256;
-const AUTO_INITIALIZER_BYTES = 64e6;
+/** Peak memory of a generation session with baked-in weights, in multiples of the weights (measured 4.6x). */
+const BAKED_PEAK_RATIO = 5;
 
 export class Model {
   private readonly sessions = new Map<string, { session: Promise<Session>; placement: WeightPlacement }>();
@@ -233,7 +237,7 @@ export class Model {
     if (choice !== 'auto') return choice;
     let bytes = 0;
     for (const w of this.weights.values()) bytes += w.byteLength;
-    return spec.cache && bytes < AUTO_INITIALIZER_BYTES ? 'initializer' : 'feed';
+    return spec.cache && bytes * BAKED_PEAK_RATIO <= totalmem() / 4 ? 'initializer' : 'feed';
   }
 
   /** Model-wide feeds: LoRA scales and RoPE tables covering positions below `positions`. */
