@@ -1,8 +1,15 @@
 /**
- * Engine inference on a random model shaped like SmolLM2-135M (d 576, 30 layers, 9 heads, 3 KV
- * heads, FFN 1536, vocab 49152, tied embeddings). On demand, not in CI:
+ * Engine inference on SmolLM2-135M: by default a random model of its shape (d 576, 30 layers, 9
+ * heads, 3 KV heads, FFN 1536, vocab 49152, tied embeddings); with --gguf, the real Q4_1 GGUF file
+ * (scripts/fetch-smollm2.sh), which the engine dequantizes to float32 and llama.cpp runs with its
+ * quantized kernels. On demand, not in CI:
  *
  *   npx tsx bench/engine-inference.ts [--threads 2] [--rounds 3] [--decode 32] [--skip-llama]
+ *   npx tsx bench/engine-inference.ts --gguf models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf --rounds 1 [--memory-only]
+ *
+ * With --gguf it also measures peak memory, each variant in a fresh child process (load, then
+ * generate 8 rows x 32 tokens): the engine with weights fed and as initializers, and llama.cpp, each
+ * against the bytes of the weights it holds.
  *
  * Side by side in one run (rounds interleave the variants so other processes' load hits all alike):
  *   matmul     ORT's own rate on one big MatMul of the prefill's shape ([2048, 576] x [576, 1536])
@@ -32,6 +39,9 @@ const threads = arg('threads', 2);
 const rounds = arg('rounds', 3);
 const decodeTokens = arg('decode', 32);
 const skipLlama = process.argv.includes('--skip-llama');
+const ggufIndex = process.argv.indexOf('--gguf');
+const gguf = ggufIndex >= 0 ? process.argv[ggufIndex + 1] : null;
+const memoryChild = process.argv.includes('--memory-child') ? process.argv[process.argv.indexOf('--memory-child') + 1] : null;
 /** Any byte-level BPE tokenizer will do for the GGUF file: the bench feeds token ids. */
 const TOKENIZER_DIR = join(import.meta.dirname, '..', 'test', 'fixtures', 'models', 'llama');
 
@@ -158,11 +168,17 @@ async function llamaCppRunner(path: string, lib: NodeLlamaCpp) {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-engine-'));
   try {
-    const params = writeRandomModel(dir);
-    console.log(`random SmolLM2-135M-shaped model: ${(params / 1e6).toFixed(1)}M params, threads ${threads}, rounds ${rounds}`);
+    const source = gguf ?? dir;
+    if (gguf) console.log(`${gguf}: threads ${threads}, rounds ${rounds}`);
+    else {
+      const params = writeRandomModel(dir);
+      console.log(`random SmolLM2-135M-shaped model: ${(params / 1e6).toFixed(1)}M params, threads ${threads}, rounds ${rounds}`);
+    }
     const variants: Record<string, { model: Model; create: number }> = {};
     for (const weightsAs of ['feed', 'initializer'] as const) {
-      const model = Model.load(dir, { weightsAs, threads });
+      const t0 = performance.now();
+      const model = Model.load(source, { weightsAs, threads });
+      console.log(`${weightsAs}: loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
       // session creation: the first call compiles the prefill and decode graphs
       const create = await time(() => model.generate(prompts(1, 4), { temperature: 0, maxTokens: 2, stopTokens: [] }));
       variants[weightsAs] = { model, create };
@@ -182,7 +198,8 @@ async function main(): Promise<void> {
         console.log('node-llama-cpp not installed: llama.cpp comparison skipped');
       }
     }
-    if (lib) {
+    if (lib && gguf) runners['llama.cpp Q4_1'] = await llamaCppRunner(gguf, lib);
+    else if (lib) {
       const config = loadModelConfig(dir);
       const tokenizer = TextTokenizer.load(TOKENIZER_DIR);
       for (const dtype of ['F32', 'F16'] as const) {
@@ -236,8 +253,10 @@ async function main(): Promise<void> {
       // the engine's default ('auto') generates with initializers (prefill and decode share the session)
       ratio('initializer', 'llama.cpp F32', key);
       ratio('initializer', 'llama.cpp F16', key);
+      ratio('initializer', 'llama.cpp Q4_1', key);
+      ratio('feed', 'llama.cpp Q4_1', key);
     }
-    console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (both variants loaded)`);
+    console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (all variants loaded in this process)`);
     const load = (await import('node:os')).loadavg();
     console.log(`load average during the run: ${load.map((x) => x.toFixed(1)).join(' ')} (on ${(await import('node:os')).cpus().length} cores: other processes share them)`);
     for (const { model } of Object.values(variants)) await model.close();
@@ -247,4 +266,48 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/** One variant's memory in this (fresh) process: load, generate 8 x 32 tokens, report peak RSS as JSON. */
+async function memoryChildRun(kind: string, path: string): Promise<void> {
+  const rows = prompts(8, 16);
+  const t0 = performance.now();
+  let weightBytes = 0;
+  if (kind === 'llama.cpp') {
+    const lib = await import('node-llama-cpp');
+    const runner = await llamaCppRunner(path, lib);
+    weightBytes = (await import('node:fs')).statSync(path).size;
+    await runner.run(rows, 32);
+    await runner.dispose();
+  } else {
+    const model = Model.load(path, { weightsAs: kind as 'feed' | 'initializer', threads });
+    for (const w of model.weights.values()) weightBytes += w.byteLength;
+    await model.generate(rows, { temperature: 0, maxTokens: 32, stopTokens: [] });
+    await model.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  // VmHWM, not getrusage's maxRSS: Linux carries maxRSS over from the parent through fork and exec
+  const hwm = /VmHWM:\s+(\d+) kB/.exec((await import('node:fs')).readFileSync('/proc/self/status', 'utf8'));
+  console.log(JSON.stringify({ kind, peakRss: hwm ? Number(hwm[1]) * 1024 : process.resourceUsage().maxRSS * 1024, weightBytes, seconds }));
+}
+
+/** Peak RSS of each variant in its own child process, against the bytes of the weights it holds. */
+async function memory(path: string): Promise<void> {
+  const { spawnSync } = await import('node:child_process');
+  console.log('\npeak memory, one fresh process per variant (load + generate 8 rows x 32 tokens):');
+  for (const kind of ['feed', 'initializer', ...(skipLlama ? [] : ['llama.cpp'])]) {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--memory-child', kind, '--gguf', path, '--threads', String(threads)], { encoding: 'utf8' });
+    const line = child.stdout.trim().split('\n').pop() ?? '';
+    try {
+      const r = JSON.parse(line) as { peakRss: number; weightBytes: number; seconds: number };
+      console.log(`  ${kind.padEnd(12)} peak RSS ${(r.peakRss / 1e6).toFixed(0)} MB, weights held ${(r.weightBytes / 1e6).toFixed(0)} MB: ${(r.peakRss / r.weightBytes).toFixed(2)}x (${r.seconds.toFixed(1)} s)`);
+    } catch {
+      console.log(`  ${kind}: failed (${child.stderr.trim().split('\n').pop()})`);
+    }
+  }
+}
+
+if (memoryChild && gguf) await memoryChildRun(memoryChild, gguf);
+else if (gguf && process.argv.includes('--memory-only')) await memory(gguf);
+else {
+  await main();
+  if (gguf) await memory(gguf);
+}

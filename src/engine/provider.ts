@@ -1,5 +1,5 @@
 /**
- * The local engine as a ChatModel (src/providers/types.ts), for `local:<model dir>[+<adapter dir>[*scale]]...`:
+ * The local engine as a ChatModel (src/providers/types.ts), for `local:<model dir or .gguf file>[+<adapter dir>[*scale]]...`:
  * the chat template renders the conversation, generation_config.json supplies the sampling defaults
  * a request leaves out, `n` samples run as rows of one batch, and concurrent requests share
  * batches. Stop strings end a row as soon as they appear (the text is cut before them), logprobs
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { ContextLengthError, InputError, ProviderError } from '../core/errors.js';
 import type { LocalModelRef } from '../providers/refs/index.js';
 import type { CallOptions, ChatModel, ChatRequest, ChatResult, CompletionRequest, TokenLogprob } from '../providers/types.js';
-import { type GenerationDefaults, TextTokenizer, loadGenerationConfig } from './io/index.js';
+import { type GenerationDefaults, TextTokenizer, loadGenerationDefaults, loadTokenizer } from './io/index.js';
 import { type Generation, Model, type RowOptions } from './generate/model.js';
 import { findStop } from './generate/sample.js';
 
@@ -63,13 +63,13 @@ export class LocalChatModel implements ChatModel {
   }
 
   static open(ref: LocalModelRef): LocalChatModel {
-    if (!existsSync(ref.path)) throw new InputError(ref.path, '', 'a model directory (not found)');
+    if (!existsSync(ref.path)) throw new InputError(ref.path, '', 'a model directory or GGUF file (not found)');
     const model = Model.load(ref.path, { adapters: ref.adapters });
-    const tokenizer = TextTokenizer.load(ref.path);
+    const tokenizer = loadTokenizer(ref.path);
     if (tokenizer.vocabSize > model.config.vocabSize) {
       throw new InputError(join(ref.path, 'tokenizer.json'), 'model.vocab', `at most ${model.config.vocabSize} ids (config.json vocab_size), found ${tokenizer.vocabSize}`);
     }
-    return new LocalChatModel(model, tokenizer, loadGenerationConfig(ref.path), ref);
+    return new LocalChatModel(model, tokenizer, loadGenerationDefaults(ref.path), ref);
   }
 
   /** Ids that end a reply: generation_config's eos ids, config.json's, and the tokenizer's eos. */

@@ -45,6 +45,18 @@ function projectionShape(config: { hiddenSize: number; numHeads: number; numKvHe
 export async function checkModelDir(file: string, field: string, dir: string) {
   const { loadModelConfig } = await import('../engine/io/config.js');
   const { SafetensorsFile } = await import('../engine/io/safetensors.js');
+  if (/\.gguf$/i.test(dir)) {
+    // A GGUF file carries its config and tokenizer: reading them checks the header and every tensor's shape.
+    if (!existsSync(dir)) throw new InputError(file, field, `a GGUF file at ${dir} (not found)`);
+    const { openGgufModel } = await import('../engine/io/gguf-model.js');
+    try {
+      const model = openGgufModel(dir);
+      model.gguf.close();
+      return model.config;
+    } catch (error) {
+      throw new InputError(dir, '(file)', `a GGUF model file (${(error as Error).message})`);
+    }
+  }
   if (!existsSync(join(dir, 'config.json'))) throw new InputError(file, field, `a Hugging Face model directory with config.json at ${dir}`);
   const config = loadModelConfig(dir);
   const tokenizer = join(dir, 'tokenizer.json');

@@ -70,9 +70,10 @@ function trainableBase(loaded: LoadedExperiment): LocalModelRef {
   }
   const parsed = resolved.ref as LocalModelRef;
   if (parsed.adapters.length > 0) throw new InputError(loaded.file, 'models.subject', 'a model directory without adapters as the base to train on');
-  if (!existsSync(join(parsed.path, 'config.json'))) {
+  const gguf = /\.gguf$/i.test(parsed.path);
+  if (gguf ? !existsSync(parsed.path) : !existsSync(join(parsed.path, 'config.json'))) {
     const tiny = ref === 'tiny' ? ' (the bundled tiny model is not built yet: `persona-lab tiny build --out models/tiny`, see docs/tiny-model.md)' : '';
-    throw new InputError(loaded.file, 'models.subject', `a Hugging Face model directory with config.json at ${parsed.path}${tiny}`);
+    throw new InputError(loaded.file, 'models.subject', gguf ? `a GGUF file at ${parsed.path} (not found)` : `a Hugging Face model directory with config.json at ${parsed.path}${tiny}`);
   }
   return parsed;
 }

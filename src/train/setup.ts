@@ -15,6 +15,7 @@ import type { ModelConfig } from '../engine/io/config.js';
 import { type LoraAdapter, type LoraModule, saveLoraAdapter } from '../engine/io/peft.js';
 import { writeSafetensors } from '../engine/io/safetensors.js';
 import { TextTokenizer } from '../engine/io/tokenizer.js';
+import { loadTokenizer } from '../engine/io/model-dir.js';
 import { type Feed, Session } from '../engine/runtime/index.js';
 import { type CheckpointMode, type TrainedLoraShape, type Objective, type TrainableSpec, buildTrainGraph, dropoutMaskName, int8Weights } from './graph.js';
 import type { Param } from './optim.js';
@@ -142,7 +143,7 @@ export async function setup(input: SetupInput): Promise<Setup> {
   const o = input.options;
   const model = typeof input.model === 'string' ? Model.load(input.model, { weightsAs: 'feed', threads: input.threads }) : input.model;
   const { config } = model;
-  const tokenizer = TextTokenizer.load(model.dir);
+  const tokenizer = loadTokenizer(model.dir);
   const lora: TrainedLoraShape | undefined = o.fullParameter ? undefined : { rank: o.lora.rank, alpha: o.lora.alpha, targets: o.lora.targets, dropout: o.lora.dropout };
   const steering = o.steering;
   if (steering && (steering.layer < 0 || steering.layer >= config.numLayers)) {

@@ -4,10 +4,11 @@
  * batched generation with a KV cache, scoring, activation capture and pooled embeddings.
  */
 import { existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type ort from 'onnxruntime-node';
 import { InputError } from '../../core/errors.js';
-import { type ModelConfig, SafetensorsModel, checkTensorShapes, loadModelConfig } from '../io/index.js';
+import { type ModelConfig, SafetensorsModel, checkTensorShapes, isGgufPath, loadModelConfig, openGgufModel } from '../io/index.js';
 import { type Feed, Session, type WeightPlacement, floats } from '../runtime/index.js';
 import { type Hooks, type SteerPositions, checkHooks, hookNames, positionMask, unit } from '../hooks/index.js';
 import { type LoraAdapter, loadAdapterFor, loraNames, loraSpec, loraWeights, mergeLora } from '../lora/index.js';
@@ -30,9 +31,12 @@ export interface LoadOptions {
    * How weights reach ORT. 'feed': passed on every run (fast session creation, one copy shared by all
    * sessions). 'initializer': baked into each session (MLAS prepacks them: decode ran 1.2-1.8x faster,
    * but each session holds its own copy and takes seconds to create). 'auto' (default): initializers
-   * for the generation graph only (prefill and decode share it), when the weights take under 1.5 GB;
-   * feeds for scoring, capture and embeddings (one forward pass over many tokens, where packing the
-   * weights per run costs least).
+   * for the generation graph only (prefill and decode share it) when five times the weights fit in
+   * a quarter of the machine's memory; feeds otherwise, and for scoring, capture and embeddings (one
+   * forward pass over many tokens, where packing the weights per run costs least). Baked-in weights
+   * cost memory, fed ones speed: SmolLM2-135M's generation peaked at 4.6x its float32 weights with
+   * initializers and 1.4x with feeds, and decoded 1.7-4x faster with initializers
+   * (bench/engine-inference.ts --gguf).
    */
   weightsAs?: WeightPlacement | 'auto';
   /** ORT intra-op threads (default: ORT's choice). */
@@ -131,7 +135,8 @@ export type Captured = Map<number, Float32Array>[];
 
 const DEFAULT_BATCH = 32;
 const DEFAULT_MAX_TOKENS = 256;
-const AUTO_INITIALIZER_BYTES = 1.5e9;
+/** Peak memory of a generation session with baked-in weights, in multiples of the weights (measured 4.6x). */
+const BAKED_PEAK_RATIO = 5;
 
 export class Model {
   private readonly sessions = new Map<string, { session: Promise<Session>; placement: WeightPlacement }>();
@@ -189,18 +194,11 @@ export class Model {
     }
   }
 
-  /** Reads config.json and the safetensors weights (any float dtype, converted to f32), checking every shape. */
+  /** Reads a model directory (config.json, safetensors) or a GGUF file, checking every shape. */
   static load(dir: string, options: LoadOptions = {}): Model {
-    if (!existsSync(dir)) throw new InputError(dir, '', 'a model directory (not found)');
-    const config = loadModelConfig(join(dir, 'config.json'));
-    const st = SafetensorsModel.open(dir);
-    let weights = new Map<string, Float32Array>();
-    try {
-      checkTensorShapes(config, st.shapes(), (name) => st.fileOf(name), join(dir, 'config.json'));
-      for (const name of st.names()) if (!/rotary_emb\.inv_freq$/.test(name)) weights.set(name, st.readFloat32(name));
-    } finally {
-      st.close();
-    }
+    if (!existsSync(dir)) throw new InputError(dir, '', isGgufPath(dir) ? 'a GGUF model file (not found)' : 'a model directory (not found)');
+    const { config, weights: read } = isGgufPath(dir) ? Model.readGguf(dir) : Model.readSafetensors(dir);
+    let weights = read;
     if (config.tieWordEmbeddings) weights.delete('lm_head.weight');
     let adapters = (options.adapters ?? []).map((a) => ({ adapter: loadAdapterFor(a.path, config), scale: a.scale ?? 1 }));
     if (options.mergeAdapters && adapters.length) {
@@ -208,6 +206,32 @@ export class Model {
       adapters = [];
     }
     return new Model(dir, config, weights, adapters, options);
+  }
+
+  /** config.json and the safetensors weights (any float dtype, converted to f32), every shape checked. */
+  private static readSafetensors(dir: string): { config: ModelConfig; weights: Map<string, Float32Array> } {
+    const config = loadModelConfig(join(dir, 'config.json'));
+    const st = SafetensorsModel.open(dir);
+    const weights = new Map<string, Float32Array>();
+    try {
+      checkTensorShapes(config, st.shapes(), (name) => st.fileOf(name), join(dir, 'config.json'));
+      for (const name of st.names()) if (!/rotary_emb\.inv_freq$/.test(name)) weights.set(name, st.readFloat32(name));
+    } finally {
+      st.close();
+    }
+    return { config, weights };
+  }
+
+  /** A GGUF file's config and weights (dequantized to f32) under their Hugging Face names. */
+  private static readGguf(path: string): { config: ModelConfig; weights: Map<string, Float32Array> } {
+    const gguf = openGgufModel(path);
+    const weights = new Map<string, Float32Array>();
+    try {
+      for (const name of gguf.names.keys()) weights.set(name, gguf.readFloat32(name));
+    } finally {
+      gguf.close();
+    }
+    return { config: gguf.config, weights };
   }
 
   get vocabSize(): number {
@@ -241,7 +265,7 @@ export class Model {
     if (choice !== 'auto') return choice;
     let bytes = 0;
     for (const w of this.weights.values()) bytes += w.byteLength;
-    return spec.cache && bytes < AUTO_INITIALIZER_BYTES ? 'initializer' : 'feed';
+    return spec.cache && bytes * BAKED_PEAK_RATIO <= totalmem() / 4 ? 'initializer' : 'feed';
   }
 
   /** Model-wide feeds: LoRA scales and RoPE tables covering positions below `positions`. */

@@ -12,6 +12,8 @@
 import { writeFileInPieces } from '../../core/files.js';
 import type { ModelConfig } from './config.js';
 import { f32ToF16Bits } from './dtype.js';
+import { GGML_TYPES } from './ggml-quants.js';
+import { GGUF_VALUE_TYPE } from './gguf-read.js';
 import { type LoraAdapter, loraScale } from './peft.js';
 import { expectedTensorShapes } from './shapes.js';
 import { ARCHITECTURES, architectureOf } from '../models/index.js';
@@ -19,11 +21,8 @@ import type { TextTokenizer } from './tokenizer.js';
 
 const ALIGNMENT = 32;
 
-/** GGUF metadata value types. */
-const ValueType = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9 } as const;
+const ValueType = GGUF_VALUE_TYPE;
 type ValueType = (typeof ValueType)[keyof typeof ValueType];
-/** ggml tensor types this writer produces. */
-export const GGML_TYPE = { F32: 0, F16: 1 } as const;
 
 export type GgufValue =
   | { type: 'u32'; value: number }
@@ -141,7 +140,7 @@ export function writeGguf(path: string, metadata: [string, GgufValue][], tensors
     header.str(t.name);
     header.u32(t.shape.length);
     for (const n of [...t.shape].reverse()) header.u64(n);
-    header.u32(GGML_TYPE[t.type]);
+    header.u32(GGML_TYPES[t.type]);
     header.u64(offset);
     offset += bytesOf(t);
     offset += pad(offset);
@@ -181,11 +180,8 @@ function ggufArchitecture(config: ModelConfig): string {
 /** Whether q/k rows need llama.cpp's RoPE permutation (its llama architecture only). */
 const permutesQK = (config: ModelConfig) => architectureOf(config).gguf.permutesQK;
 
-/**
- * Reorders the rows of a q_proj/k_proj weight, bias, or LoRA B ([rows, cols] row-major) from HF's
- * rotate-half layout to llama.cpp's interleaved layout: per head, row j*(d/2)+i -> row 2i+j.
- */
-export function permuteForLlamaRope(data: Float32Array, heads: number, cols: number): Float32Array {
+/** Moves each head's q/k row j*(d/2)+i (HF rotate-half) to 2i+j (llama.cpp interleaved), or back. */
+function moveRopeRows(data: Float32Array, heads: number, cols: number, toLlamaCpp: boolean): Float32Array {
   const rows = data.length / cols;
   const half = rows / heads / 2;
   if (!Number.isInteger(half)) throw new Error(`cannot permute ${rows} rows into ${heads} heads of even size`);
@@ -193,14 +189,24 @@ export function permuteForLlamaRope(data: Float32Array, heads: number, cols: num
   for (let h = 0; h < heads; h++) {
     for (let j = 0; j < 2; j++) {
       for (let i = 0; i < half; i++) {
-        const from = (h * 2 * half + j * half + i) * cols;
-        const to = (h * 2 * half + 2 * i + j) * cols;
+        const hf = (h * 2 * half + j * half + i) * cols;
+        const cpp = (h * 2 * half + 2 * i + j) * cols;
+        const [from, to] = toLlamaCpp ? [hf, cpp] : [cpp, hf];
         out.set(data.subarray(from, from + cols), to);
       }
     }
   }
   return out;
 }
+
+/**
+ * Reorders the rows of a q_proj/k_proj weight, bias, or LoRA B ([rows, cols] row-major) from HF's
+ * rotate-half layout to llama.cpp's interleaved layout: per head, row j*(d/2)+i -> row 2i+j.
+ */
+export const permuteForLlamaRope = (data: Float32Array, heads: number, cols: number): Float32Array => moveRopeRows(data, heads, cols, true);
+
+/** The inverse of permuteForLlamaRope: llama.cpp's interleaved q/k rows back to HF's rotate-half order. */
+export const unpermuteFromLlamaRope = (data: Float32Array, heads: number, cols: number): Float32Array => moveRopeRows(data, heads, cols, false);
 
 /** How llama.cpp must split text before BPE, read off tokenizer.json's pre_tokenizer. */
 function ggufPreTokenizer(json: Record<string, unknown>): string {

@@ -17,7 +17,15 @@ export { generationConfigSchema, loadGenerationConfig, parseGenerationConfig } f
 export type { GenerationDefaults } from './generation-config.js';
 export { adapterConfigSchema, checkAdapterShapes, loadLoraAdapter, loraDelta, loraScale, mixLoraAdapters, saveLoraAdapter } from './peft.js';
 export type { LoraAdapter, LoraConfig, LoraModule } from './peft.js';
-export { GGML_TYPE, ggufTokenizerMetadata, llama3RopeFactors, permuteForLlamaRope, writeGguf, writeGgufLora, writeGgufModel } from './gguf.js';
+export { ggufTokenizerMetadata, llama3RopeFactors, permuteForLlamaRope, unpermuteFromLlamaRope, writeGguf, writeGgufLora, writeGgufModel } from './gguf.js';
+export { ggufTensorName, hfTensorName } from './gguf-names.js';
+export { GGML_BLOCKS, GGML_TYPES, dequantize, ggmlBytes } from './ggml-quants.js';
+export type { GgmlTypeName } from './ggml-quants.js';
+export { GgufFile } from './gguf-read.js';
+export type { GgufMetaValue, GgufTensorInfo } from './gguf-read.js';
+export { isGgufPath, openGgufModel } from './gguf-model.js';
+export type { GgufModel } from './gguf-model.js';
+export { ggufTokenizer } from './gguf-tokenizer.js';
 export type { GgufModelOptions, GgufTensor, GgufValue } from './gguf.js';
-export { exportModelDirToGguf, openModelDir } from './model-dir.js';
+export { exportModelDirToGguf, loadGenerationDefaults, loadTokenizer, openModelDir } from './model-dir.js';
 export type { ModelDir } from './model-dir.js';

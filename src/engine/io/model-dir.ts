@@ -9,6 +9,7 @@ import { InputError } from '../../core/errors.js';
 import { loadModelConfig, type ModelConfig } from './config.js';
 import { type GenerationDefaults, loadGenerationConfig } from './generation-config.js';
 import { type GgufModelOptions, writeGgufModel } from './gguf.js';
+import { isGgufPath, openGgufModel } from './gguf-model.js';
 import { SafetensorsModel } from './safetensors.js';
 import { checkTensorShapes } from './shapes.js';
 import { TextTokenizer } from './tokenizer.js';
@@ -49,6 +50,28 @@ export function exportModelDirToGguf(dir: string, path: string, options: GgufMod
   const model = openModelDir(dir);
   try {
     writeGgufModel(path, model.config, (name) => model.weights.readFloat32(name), model.tokenizer, options);
+  } finally {
+    model.close();
+  }
+}
+
+/** The tokenizer (and chat template) of a model directory or a GGUF file's metadata. */
+export function loadTokenizer(path: string): TextTokenizer {
+  if (!isGgufPath(path)) return TextTokenizer.load(path);
+  const model = openGgufModel(path);
+  try {
+    return model.tokenizer();
+  } finally {
+    model.close();
+  }
+}
+
+/** Sampling defaults of a model directory (generation_config.json) or a GGUF file (its token ids; greedy). */
+export function loadGenerationDefaults(path: string): GenerationDefaults {
+  if (!isGgufPath(path)) return loadGenerationConfig(path);
+  const model = openGgufModel(path);
+  try {
+    return model.generation();
   } finally {
     model.close();
   }

@@ -311,26 +311,5 @@ export function loraModules(config: ModelConfig): Record<string, { path: string;
   };
 }
 
-const GGUF_LAYER_PARTS: Record<string, string> = {
-  input_layernorm: 'attn_norm',
-  'self_attn.q_proj': 'attn_q',
-  'self_attn.k_proj': 'attn_k',
-  'self_attn.v_proj': 'attn_v',
-  'self_attn.o_proj': 'attn_output',
-  'self_attn.q_norm': 'attn_q_norm',
-  'self_attn.k_norm': 'attn_k_norm',
-  post_attention_layernorm: 'ffn_norm',
-  'mlp.gate_proj': 'ffn_gate',
-  'mlp.up_proj': 'ffn_up',
-  'mlp.down_proj': 'ffn_down',
-};
-
-/** Hugging Face tensor name -> llama.cpp tensor name. */
-export function ggufTensorName(hfName: string): string {
-  if (hfName === 'model.embed_tokens.weight') return 'token_embd.weight';
-  if (hfName === 'model.norm.weight') return 'output_norm.weight';
-  if (hfName === 'lm_head.weight') return 'output.weight';
-  const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(hfName);
-  if (!m || !GGUF_LAYER_PARTS[m[2]]) throw new Error(`no GGUF name for tensor ${hfName}`);
-  return `blk.${m[1]}.${GGUF_LAYER_PARTS[m[2]]}.${m[3]}`;
-}
+/** Hugging Face tensor name -> llama.cpp tensor name: the one table the GGUF writer and reader share. */
+export { ggufTensorName } from '../io/gguf-names.js';
