@@ -79,6 +79,11 @@ class StepLogWriter:
         self.last_time = time.monotonic()
         self.last_tokens = 0
 
+    def start(self, state):
+        """At the start or a resume: step times and token counts run from here."""
+        self.last_time = time.monotonic()
+        self.last_tokens = int(state.num_input_tokens_seen or 0)
+
     def write(self, state, logs):
         if "loss" not in logs or state.global_step < 1:
             return
@@ -175,6 +180,9 @@ def main(job_file):
     log = StepLogWriter(at(job["log"]))
 
     class StepLines(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            log.start(state)
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             if state.is_world_process_zero and logs:
                 log.write(state, logs)

@@ -232,6 +232,26 @@ or "tiny" (the bundled model). Exit codes: 0 ok, 1 failure, 2 bad input.`,
     });
 
   program
+    .command('setup')
+    .description('install optional backends')
+    .command('trl')
+    .description('create the venv of the trl training backend (torch, transformers, trl, peft, accelerate; pinned in python/requirements.txt)')
+    .option('--venv <dir>', 'where to create it (default PERSONA_LAB_TRL_VENV or ~/.cache/persona-lab/trl-venv)')
+    .option('--python <exe>', 'the Python 3.10+ to create it with', 'python3')
+    .option('--deepspeed', 'also install DeepSpeed (for ZeRO-2/3 accelerate configs; needs CUDA)')
+    .option('--print', 'print the commands instead of running them')
+    .action(async (options: { venv?: string; python: string; deepspeed?: boolean; print?: boolean }) => {
+      const { defaultTrlVenv, setupTrl, trlSetupCommands } = await import('../train/backends/trl.js');
+      const venv = resolve(options.venv ?? defaultTrlVenv());
+      if (options.print) {
+        const commands = trlSetupCommands(venv, options).map((c) => c.join(' '));
+        return emit(program.opts(), { venv, commands }, commands.join('\n'));
+      }
+      const probe = await setupTrl(venv, options);
+      emit(program.opts(), { venv, ...probe }, `trl backend ready in ${venv}: ${Object.entries(probe.versions).map(([k, v]) => `${k} ${v}`).join(', ')}; GPU ${probe.cuda ? 'yes' : 'no'}`);
+    });
+
+  program
     .command('cache')
     .description('manage the on-disk model response cache (.cache/persona-lab/responses or PERSONA_LAB_CACHE_DIR)')
     .command('clear')

@@ -155,7 +155,10 @@ describe('trl backend (TRL + PEFT on CPU)', { skip }, () => {
     assert.equal(existsSync(join(runDir, 'trl', 'done.json')), false);
     const result = await trlBackend.train(job);
     assert.ok(result.resumedFrom >= 2);
-    assert.deepEqual(steps(runDir).map((l) => l.step), [1, 2, 3, 4]);
+    const log = steps(runDir);
+    assert.deepEqual(log.map((l) => l.step), [1, 2, 3, 4]);
+    // token counts restart from the checkpoint's, not from zero: at most one batch of 2 x 64 per step
+    assert.ok(log.every((l) => l.tokens > 0 && l.tokens <= 128), log.map((l) => l.tokens).join(' '));
   });
 
   it('an emitted job, run by its launch.sh, is picked up by a later train', async () => {

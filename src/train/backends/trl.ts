@@ -374,3 +374,25 @@ async function train(job: TrainJob): Promise<TrainJobResult> {
 }
 
 export const trlBackend: TrainBackend = { name: 'trl', check, train };
+
+/** The commands that create the trl venv and install python/requirements.txt (and DeepSpeed when asked). */
+export function trlSetupCommands(venv: string, o: { deepspeed?: boolean; python?: string } = {}): string[][] {
+  const pip = [join(venv, 'bin', 'python'), '-m', 'pip', 'install'];
+  return [
+    [o.python ?? 'python3', '-m', 'venv', venv],
+    [...pip, '-r', join(PYTHON_PACKAGE_DIR, 'requirements.txt')],
+    ...(o.deepspeed ? [[...pip, '-r', join(PYTHON_PACKAGE_DIR, 'requirements-deepspeed.txt')]] : []),
+  ];
+}
+
+/** `persona-lab setup trl`: runs the setup commands (output streamed), then checks the packages import. */
+export async function setupTrl(venv: string, o: { deepspeed?: boolean; python?: string } = {}): Promise<TrlProbe> {
+  for (const [cmd, ...args] of trlSetupCommands(venv, o)) {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    const code = await run(child);
+    if (code !== 0) throw new Error(`setup trl: \`${[cmd, ...args].join(' ')}\` failed (exit ${code})`);
+  }
+  const probe = await probeTrl(venv);
+  if (!probe) throw new Error(`setup trl: the packages in ${venv} do not import; see the pip output above`);
+  return probe;
+}
