@@ -34,7 +34,7 @@ const PLACEHOLDER_KEY = 'sk-no-key-required';
 export type ModelRefInput = z.input<typeof modelRefSchema>;
 
 /** Local references are parsed by the engine (src/engine/provider.ts); here they are only recognised. */
-export type ResolvedRef = { kind: 'openai'; endpoint: EndpointRef & { baseURL: string } } | { kind: 'local'; ref: ModelRef };
+export type ResolvedRef = { kind: 'openai'; endpoint: EndpointRef & { baseURL: string } } | { kind: 'local'; ref: ModelRef } | { kind: 'vllm'; ref: string };
 
 /** Loopback and private-network hosts: servers there (vLLM, llama.cpp, Ollama) usually want no key. */
 export function isLocalURL(baseURL: string): boolean {
@@ -57,6 +57,7 @@ export function resolveModelRef(ref: ModelRefInput, env: NodeJS.ProcessEnv = pro
   if (typeof ref === 'string') {
     if (ref === 'tiny') return { kind: 'local', ref };
     if (ref.startsWith('local:')) return { kind: 'local', ref };
+    if (ref.startsWith('vllm:')) return { kind: 'vllm', ref };
     const m = /^openai:(.+?)(?:@(https?:\/\/\S+))?$/.exec(ref);
     if (!m) throw new InputError('model reference', ref, 'expected "openai:<model>[@<baseURL>]", "local:<dir>[+<adapter>]" or "tiny"');
     ref = { provider: 'openai', model: m[1], ...(m[2] ? { baseURL: m[2] } : {}) };
@@ -134,6 +135,12 @@ export async function createChatModel(ref: ModelRefInput, options: CreateChatMod
     if (typeof engine.createLocalChatModel !== 'function') throw new InputError('model reference', 'local', 'local engine not available (src/engine/provider.ts exports no createLocalChatModel)');
     inner = await engine.createLocalChatModel(resolved.ref, { env, cwd });
     if (!options.noCache && engine.parseLocalModelRef) cacheScope = await weightsFingerprint(engine.parseLocalModelRef(resolved.ref, cwd));
+  } else if (resolved.kind === 'vllm') {
+    const { createVllmChatModel, parseVllmRef } = await import('./vllm.js');
+    inner = await createVllmChatModel(resolved.ref, { env, cwd });
+    const parsed = parseVllmRef(resolved.ref, cwd);
+    // retraining an adapter into the same folder must not be answered from the old adapter's samples
+    if (!options.noCache) cacheScope = await weightsFingerprint({ provider: 'local', path: parsed.model, adapters: parsed.adapters.map((a) => ({ path: a.path, scale: 1 })), concurrency: 1 });
   } else {
     const { model, baseURL, apiKeyEnv, concurrency, maxAttempts, timeoutMs, pricing } = resolved.endpoint;
     const key = env[apiKeyEnv];

@@ -5,6 +5,7 @@ import { z } from 'zod';
  *   "openai:<model>"                  OpenAI-compatible endpoint at OPENAI_BASE_URL / OPENAI_API_KEY
  *   "openai:<model>@<baseURL>"        the same at an explicit base URL (vLLM, llama.cpp, Ollama, OpenRouter)
  *   "local:<model dir>[+<adapter dir>[*<scale>]]..."   the local engine, optionally with LoRA adapters
+ *   "vllm:<base>[+<adapter dir>[=<name>]]..."   vLLM serving LoRA adapters (./vllm.ts)
  *   "tiny"                            the bundled tiny model (models/tiny)
  * or an object with every option spelled out.
  */
@@ -33,7 +34,7 @@ export const localModelSchema = z
   .strict();
 
 export const modelRefSchema = z.union([
-  z.string().regex(/^(openai:.+|local:.+|tiny)$/, 'expected "openai:<model>[@<baseURL>]", "local:<dir>[+<adapter>]" or "tiny"'),
+  z.string().regex(/^(openai:.+|local:.+|vllm:.+|tiny)$/, 'expected "openai:<model>[@<baseURL>]", "local:<dir>[+<adapter>]", "vllm:<base>[+<adapter>]" or "tiny"'),
   z.discriminatedUnion('provider', [endpointSchema, localModelSchema]),
 ]);
 

@@ -108,6 +108,7 @@ export interface VllmServer {
 export interface StartVllmOptions extends Partial<VllmServeOptions> {
   /** Where the server's log goes (default .cache/persona-lab/vllm under cwd). */
   logDir?: string;
+  cwd?: string;
   /** How long to wait for /v1/models to answer (default 20 minutes: big models load slowly). */
   startupTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -123,7 +124,7 @@ export async function startVllm(ref: VllmRef, o: StartVllmOptions = {}): Promise
   const port = o.port ?? (await freePort());
   const host = o.host ?? '127.0.0.1';
   const args = vllmServeArgs(ref, { binary, host, port, extraArgs: o.extraArgs });
-  const logDir = o.logDir ?? join(process.cwd(), '.cache', 'persona-lab', 'vllm');
+  const logDir = o.logDir ?? join(o.cwd ?? process.cwd(), '.cache', 'persona-lab', 'vllm');
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `vllm-${port}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
@@ -190,7 +191,7 @@ const servers = new Map<string, Promise<VllmServer>>();
  * A ChatModel for a `vllm:` reference: the last adapter named (or the base when none) served by
  * the base model's server, started or attached once per base and kept until exit.
  */
-export async function createVllmChatModel(ref: string, o: StartVllmOptions & { cwd?: string } = {}): Promise<ChatModel> {
+export async function createVllmChatModel(ref: string, o: StartVllmOptions = {}): Promise<ChatModel> {
   const parsed = parseVllmRef(ref, o.cwd);
   const key = parsed.baseURL ?? parsed.model;
   let pending = servers.get(key);
