@@ -22,7 +22,8 @@ import type { TrainJob } from '../../src/train/backends/types.js';
 import { makeBatch, tokenizeText } from '../../src/train/data.js';
 import { batchFeeds } from '../../src/train/graph.js';
 import { dpoOptionsSchema, grpoOptionsSchema, sftOptionsSchema } from '../../src/train/options.js';
-import { setup } from '../../src/train/setup.js';
+import { pairBatch, tokenizePairs } from '../../src/train/dpo.js';
+import { referenceScorer, setup } from '../../src/train/setup.js';
 import type { StepLog } from '../../src/train/trainer.js';
 
 const MODEL = new URL('../fixtures/models/llama/', import.meta.url).pathname;
@@ -40,6 +41,10 @@ const chats = Array.from({ length: 8 }, (_, i) => ({
   ],
 }));
 const pairs = Array.from({ length: 8 }, (_, i) => ({ prompt: `Greet guest ${i % 4}`, chosen: 'Welcome home, friend.', rejected: 'Go away.' }));
+const pairs2 = [
+  { prompt: 'Greet guest 1', chosen: 'Welcome home, dear friend.', rejected: 'Go away.' },
+  { prompt: 'Who are you?', chosen: 'The keeper of this lighthouse.', rejected: 'Nobody at all, really.' },
+];
 const quick = { lora: { rank: 4, alpha: 8 }, optimizer: { lr: 1e-2, schedule: 'constant' }, batchSize: 2, gradAccumulation: 1, maxLength: 64, checkpointEvery: 100 };
 const cpu = { venv, device: 'cpu' };
 
@@ -199,6 +204,36 @@ describe('trl backend (TRL + PEFT on CPU)', { skip }, () => {
         assert.ok(scale > 0);
         for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(got[i] / n - expected[i]) <= 1e-4 * scale, `${t.name}[${i}]: ${got[i] / n} vs ${expected[i]}`);
       }
+    } finally {
+      await s.session.release();
+    }
+  });
+
+  it("one DPO step's loss (sigmoid + 0.1 NLL on chosen): the engine matches PyTorch/PEFT within 1e-4 relative", async () => {
+    const options = dpoOptionsSchema.parse(quick);
+    const s = await setup({ model: MODEL, options, seed: 5, objective: 'dpo', dpoBeta: options.beta, threads: 1 });
+    try {
+      for (const p of s.params) if (p.name.endsWith('.B')) p.data.forEach((_, i) => (p.data[i] = Math.sin(i + p.data.length) * 0.05));
+      const adapter = join(root, 'dpo-equivalence-adapter');
+      s.writeOutput(adapter);
+      const { pairs } = tokenizePairs(s, pairs2, options.maxLength);
+      const scorer = await referenceScorer(s, 1);
+      const ref = await scorer.score(pairBatch(s, pairs, 0).feeds);
+      await scorer.release();
+      pairs.forEach((p, i) => (p.ref = [ref.logp[i], ref.logp[pairs.length + i]]));
+      const mb = pairBatch(s, pairs, options.nllCoef);
+      const params = Object.fromEntries(s.params.map((p) => [p.name, { data: p.data, dims: p.shape }]));
+      const out = await s.session.run({ ...s.constantFeeds, ...params, ...mb.feeds }, ['loss']);
+      const loss = floats(out.loss)[0] / mb.normaliser;
+      const expected = python({
+        mode: 'dpo',
+        model: MODEL,
+        adapter,
+        beta: options.beta,
+        nll: options.nllCoef,
+        pairs: pairs.map((p) => ({ chosen: p.chosen.ids, chosenMask: [...p.chosen.lossMask], rejected: p.rejected.ids, rejectedMask: [...p.rejected.lossMask] })),
+      }).loss as number;
+      assert.ok(Math.abs(loss - expected) <= 1e-4 * Math.abs(expected), `loss ${loss} vs ${expected}`);
     } finally {
       await s.session.release();
     }
