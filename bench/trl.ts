@@ -15,7 +15,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -122,7 +122,7 @@ async function stepBench(): Promise<void> {
   console.log(`LoRA SFT step, SmolLM2-135M shape (${layers} layers), B${batch} x ${length}, rank ${rank} on q,k,v,o, ${threads} threads; torch/peft ${versions}`);
   console.log(`  engine : ${e.seconds.toFixed(2)} s/step  ${(tokens / e.seconds).toFixed(0)} tokens/s  peak RSS ${e.peakRssMiB.toFixed(0)} MiB  loss ${e.loss.toFixed(4)}`);
   console.log(`  pytorch: ${t.seconds.toFixed(2)} s/step  ${(tokens / t.seconds).toFixed(0)} tokens/s  peak RSS ${t.peakRssMiB.toFixed(0)} MiB  loss ${t.loss.toFixed(4)}`);
-  console.log(`  engine / pytorch tokens/s: ${(t.seconds / e.seconds).toFixed(2)}x; peak RSS ratio ${(e.peakRssMiB / t.peakRssMiB).toFixed(2)}`);
+  console.log(`  engine / pytorch tokens/s: ${(t.seconds / e.seconds).toFixed(2)}x; peak RSS ratio ${(e.peakRssMiB / t.peakRssMiB).toFixed(2)}; load average ${loadavg()[0].toFixed(1)} (other processes slow both sides)`);
 }
 
 async function overheadBench(): Promise<void> {
