@@ -192,16 +192,26 @@ export function writeJobDir(job: TrainJob, opts: TrlBackendOptions, rewardUrl?: 
 
 export interface TrlProbe {
   versions: Record<string, string>;
-  cuda: boolean;
+  /** Whether torch sees a GPU (null: not asked; that needs importing torch, seconds). */
+  cuda: boolean | null;
 }
 
-/** Imports the pinned packages in the venv; null when the venv or a package is missing. */
-export async function probeTrl(venv: string): Promise<TrlProbe | null> {
+const TRL_PACKAGES = ['torch', 'transformers', 'trl', 'peft', 'accelerate'];
+
+/**
+ * The pinned packages' versions in the venv; null when the venv or a package is missing. `imports`
+ * imports them all and asks torch for a GPU (slow: torch loads); otherwise only the installed
+ * distributions are read, which keeps the check off every job's wall time.
+ */
+export async function probeTrl(venv: string, imports = false): Promise<TrlProbe | null> {
   const python = join(venv, 'bin', 'python');
   if (!existsSync(python)) return null;
-  const code = 'import json, torch, transformers, trl, peft, accelerate; print(json.dumps({"versions": {m.__name__: m.__version__ for m in (torch, transformers, trl, peft, accelerate)}, "cuda": torch.cuda.is_available()}))';
+  const names = JSON.stringify(TRL_PACKAGES);
+  const code = imports
+    ? `import importlib, json; ms = [importlib.import_module(n) for n in ${names}]; print(json.dumps({"versions": {m.__name__: m.__version__ for m in ms}, "cuda": ms[0].cuda.is_available()}))`
+    : `import importlib.metadata as md, json; print(json.dumps({"versions": {n: md.version(n) for n in ${names}}, "cuda": None}))`;
   try {
-    const { stdout } = await promisify(execFile)(python, ['-c', code], { timeout: 120_000 });
+    const { stdout } = await promisify(execFile)(python, ['-c', code], { timeout: 300_000 });
     return JSON.parse(stdout.trim().split('\n').at(-1)!) as TrlProbe;
   } catch {
     return null;
@@ -215,7 +225,7 @@ async function check(job: TrainJob): Promise<void> {
   if (opts.accelerateConfig && !existsSync(opts.accelerateConfig)) throw new InputError(opts.accelerateConfig, '', 'an accelerate config file (train.backendOptions.accelerateConfig)');
   if (opts.emit) return; // the job runs elsewhere
   const venv = opts.venv ?? defaultTrlVenv();
-  const probe = await probeTrl(venv);
+  const probe = await probeTrl(venv, opts.device === 'cuda');
   if (!probe) throw new InputError(venv, '', 'a Python venv with torch, transformers, trl, peft and accelerate for train.backend trl: run `persona-lab setup trl`');
   if (opts.device === 'cuda' && !probe.cuda) throw new InputError('experiment', 'train.backendOptions.device', `'cuda' needs a GPU torch can see (torch ${probe.versions.torch} found none); use 'auto' or 'cpu'`);
 }
@@ -392,7 +402,7 @@ export async function setupTrl(venv: string, o: { deepspeed?: boolean; python?: 
     const code = await run(child);
     if (code !== 0) throw new Error(`setup trl: \`${[cmd, ...args].join(' ')}\` failed (exit ${code})`);
   }
-  const probe = await probeTrl(venv);
+  const probe = await probeTrl(venv, true);
   if (!probe) throw new Error(`setup trl: the packages in ${venv} do not import; see the pip output above`);
   return probe;
 }
