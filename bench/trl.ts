@@ -1,7 +1,7 @@
 /**
  * Scale-out benchmarks, on demand (not in CI); needs the trl venv (persona-lab setup trl):
  *
- *   npx tsx bench/trl.ts [--threads 2] [--steps 3] [--rank 8] [--batch 8] [--length 256] [--layers 30] [--overhead-steps 4] [--skip-step] [--skip-overhead]
+ *   npx tsx bench/trl.ts [--threads 2] [--steps 3] [--rank 8] [--batch 8] [--length 256] [--layers 30] [--overhead-steps 4] [--flush-denormal] [--skip-step] [--skip-overhead]
  *
  * 1. One LoRA SFT step (rank 8 on q, k, v, o; float32) on a random model shaped like SmolLM2-135M
  *    (d 576, 9 heads, 3 KV heads, FFN 1536, vocabulary 49,152, tied embeddings; --layers of 30),
@@ -113,13 +113,13 @@ async function stepBench(): Promise<void> {
   const env = { ...process.env, OMP_NUM_THREADS: String(threads) };
   const engine = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--engine-child', dir, idsFile, ...process.argv.slice(2)], { encoding: 'utf8', env });
   if (engine.status !== 0) throw new Error(engine.stderr);
-  const torch = spawnSync(python, [fileURLToPath(new URL('trl_step.py', import.meta.url)), JSON.stringify({ model: dir, ids, rank, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], threads, steps })], { encoding: 'utf8', env });
+  const torch = spawnSync(python, [fileURLToPath(new URL('trl_step.py', import.meta.url)), JSON.stringify({ model: dir, ids, rank, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], threads, steps, flushDenormal: process.argv.includes('--flush-denormal') })], { encoding: 'utf8', env });
   if (torch.status !== 0) throw new Error(torch.stderr);
   const e = lastJson(engine.stdout);
   const t = lastJson(torch.stdout);
   const tokens = batch * length;
   const versions = execFileSync(python, ['-c', 'import torch, peft; print(torch.__version__, peft.__version__)'], { encoding: 'utf8' }).trim();
-  console.log(`LoRA SFT step, SmolLM2-135M shape (${layers} layers), B${batch} x ${length}, rank ${rank} on q,k,v,o, ${threads} threads; torch/peft ${versions}`);
+  console.log(`LoRA SFT step, SmolLM2-135M shape (${layers} layers), B${batch} x ${length}, rank ${rank} on q,k,v,o, ${threads} threads; torch/peft ${versions}${process.argv.includes('--flush-denormal') ? ', PyTorch flushing denormals' : ''}`);
   console.log(`  engine : ${e.seconds.toFixed(2)} s/step  ${(tokens / e.seconds).toFixed(0)} tokens/s  peak RSS ${e.peakRssMiB.toFixed(0)} MiB  loss ${e.loss.toFixed(4)}`);
   console.log(`  pytorch: ${t.seconds.toFixed(2)} s/step  ${(tokens / t.seconds).toFixed(0)} tokens/s  peak RSS ${t.peakRssMiB.toFixed(0)} MiB  loss ${t.loss.toFixed(4)}`);
   console.log(`  engine / pytorch tokens/s: ${(t.seconds / e.seconds).toFixed(2)}x; peak RSS ratio ${(e.peakRssMiB / t.peakRssMiB).toFixed(2)}; load average ${loadavg()[0].toFixed(1)} (other processes slow both sides)`);

@@ -11,6 +11,8 @@ from transformers import AutoModelForCausalLM
 
 req = json.loads(sys.argv[1])
 torch.set_num_threads(req["threads"])
+# denormal floats are slow on x86 CPUs; --flush-denormal flushes them to zero, to see whether they slow a step
+torch.set_flush_denormal(req["flushDenormal"])
 torch.manual_seed(0)
 model = AutoModelForCausalLM.from_pretrained(req["model"], dtype=torch.float32)
 model = get_peft_model(model, LoraConfig(r=req["rank"], lora_alpha=2 * req["rank"], target_modules=req["targets"], task_type="CAUSAL_LM"))
