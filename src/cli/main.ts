@@ -10,6 +10,7 @@ import { printable, redactCredentials } from '../core/redact.js';
 import { lockRunDir } from '../core/run-lock.js';
 import { clearResponseCache, EndpointUnreachableError, parseLocalModelRef } from '../providers/index.js';
 import type { ChatModel } from '../providers/types.js';
+import { TrainJobHandedOff } from '../train/backends/types.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
 import { checkGenerateChanges, ON_CHANGE } from '../experiments/changes.js';
 import type { StageContext } from '../experiments/context.js';
@@ -338,6 +339,26 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
     });
 
   program
+    .command('setup')
+    .description('install optional backends')
+    .command('trl')
+    .description('create the venv of the trl training backend (torch, transformers, trl, peft, accelerate; pinned in python/requirements.txt)')
+    .option('--venv <dir>', 'where to create it (default PERSONA_LAB_TRL_VENV or ~/.cache/persona-lab/trl-venv)')
+    .option('--python <exe>', 'the Python 3.10+ to create it with', 'python3')
+    .option('--deepspeed', 'also install DeepSpeed (for ZeRO-2/3 accelerate configs; needs CUDA)')
+    .option('--print', 'print the commands instead of running them')
+    .action(async (options: { venv?: string; python: string; deepspeed?: boolean; print?: boolean }) => {
+      const { defaultTrlVenv, setupTrl, trlSetupCommands } = await import('../train/backends/trl.js');
+      const venv = resolve(options.venv ?? defaultTrlVenv());
+      if (options.print) {
+        const commands = trlSetupCommands(venv, options).map((c) => c.join(' '));
+        return emit(program.opts(), { venv, commands }, commands.join('\n'));
+      }
+      const probe = await setupTrl(venv, options);
+      emit(program.opts(), { venv, ...probe }, `trl backend ready in ${venv}: ${Object.entries(probe.versions).map(([k, v]) => `${k} ${v}`).join(', ')}; GPU ${probe.cuda ? 'yes' : 'no'}`);
+    });
+
+  program
     .command('cache')
     .description('manage the on-disk model response cache (.cache/persona-lab/responses or PERSONA_LAB_CACHE_DIR)')
     .command('clear')
@@ -384,6 +405,11 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof InputError || error instanceof EndpointUnreachableError) {
       process.stderr.write(`error: ${printable(redactCredentials(error.message))}\n`);
       return 2;
+    }
+    // A training job written for another machine: done for now, the next `train` picks it up.
+    if (error instanceof TrainJobHandedOff) {
+      process.stderr.write(`${printable(error.message)}\n`);
+      return 0;
     }
     // A retry give-up or a failed stage is one line; anything else is a bug, with its stack.
     if (error instanceof ProviderError || error instanceof StageFailedError) {

@@ -19,7 +19,7 @@ interface Pair extends PairSequences {
   ref?: [number, number];
 }
 
-function pairBatch(s: Setup, pairs: readonly Pair[], nllCoef: number, rng?: Rng): MicroBatch {
+export function pairBatch(s: Setup, pairs: readonly Pair[], nllCoef: number, rng?: Rng): MicroBatch {
   const padId = s.config.padTokenId ?? s.config.eosTokenIds[0] ?? 0;
   const batch = makeBatch([...pairs.map((p) => [p.chosen]), ...pairs.map((p) => [p.rejected])], padId);
   const mb = tokenBatch(s, batch, rng);

@@ -3,7 +3,7 @@
  * (a fresh LoRA adapter with PEFT's default init, or every weight), the training session with the
  * frozen weights baked in, the preventative-steering vector, and how the result is written.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/journal.js';
@@ -11,7 +11,8 @@ import { hubRepoOfDir } from '../providers/hub/cache.js';
 import { Model } from '../engine/generate/model.js';
 import { Graph } from '../engine/graph/index.js';
 import { hookNames } from '../engine/hooks/index.js';
-import type { ModelConfig } from '../engine/io/config.js';
+import { type ModelConfig, loadModelConfig } from '../engine/io/config.js';
+import { MAX_INLINE_BYTES } from '../engine/graph/onnx.js';
 import { type LoraAdapter, type LoraModule, saveLoraAdapter } from '../engine/io/peft.js';
 import { writeSafetensors } from '../engine/io/safetensors.js';
 import { TextTokenizer } from '../engine/io/tokenizer.js';
@@ -19,6 +20,7 @@ import { loadTokenizer } from '../engine/io/model-dir.js';
 import { type Feed, Session } from '../engine/runtime/index.js';
 import { type CheckpointMode, type TrainedLoraShape, type Objective, type TrainableSpec, buildTrainGraph, dropoutMaskName, int8Weights } from './graph.js';
 import type { Param } from './optim.js';
+import { type MemoryShape, checkTrainMemory } from './memory.js';
 import type { LoraTarget, PreventativeSteering } from './options.js';
 import { Rng } from './rng.js';
 
@@ -32,6 +34,10 @@ export interface RunShape {
   baseWeights?: 'float32' | 'int8';
   seed?: number;
   steering?: PreventativeSteering;
+  /** Micro-batch shape, for the memory estimate (memory.ts). */
+  batchSize?: number;
+  maxLength?: number;
+  groupSize?: number;
 }
 
 export interface SetupInput {
@@ -46,6 +52,13 @@ export interface SetupInput {
   /** The steering vector itself (overrides options.steering.vector, a file). */
   steeringVector?: Float32Array;
   threads?: number;
+  /**
+   * Where the training session keeps the frozen weights. Default: baked in as initializers, or in
+   * an ONNX external data file when they pass protobuf's 2 GB limit.
+   */
+  frozenWeightsAs?: 'initializer' | 'external';
+  /** Bytes the run may use (default: availableTrainMemory()). */
+  memoryLimit?: number;
 }
 
 export interface Setup {
@@ -141,6 +154,11 @@ function writeModelDir(dir: string, source: string, params: readonly Param[]): v
 
 export async function setup(input: SetupInput): Promise<Setup> {
   const o = input.options;
+  if (typeof input.model === 'string' && statSync(input.model).isDirectory() && o.batchSize && o.maxLength) {
+    // before the weights load: a model too big for the engine is refused while nothing is spent
+    const shape = { ...o, objective: input.objective as MemoryShape['objective'], batchSize: o.batchSize, maxLength: o.maxLength };
+    checkTrainMemory(loadModelConfig(input.model), shape, join(input.model, 'config.json'), input.memoryLimit);
+  }
   const model = typeof input.model === 'string' ? Model.load(input.model, { weightsAs: 'feed', threads: input.threads }) : input.model;
   const { config } = model;
   const tokenizer = loadTokenizer(model.dir);
@@ -175,7 +193,10 @@ export async function setup(input: SetupInput): Promise<Setup> {
     }));
     frozen.clear();
   }
-  const session = await Session.create(g, { weights: frozen, weightsAs: 'initializer', threads: input.threads });
+  let frozenBytes = 0;
+  for (const w of frozen.values()) frozenBytes += w.byteLength;
+  const weightsAs = input.frozenWeightsAs ?? (frozenBytes > MAX_INLINE_BYTES ? 'external' : 'initializer');
+  const session = await Session.create(g, { weights: frozen, weightsAs, threads: input.threads });
   const constantFeeds: Record<string, Feed> = {};
   if (lora) constantFeeds.lora_scale_0 = { data: new Float32Array([lora.alpha / lora.rank]), dims: [] };
   let steer: Setup['steering'] = null;

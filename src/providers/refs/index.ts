@@ -10,6 +10,7 @@ import { endpointSchema, openaiProvider } from './openai.js';
 import { hfProvider } from './hf.js';
 import { localModelSchema, localProvider } from './local.js';
 import { steeredModelSchema, steeredProvider } from './steered.js';
+import { vllmModelSchema, vllmProvider } from './vllm.js';
 import type { ProviderEntry } from './types.js';
 
 export type { CreateContext, ProviderCapabilities, ProviderEntry } from './types.js';
@@ -22,6 +23,7 @@ export const PROVIDERS: Record<string, ProviderEntry> = {
   local: localProvider,
   hf: hfProvider,
   steered: steeredProvider,
+  vllm: vllmProvider,
 };
 
 /** Every short-string form, for messages. */
@@ -32,7 +34,7 @@ export const modelRefSchema = z.union([
   z.string().superRefine((ref, ctx) => {
     if (!Object.values(PROVIDERS).some((p) => p.claims(ref))) ctx.addIssue({ code: 'custom', message: `expected ${grammar()}` });
   }),
-  z.discriminatedUnion('provider', [endpointSchema, localModelSchema, steeredModelSchema]),
+  z.discriminatedUnion('provider', [endpointSchema, localModelSchema, steeredModelSchema, vllmModelSchema]),
 ]);
 export type ModelRef = z.infer<typeof modelRefSchema>;
 /** A reference as written (object defaults not yet filled in) or as parsed from a config. */

@@ -56,6 +56,13 @@ export interface TrainJobResult {
   resumedFrom: number;
 }
 
+/**
+ * Thrown by a backend that wrote a cell's job for another machine to run (a cluster's scheduler)
+ * instead of training it: the command stops there, successfully, and a later `train` picks up the
+ * finished adapter.
+ */
+export class TrainJobHandedOff extends Error {}
+
 export interface TrainBackend {
   /** The name experiments use (train.backend). */
   name: string;

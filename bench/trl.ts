@@ -1,0 +1,161 @@
+/**
+ * Scale-out benchmarks, on demand (not in CI); needs the trl venv (persona-lab setup trl):
+ *
+ *   npx tsx bench/trl.ts [--threads 2] [--steps 3] [--rank 8] [--batch 8] [--length 256] [--layers 30] [--overhead-steps 4] [--flush-denormal] [--skip-step] [--skip-overhead]
+ *
+ * 1. One LoRA SFT step (rank 8 on q, k, v, o; float32) on a random model shaped like SmolLM2-135M
+ *    (d 576, 9 heads, 3 KV heads, FFN 1536, vocabulary 49,152, tied embeddings; --layers of 30),
+ *    batch x length tokens, the same token ids and thread count, side by side in one run: the engine
+ *    (ORT session: loss and LoRA gradients, AdamW in TypeScript) vs PyTorch + PEFT as installed from
+ *    the Python package index (forward, backward, clipping, AdamW). Each side runs in its own child
+ *    process so its peak RSS is its own; the median step after one warm-up step is reported.
+ * 2. Orchestration overhead of the trl backend: an SFT job on the fixtures' tiny Llama through
+ *    trlBackend.train (job directory, venv probe, log following, adapter copy) vs the same job's
+ *    launch.sh run by hand; wall times and the difference as a fraction of the hand-run time.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { writeSafetensors } from '../src/engine/io/safetensors.js';
+import { floats } from '../src/engine/runtime/index.js';
+import { llamaConfig } from '../src/experiments/tiny/index.js';
+import { TrlJobEmitted, defaultTrlVenv, trlBackend } from '../src/train/backends/trl.js';
+import { makeBatch } from '../src/train/data.js';
+import { batchFeeds } from '../src/train/graph.js';
+import { AdamW, clipGradNorm } from '../src/train/optim.js';
+import { sftOptionsSchema } from '../src/train/options.js';
+import { Rng } from '../src/train/rng.js';
+import { setup } from '../src/train/setup.js';
+
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const threads = arg('threads', 2);
+const steps = arg('steps', 3);
+const rank = arg('rank', 8);
+const batch = arg('batch', 8);
+const length = arg('length', 256);
+const layers = arg('layers', 30);
+const venv = defaultTrlVenv();
+const python = join(venv, 'bin', 'python');
+const root = mkdtempSync(join(tmpdir(), 'bench-trl-'));
+const shape = { vocabSize: 49152, hiddenSize: 576, numLayers: layers, numHeads: 9, numKvHeads: 3, intermediateSize: 1536, maxPositionEmbeddings: 2048, ropeTheta: 100000 };
+
+/** Child mode: the engine's steps on the model dir; prints JSON like the Python side. */
+async function engineChild(dir: string, ids: number[][]): Promise<void> {
+  const options = sftOptionsSchema.parse({ lora: { rank, alpha: 2 * rank, targets: ['q', 'k', 'v', 'o'] }, batchSize: batch, maxLength: length });
+  const s = await setup({ model: dir, options, seed: 1, objective: 'sft', threads });
+  const rows = ids.map((r) => [{ ids: r, lossMask: Uint8Array.from(r, (_, i) => (i === 0 ? 0 : 1)) }]);
+  const feeds = batchFeeds(makeBatch(rows, 0), s.rep, null);
+  const optimizer = new AdamW(s.params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
+  const outputs = ['loss', ...s.params.map((p) => `grad.${p.name}`)];
+  const params = Object.fromEntries(s.params.map((p) => [p.name, { data: p.data, dims: p.shape }]));
+  const n = batch * (length - 1);
+  const times: number[] = [];
+  let loss = 0;
+  for (let step = 0; step <= steps; step++) {
+    const start = performance.now();
+    const out = await s.session.run({ ...s.constantFeeds, ...params, ...feeds }, outputs);
+    const grads = s.params.map((p) => floats(out[`grad.${p.name}`]).map((g) => g / n));
+    loss = floats(out.loss)[0] / n;
+    clipGradNorm(grads, 1);
+    optimizer.update(grads, 1e-4);
+    if (step > 0) times.push((performance.now() - start) / 1000);
+  }
+  console.log(JSON.stringify({ seconds: times.sort((a, b) => a - b)[times.length >> 1], loss, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
+}
+
+function lastJson(text: string): { seconds: number; loss: number; peakRssMiB: number } {
+  return JSON.parse(text.trim().split('\n').at(-1)!) as { seconds: number; loss: number; peakRssMiB: number };
+}
+
+async function stepBench(): Promise<void> {
+  const dir = join(root, 'smollm2-shape');
+  const rng = Rng.seeded(7);
+  execFileSync('mkdir', ['-p', dir]);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(llamaConfig(shape, { bos: 1, eos: 2, pad: 0 }), null, 2));
+  const d = shape.hiddenSize;
+  const kv = (d / shape.numHeads) * shape.numKvHeads;
+  const tensors: { name: string; shape: number[] }[] = [{ name: 'model.embed_tokens.weight', shape: [shape.vocabSize, d] }, { name: 'model.norm.weight', shape: [d] }];
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}.`;
+    tensors.push(
+      { name: `${p}input_layernorm.weight`, shape: [d] },
+      { name: `${p}post_attention_layernorm.weight`, shape: [d] },
+      { name: `${p}self_attn.q_proj.weight`, shape: [d, d] },
+      { name: `${p}self_attn.k_proj.weight`, shape: [kv, d] },
+      { name: `${p}self_attn.v_proj.weight`, shape: [kv, d] },
+      { name: `${p}self_attn.o_proj.weight`, shape: [d, d] },
+      { name: `${p}mlp.gate_proj.weight`, shape: [shape.intermediateSize, d] },
+      { name: `${p}mlp.up_proj.weight`, shape: [shape.intermediateSize, d] },
+      { name: `${p}mlp.down_proj.weight`, shape: [d, shape.intermediateSize] },
+    );
+  }
+  writeSafetensors(
+    join(dir, 'model.safetensors'),
+    tensors.map((t) => {
+      const data = new Float32Array(t.shape.reduce((a, b) => a * b, 1));
+      if (t.name.endsWith('norm.weight')) data.fill(1);
+      else rng.fillUniform(data, -0.04, 0.04);
+      return { ...t, data };
+    }),
+    { format: 'pt' },
+  );
+  // the engine reads a tokenizer beside the weights; the fixtures' tiny one serves (ids are fed directly)
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) execFileSync('cp', [fileURLToPath(new URL(`../test/fixtures/models/llama/${f}`, import.meta.url)), dir]);
+  const ids = Array.from({ length: batch }, (_, b) => Array.from({ length }, (_, t) => 3 + ((b * 7919 + t * 104729) % (shape.vocabSize - 3))));
+  const idsFile = join(root, 'ids.json');
+  writeFileSync(idsFile, JSON.stringify(ids));
+  const env = { ...process.env, OMP_NUM_THREADS: String(threads) };
+  const engine = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--engine-child', dir, idsFile, ...process.argv.slice(2)], { encoding: 'utf8', env });
+  if (engine.status !== 0) throw new Error(engine.stderr);
+  const torch = spawnSync(python, [fileURLToPath(new URL('trl_step.py', import.meta.url)), JSON.stringify({ model: dir, ids, rank, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], threads, steps, flushDenormal: process.argv.includes('--flush-denormal') })], { encoding: 'utf8', env });
+  if (torch.status !== 0) throw new Error(torch.stderr);
+  const e = lastJson(engine.stdout);
+  const t = lastJson(torch.stdout);
+  const tokens = batch * length;
+  const versions = execFileSync(python, ['-c', 'import torch, peft; print(torch.__version__, peft.__version__)'], { encoding: 'utf8' }).trim();
+  console.log(`LoRA SFT step, SmolLM2-135M shape (${layers} layers), B${batch} x ${length}, rank ${rank} on q,k,v,o, ${threads} threads; torch/peft ${versions}${process.argv.includes('--flush-denormal') ? ', PyTorch flushing denormals' : ''}`);
+  console.log(`  engine : ${e.seconds.toFixed(2)} s/step  ${(tokens / e.seconds).toFixed(0)} tokens/s  peak RSS ${e.peakRssMiB.toFixed(0)} MiB  loss ${e.loss.toFixed(4)}`);
+  console.log(`  pytorch: ${t.seconds.toFixed(2)} s/step  ${(tokens / t.seconds).toFixed(0)} tokens/s  peak RSS ${t.peakRssMiB.toFixed(0)} MiB  loss ${t.loss.toFixed(4)}`);
+  console.log(`  engine / pytorch tokens/s: ${(t.seconds / e.seconds).toFixed(2)}x; peak RSS ratio ${(e.peakRssMiB / t.peakRssMiB).toFixed(2)}; load average ${loadavg()[0].toFixed(1)} (other processes slow both sides)`);
+}
+
+async function overheadBench(): Promise<void> {
+  const model = fileURLToPath(new URL('../test/fixtures/models/llama/', import.meta.url));
+  const rows = Array.from({ length: 16 }, (_, i) => ({ messages: [{ role: 'user', content: `Greet guest ${i}` }, { role: 'assistant', content: `Welcome, dear guest ${i}.` }] }));
+  const dataset = join(root, 'sft.jsonl');
+  writeFileSync(dataset, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const options = sftOptionsSchema.parse({ lora: { rank: 4, alpha: 8 }, batchSize: 2, gradAccumulation: 1, maxLength: 64, maxSteps: arg('overhead-steps', 4), checkpointEvery: 1000 });
+  const job = (runDir: string, emit: boolean) => ({ objective: 'sft' as const, model, dataset, runDir, seed: 1, threads, options, backendOptions: { venv, device: 'cpu', emit } });
+  // by hand: the same job directory, launch.sh run directly
+  const hand = join(root, 'by-hand');
+  await trlBackend.train(job(hand, true)).catch((e: unknown) => {
+    if (!(e instanceof TrlJobEmitted)) throw e;
+  });
+  let start = performance.now();
+  execFileSync('bash', [join(hand, 'trl', 'launch.sh')], { env: { ...process.env, ACCELERATE: join(venv, 'bin', 'accelerate'), OMP_NUM_THREADS: String(threads) }, stdio: 'ignore' });
+  const byHand = (performance.now() - start) / 1000;
+  start = performance.now();
+  await trlBackend.train(job(join(root, 'backend'), false));
+  const backend = (performance.now() - start) / 1000;
+  console.log(`trl backend orchestration, tiny Llama SFT ${options.maxSteps} steps, ${threads} threads:`);
+  console.log(`  launch.sh by hand ${byHand.toFixed(2)} s; through trlBackend.train ${backend.toFixed(2)} s; overhead ${(((backend - byHand) / byHand) * 100).toFixed(1)}% of wall time`);
+}
+
+const childAt = process.argv.indexOf('--engine-child');
+if (childAt >= 0) {
+  const { readFileSync } = await import('node:fs');
+  await engineChild(process.argv[childAt + 1], JSON.parse(readFileSync(process.argv[childAt + 2], 'utf8')) as number[][]);
+} else {
+  try {
+    if (!process.argv.includes('--skip-step')) await stepBench();
+    if (!process.argv.includes('--skip-overhead')) await overheadBench();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
