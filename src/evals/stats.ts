@@ -5,7 +5,8 @@
 import jStat from 'jstat';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import { seedState32 } from '../core/seed.js';
 import type { Comparison, Interval, Metric } from './summary.js';
 
 export interface Rng {
@@ -16,7 +17,8 @@ export interface Rng {
 }
 
 export function createRng(seed: number): Rng {
-  const gen = xoroshiro128plus(seed | 0);
+  // splitmix64 first: small integer seeds written straight into the state start far from uniform
+  const gen = xoroshiro128plusFromState(seedState32(seed | 0));
   return { next: () => uniformFloat64(gen), int: (n) => uniformInt(gen, 0, n - 1) };
 }
 

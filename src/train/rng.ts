@@ -1,19 +1,21 @@
 /**
  * The one seeded random source of a training run: LoRA init, dropout masks, data shuffling and GRPO
  * sampling seeds all draw from it, so a seed fixes the run and a checkpoint can save and restore it.
- * xoroshiro128+ from pure-rand; its state is four 32-bit integers, JSON-serialisable.
+ * xoroshiro128+ from pure-rand, its state mixed from the seed by splitmix64 (src/core/seed.ts); four
+ * 32-bit integers, JSON-serialisable.
  */
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
-import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import { seedState32 } from '../core/seed.js';
 
-type Generator = ReturnType<typeof xoroshiro128plus>;
+type Generator = ReturnType<typeof xoroshiro128plusFromState>;
 
 export class Rng {
   private constructor(private readonly gen: Generator) {}
 
   static seeded(seed: number): Rng {
-    return new Rng(xoroshiro128plus(seed | 0));
+    return new Rng(xoroshiro128plusFromState(seedState32(seed)));
   }
 
   static fromState(state: readonly number[]): Rng {

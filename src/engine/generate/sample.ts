@@ -8,6 +8,7 @@
  * draw on), and xoshiro128** produces the draws. Without a seed a stream starts from fresh entropy.
  */
 import { randomBytes } from 'node:crypto';
+import { seedState32 } from '../../core/seed.js';
 
 export interface SamplingOptions {
   /** 0 = greedy (default 1). */
@@ -18,22 +19,6 @@ export interface SamplingOptions {
   topK?: number;
   /** Keep only tokens at least minP times as likely as the most likely one (default 0: off). */
   minP?: number;
-}
-
-const MASK64 = (1n << 64n) - 1n;
-
-/** splitmix64 (Steele, Lea and Flood): `count` well-mixed 64-bit words from one 64-bit seed. */
-export function splitmix64(seed: bigint, count: number): bigint[] {
-  let state = BigInt.asUintN(64, seed);
-  const out: bigint[] = [];
-  for (let i = 0; i < count; i++) {
-    state = (state + 0x9e3779b97f4a7c15n) & MASK64;
-    let z = state;
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
-    out.push(z ^ (z >> 31n));
-  }
-  return out;
 }
 
 const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
@@ -62,15 +47,14 @@ function uniform53(next: () => number): () => number {
 
 function streamFrom64(words: readonly bigint[]): () => number {
   const state: number[] = words.flatMap((w) => [Number(w & 0xffffffffn), Number(w >> 32n)]);
-  // splitmix64 is a bijection, so two outputs are never both zero; keep the guard for safety
+  // two random 64-bit words are all zero with probability 2^-128; keep the guard for safety
   if (!state.some((x) => x !== 0)) state[0] = 1;
   return uniform53(xoshiro128ss(state));
 }
 
 /** A seeded uniform [0, 1) stream: splitmix64 over the (integer) seed, then xoshiro128**. */
 export function seededRandom(seed: number): () => number {
-  if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be a safe integer (got ${seed})`);
-  return streamFrom64(splitmix64(BigInt(seed), 2));
+  return uniform53(xoshiro128ss(seedState32(seed)));
 }
 
 /** A uniform [0, 1) stream from fresh operating-system entropy (an unseeded request). */

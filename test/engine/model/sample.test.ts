@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { candidatesNeeded, entropyRandom, findStop, sampleIndex, seededRandom, splitmix64, xoshiro128ss } from '../../../src/engine/generate/sample.js';
+import { splitmix64 } from '../../../src/core/seed.js';
+import { candidatesNeeded, entropyRandom, findStop, sampleIndex, seededRandom, xoshiro128ss } from '../../../src/engine/generate/sample.js';
 import { chiSquare, warpedSoftmax as reference } from './chi-square.js';
 
 const logits = [3, 2.5, 1, 0.5, -1, -4];
