@@ -181,9 +181,10 @@ export function cellOptions(loaded: LoadedExperiment, cell: CellOf, basePath: st
   const method = METHODS[cell.method];
   const datasets = method.datasets(cell.format).map((d) => [d, trainingFile(join(loaded.runDir, 'datasets'), cell.slug, d)?.manifest.configHash ?? null]);
   const requires = (method.requires ?? []).map((m) => cellOptions(loaded, { ...cell, method: m, format: null }, basePath));
+  const own = method.options(train, run, loaded.experiment) as { train?: Record<string, unknown> };
   return {
-    method: method.options(train, run, loaded.experiment),
-    backend: { name: train.backend, options: train.backendOptions },
+    ...own,
+    train: { ...own.train, backend: train.backend, backendOptions: train.backendOptions },
     base: { path: basePath, config: fileHash(join(basePath, 'config.json')) },
     datasets: Object.fromEntries(datasets),
     ...(requires.length > 0 ? { requires } : {}),

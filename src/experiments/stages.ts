@@ -63,11 +63,12 @@ export function progressBoard(mode: ProgressMode = 'auto', stream: NodeJS.WriteS
  */
 export async function prepareStage(file: string, options: StageOptions, check?: (loaded: LoadedExperiment, options: StageOptions) => unknown): Promise<StageContext> {
   const loaded = loadExperiment(file, options.set);
-  await checkEndpoints(file, loaded.experiment);
-  // Hub models are pulled before any stage starts: a missing or gated model fails now, not hours in.
+  // Hub models are pulled before anything else: a missing or gated model fails now, not hours in,
+  // and every later check resolves hf: references to their cached snapshots.
   const { experiment } = loaded;
   const refs = { ...Object.fromEntries(Object.entries(experiment.models).map(([role, ref]) => [`models.${role}`, ref])), ...Object.fromEntries((experiment.run?.subjects ?? []).map((s, i) => [`run.subjects[${i}].model`, s.model])) };
   await pullHubModels(refs, { file, progress: options.progress !== 'silent' });
+  await checkEndpoints(file, loaded.experiment);
   await check?.(loaded, options);
   return openStage(loaded, { noCache: options.noCache });
 }

@@ -26,7 +26,7 @@ test('validate refuses an experiment whose local model directory is missing, nam
     write(`local:${join(dir, 'no-such-model')}`);
     const missing = cli('validate', join(dir, 'exp.yaml'));
     assert.equal(missing.status, 2, missing.stderr);
-    assert.match(missing.stderr, /models\.subject: a model directory with config\.json \(not found: .*no-such-model\)/);
+    assert.match(missing.stderr, /models\.subject: a Hugging Face model directory with config\.json at .*no-such-model/);
     write(`local:${resolve('models/tiny')}+${join(dir, 'no-adapter')}`);
     const adapter = cli('validate', join(dir, 'exp.yaml'));
     assert.equal(adapter.status, 2);

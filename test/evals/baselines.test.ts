@@ -25,7 +25,7 @@ const ctx = { seed: 1, subjects, constitutions, options: evalOptionsSchema.parse
 test('each persona has its own prompted baseline, and trained subjects carry their cell', () => {
   assert.deepEqual([...prompted].map(([p, s]) => [p, s.name]), [
     ['Captain Salt', 'prompted'],
-    ['Professor Quill', 'prompted-Professor_Quill'],
+    ['Professor Quill', 'prompted-professor-quill'],
   ]);
   assert.equal(kindOf(subjects[3], subjects[0], prompted), 'trained');
   assert.equal(kindOf(subjects[2], subjects[0], prompted), 'prompted');
@@ -40,15 +40,15 @@ test('trained subjects are compared with the base and their own prompted subject
     table.add('expression', 'base', `Captain Salt/${k}`, 10);
     table.add('expression', 'base', `Professor Quill/${k}`, 20);
     table.add('expression', 'prompted', `Captain Salt/${k}`, 50 + k);
-    table.add('expression', 'prompted-Professor_Quill', `Professor Quill/${k}`, 30);
+    table.add('expression', 'prompted-professor-quill', `Professor Quill/${k}`, 30);
     table.add('expression', 'captain-salt.sft-chat.seed-1', `Captain Salt/${k}`, 60 + k);
     table.add('expression', 'professor-quill.dpo.seed-1', `Professor Quill/${k}`, 70);
   }
   const out = assemble(ctx, 'traitExpression', table);
   const vs = (subject: string) => Object.fromEntries(out[subject].expression.comparisons.map((c) => [c.against, [c.difference, c.paired, c.n]]));
-  assert.deepEqual(vs('professor-quill.dpo.seed-1'), { base: [50, true, 4], 'prompted-Professor_Quill': [40, true, 4] }, 'never the first persona\'s prompted replies');
+  assert.deepEqual(vs('professor-quill.dpo.seed-1'), { base: [50, true, 4], 'prompted-professor-quill': [40, true, 4] }, 'never the first persona\'s prompted replies');
   assert.deepEqual(vs('captain-salt.sft-chat.seed-1'), { base: [51.5, true, 4], prompted: [10, true, 4] });
-  assert.deepEqual(vs('prompted-Professor_Quill'), { base: [10, true, 4] }, 'a prompted baseline is compared with the base only');
+  assert.deepEqual(vs('prompted-professor-quill'), { base: [10, true, 4] }, 'a prompted baseline is compared with the base only');
   assert.deepEqual(out.base.expression.comparisons, []);
 });
 

@@ -92,7 +92,7 @@ test('poolCells: every cell pooled over its seeds, compared with base and its ow
     table.add('expression', 'base', `Captain Salt/${k}`, k);
     table.add('expression', 'base', `Professor Quill/${k}`, k);
     table.add('expression', 'prompted', `Captain Salt/${k}`, k + 5);
-    table.add('expression', 'prompted-Professor_Quill', `Professor Quill/${k}`, k + 1);
+    table.add('expression', 'prompted-professor-quill', `Professor Quill/${k}`, k + 1);
     table.add('expression', 'professor-quill.sft-chat.seed-1', `Professor Quill/${k}`, k + 3);
     for (const s of [1, 2]) for (const m of Object.keys(shift)) table.add('expression', `captain-salt.${m}.seed-${s}`, `Captain Salt/${k}`, k + shift[m] + s);
   }
@@ -101,7 +101,7 @@ test('poolCells: every cell pooled over its seeds, compared with base and its ow
   assert.deepEqual([chat.method, chat.seeds, chat.value, chat.betweenSeedSd], ['sft', 2, 12.5, Math.SQRT1_2]);
   assert.deepEqual(chat.comparisons.map((c) => [c.against, c.value]), [['base', 11.5], ['prompted', 6.5]]);
   const quill = pooled.find((p) => p.persona === 'Professor Quill')!;
-  assert.deepEqual(quill.comparisons.map((c) => [c.against, c.value]), [['base', 3], ['prompted-Professor_Quill', 2]]);
+  assert.deepEqual(quill.comparisons.map((c) => [c.against, c.value]), [['base', 3], ['prompted-professor-quill', 2]]);
   const byFormat = contrasts.find((c) => c.kind === 'format')!;
   assert.deepEqual([byFormat.a.format, byFormat.b.format, byFormat.value, byFormat.seeds], ['chat', 'introspective', -4, 2]);
   assert.equal(contrasts.filter((c) => c.kind === 'method').length, 2, 'dpo against each sft format');

@@ -111,7 +111,7 @@ test('each bad input stops train / eval / validate with exit 2 and the run direc
     write(experiment);
     rmSync(join(project.runDir, 'datasets', 'captain-salt', 'format-comparison', 'chat.jsonl'), { force: true });
     rmSync(join(project.runDir, 'datasets', 'captain-salt', 'chat.jsonl'));
-    await refused(['train'], /captain-salt\/chat\.jsonl: \(file\): the chat dataset of Captain Salt \(not found or empty/, false);
+    await refused(['train'], /datasets\/captain-salt: chat: the chat dataset of Captain Salt \(not found or empty/, false);
     assert.ok(!parse(readFileSync(project.file, 'utf8')).run.subjects);
   } finally {
     project.remove();

@@ -35,7 +35,7 @@ test('persona-lab run: the quick format comparison runs offline on the tiny mode
   for (const cell of cells) assert.match(cell.optionsHash, /^[0-9a-f]{16}$/);
   assert.notEqual(cells[0].optionsHash, cells[1].optionsHash, 'different data, different options hash');
   const markdown = readFileSync(summary.report.markdown, 'utf8');
-  assert.match(markdown, /## Trained cells, pooled over seeds/);
+  assert.match(markdown, /## Headline: prompting, steering and training compared/);
   assert.match(markdown, /\| Skeptic \| sft \| introspective \| 1 \|/);
   assert.deepEqual(summary.eval.evals.map((e) => [e.eval, e.status]), [['classifier', 'ok'], ['identity', 'ok']]);
   assert.ok(existsSync(summary.report.html));

@@ -21,7 +21,7 @@ test('short strings and objects resolve with defaults', () => {
   assert.throws(() => resolveModelRef({ provider: 'openai', model: 'm', baseURL: 'not a url' }, {}), InputError);
   assert.deepEqual(resolveModelRef('openai:name@with-at', {}).ref, { provider: 'openai', model: 'name@with-at', baseURL: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', concurrency: 8, maxAttempts: 5, timeoutMs: 120000 });
   assert.throws(() => resolveModelRef('anthropic:claude' as never, {}), /expected "openai:<model>\[@<baseURL>\]"/);
-  assert.throws(() => resolveModelRef({ provider: 'anthropic', model: 'claude' }, {}), /one of openai, local, steered/);
+  assert.throws(() => resolveModelRef({ provider: 'anthropic', model: 'claude' }, {}), /one of openai, local, hf, steered, vllm/);
 });
 
 test('local and steered references: paths absolute from the working directory, capabilities from the registry', () => {

@@ -18,7 +18,7 @@ export const dpoIntrospectionMethod: TrainingMethod = {
   requires: ['dpo'],
   datasets: () => [],
   // The on-policy data is generated here, so the generation options train the cell too.
-  options: (train, run, experiment) => ({ sft: train.sft, dpo: train.dpo, mix: train.mix, introspection: run.introspection, generate: experiment.generate ?? {} }),
+  options: (train, run, experiment) => ({ train: { sft: train.sft, dpo: train.dpo, mix: train.mix }, run: { introspection: run.introspection }, generate: experiment.generate ?? {} }),
   check(train, file) {
     if (train.sft.fullParameter || train.dpo.fullParameter) throw new InputError(file, 'train', 'LoRA (not fullParameter) for sft and dpo: dpo-introspection mixes adapters');
   },

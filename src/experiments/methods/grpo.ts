@@ -6,6 +6,6 @@ export const grpoMethod: TrainingMethod = {
   formats: () => [null],
   datasets: () => ['probes'],
   // The judge's answers are the reward: a different judge trains a different cell.
-  options: (train, _run, experiment) => ({ grpo: train.grpo, judge: experiment.models.judge ?? experiment.models.teacher ?? experiment.models.subject }),
+  options: (train, _run, experiment) => ({ train: { grpo: train.grpo }, models: { judge: experiment.models.judge ?? experiment.models.teacher ?? experiment.models.subject } }),
   train: async ({ backend, job, train, datasets, ctx }) => backend.train({ ...job, objective: 'grpo', options: train.grpo, dataset: datasets[0], judge: await ctx.model('judge'), classifiers: rewardClassifiers() }),
 };

@@ -51,7 +51,7 @@ export interface TrainingMethod {
   requires?: readonly string[];
   /** The data stage's datasets a cell reads (generate.datasets must include them). */
   datasets(format: string | null): DatasetId[];
-  /** The options that train a cell (part of its options hash). */
+  /** The options that train a cell (part of its options hash), under their experiment paths ({train: {sft: ...}}) so a change names the field. */
   options(train: TrainOptions, run: RunOptions, experiment: Experiment): unknown;
   /** Refuses options the method cannot train with, before anything is written (InputError naming `file`). */
   check?(train: TrainOptions, file: string): void;
