@@ -10,14 +10,16 @@ import { createChatModel, Judge, judge, JudgeTally, logprobScore, parseVerdict, 
 import { startFakeServer, type FakeServer, type FakeServerOptions, type Reply } from '../support/openai-server.js';
 import { env, fast } from './support.js';
 
-let server: FakeServer | undefined;
+// every server a test starts (some start several) is closed after it, or the process never exits
+let servers: FakeServer[] = [];
 afterEach(async () => {
-  await server?.close();
-  server = undefined;
+  await Promise.all(servers.map((s) => s.close()));
+  servers = [];
 });
 
 async function judgeModel(chat: FakeServerOptions['chat']) {
-  server = await startFakeServer({ chat });
+  const server = await startFakeServer({ chat });
+  servers.push(server);
   return createChatModel(`openai:judge@${server.baseURL}`, { env, noCache: true, retry: fast });
 }
 
@@ -52,7 +54,7 @@ test('a verdict through structured output, parsed on the first reply', async () 
   const result = await judge(model, { system: 'You are a fair judge.', prompt: 'Which reply is kinder?', schema: Verdict, tally });
   assert.deepEqual(result.verdict, { winner: 'B', confidence: 0.75 });
   assert.equal(result.attempts, 1);
-  const sent = server!.requests[0];
+  const sent = servers.at(-1)!.requests[0];
   assert.equal(sent.response_format?.type, 'json_schema');
   assert.deepEqual((sent.response_format?.json_schema?.schema as { required: string[] }).required, ['winner', 'confidence']);
   assert.equal(sent.temperature, 0);
@@ -68,7 +70,7 @@ test('a reply that does not parse is re-asked with the parse error', async () =>
   assert.deepEqual(result.verdict, { winner: 'A', confidence: 0.6 });
   assert.equal(result.attempts, 2);
   assert.deepEqual(result.raw, ['{"winner":"maybe","confidence":2}', '{"winner":"A","confidence":0.6}']);
-  const reask = server!.requests[1].messages;
+  const reask = servers.at(-1)!.requests[1].messages;
   assert.deepEqual(
     reask.map((m) => m.role),
     ['user', 'assistant', 'user'],
@@ -89,7 +91,7 @@ test('re-asks are bounded; what never parses is counted, not guessed', async () 
   assert.equal(first.raw.length, 3);
   assert.equal(first.error, 'no JSON value found in the reply');
   assert.equal(second.attempts, 1);
-  assert.equal(server!.requests.length, 4);
+  assert.equal(servers.at(-1)!.requests.length, 4);
   assert.deepEqual([judgeOf.tally.verdicts, judgeOf.tally.unparsed, judgeOf.tally.reasks], [2, 2, 2]);
 });
 
@@ -98,7 +100,7 @@ test('a backend that refuses json_schema is asked in free text (and not offered 
   assert.deepEqual((await judge(model, { prompt: 'one', schema: Verdict })).verdict, { winner: 'A', confidence: 0.1 });
   assert.deepEqual((await judge(model, { prompt: 'two', schema: Verdict })).verdict, { winner: 'A', confidence: 0.1 });
   assert.deepEqual(
-    server!.requests.map((r) => Boolean(r.response_format)),
+    servers.at(-1)!.requests.map((r) => Boolean(r.response_format)),
     [true, false, false],
   );
 });
@@ -148,7 +150,7 @@ test('scoreWithLogprobs asks for 20 alternatives and weights the first token’s
   assert.equal(result.method, 'logprobs');
   assert.ok(Math.abs(result.score! - (0.6 * 80 + 0.2 * 85) / 0.8) < 1e-9);
   assert.ok(Math.abs(result.mass! - 0.8) < 1e-9);
-  const sent = server!.requests[0];
+  const sent = servers.at(-1)!.requests[0];
   assert.equal(sent.logprobs, true);
   assert.equal(sent.top_logprobs, 20);
   assert.equal(sent.messages[0].content, 'Answer with a single integer from 0 to 100 and nothing else.');
@@ -196,7 +198,7 @@ test('without logprobs from the endpoint the number is read from the text', asyn
   const none = await scoreWithLogprobs(model, 'Rate it.', { tally, max: 50 });
   assert.equal(none.score, undefined, '64 is out of a 0-50 range');
   assert.deepEqual(
-    server!.requests.map((r) => Boolean(r.logprobs)),
+    servers.at(-1)!.requests.map((r) => Boolean(r.logprobs)),
     [true, false, false],
   );
   assert.deepEqual([tally.scores, tally.scoredByText, tally.missingScores], [2, 1, 1]);
