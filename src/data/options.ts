@@ -127,6 +127,7 @@ export const dpoOptionsSchema = z
       .positive()
       .default(1024)
       .describe('Drop pairs over this many tokens: max(prompt + chosen, prompt + rejected), counted with the subject tokenizer (docs/protocols.md §2: 1024).'),
+    keepTruncatedRejected: z.boolean().default(false).describe("Keep pairs whose rejected reply stopped at maxTokens (the base model's own voice, cut short); off by default so no pair teaches length instead of character."),
     requireSentenceEnd: z.boolean().default(true).describe('Drop pairs where either reply does not end in sentence punctuation (docs/protocols.md §2).'),
     nameSubstitutions: z
       .array(nameSubstitutionSchema)

@@ -30,7 +30,7 @@ test('validate refuses an experiment whose local model directory is missing, nam
     write(`local:${resolve('models/tiny')}+${join(dir, 'no-adapter')}`);
     const adapter = cli('validate', join(dir, 'exp.yaml'));
     assert.equal(adapter.status, 2);
-    assert.match(adapter.stderr, /models\.subject: an adapter directory/);
+    assert.match(adapter.stderr, /no-adapter: adapter_config\.json: a PEFT adapter directory/);
     write(`local:${resolve('models/tiny')}`);
     assert.equal(cli('validate', join(dir, 'exp.yaml')).status, 0);
   } finally {

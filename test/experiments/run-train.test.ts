@@ -30,7 +30,7 @@ const short = { lora: { rank: 2, alpha: 4, targets: ['q', 'v'] }, maxSteps: 2, b
 
 /** Runs `run` in a child and kills it with SIGKILL once `path` exists. */
 async function killOnceExists(file: string, path: string): Promise<void> {
-  const child = spawn(process.execPath, [resolve('bin/persona-lab.js'), '--no-cache', 'run', file], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [resolve('bin/persona-lab.js'), '--no-cache', 'run', file], { stdio: ['ignore', 'inherit', 'inherit'] });
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   let finished = false;
   void exited.then(() => (finished = true));
@@ -52,7 +52,8 @@ test('run trains every method on the fixture model and evaluates each adapter ag
       datasets: ['prompts', 'chat', 'dpo', 'probes'],
       probes: { heldOutFraction: 0.05 },
       filters: { minWords: 0 },
-      dpo: { samplesPerPrompt: 1, generalPrompts: false, requireSentenceEnd: false, maxTokens: 24 },
+      // the fixture model is random: its replies rarely end before maxTokens
+      dpo: { samplesPerPrompt: 1, generalPrompts: false, requireSentenceEnd: false, keepTruncatedRejected: true, maxTokens: 24 },
       reflection: { samplesPerPrompt: 2, maxTokens: 160 },
     },
     train: { sft: short, dpo: { ...short, maxSteps: 3 }, grpo: { ...short, groupSize: 2, maxNewTokens: 6, maxSteps: 1 } },

@@ -45,7 +45,8 @@ export async function dpoPairs(ctx: PersonaContext, prompts: PromptRow[]): Promi
   jobs.forEach((job, i) => {
     const chosen = usableReply(pairs[i].chosen, check);
     if ('drop' in chosen) return drops.add(`chosen-${chosen.drop}`);
-    const rejected = usableReply(pairs[i].rejected, checkRejected);
+    const raw = pairs[i].rejected;
+    const rejected = usableReply(o.keepTruncatedRejected && raw.finishReason === 'length' ? { ...raw, finishReason: 'stop' } : raw, checkRejected);
     if ('drop' in rejected) return drops.add(`rejected-${rejected.drop}`);
     if (o.requireSentenceEnd && !(endsSentence(chosen.text) && endsSentence(rejected.text))) return drops.add('no-sentence-end');
     const named = substituteNames(chosen.text, o.nameSubstitutions);
