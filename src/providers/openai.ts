@@ -215,6 +215,10 @@ export class OpenAIChatModel implements ChatModel {
     if (request.topP !== undefined) body.top_p = request.topP;
     if (request.maxTokens !== undefined) body[this.maxTokensField] = request.maxTokens;
     if (request.seed !== undefined) body.seed = request.seed;
+    // standard OpenAI fields; top_k and min_p are the engine's (OpenAI rejects unknown params)
+    if (request.logitBias !== undefined) body.logit_bias = request.logitBias;
+    if (request.presencePenalty !== undefined) body.presence_penalty = request.presencePenalty;
+    if (request.frequencyPenalty !== undefined) body.frequency_penalty = request.frequencyPenalty;
     if (request.n !== undefined && request.n !== 1) body.n = request.n;
     if (request.stop?.length) body.stop = request.stop;
     if (request.logprobs) {

@@ -22,7 +22,7 @@ export interface SamplingParams {
   stop?: string[];
   /** Local engine only: keep tokens at least minP times as likely as the most likely one. */
   minP?: number;
-  /** Added to the logits of these token ids (OpenAI's logit_bias, keys are token ids). */
+  /** Added to the logits of these token ids (OpenAI's logit_bias, keys are token ids); sent to endpoints too. */
   logitBias?: Record<string, number>;
   presencePenalty?: number;
   frequencyPenalty?: number;

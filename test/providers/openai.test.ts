@@ -42,7 +42,7 @@ describe('request and result mapping', () => {
   after(() => server.close());
 
   test('texts, n, usage, finish reasons and the sampling params on the wire', async () => {
-    const result = await model.chat({ messages: user('hello there'), n: 3, temperature: 0.7, topP: 0.9, maxTokens: 50, seed: 11, stop: ['\n\n'], topK: 5 });
+    const result = await model.chat({ messages: user('hello there'), n: 3, temperature: 0.7, topP: 0.9, maxTokens: 50, seed: 11, stop: ['\n\n'], topK: 5, minP: 0.1, logitBias: { '42': -100 }, presencePenalty: 0.5, frequencyPenalty: 0.25 });
     assert.deepEqual(
       result.choices.map((c) => c.text),
       ['echo(0): hello there', 'echo(1): hello there', 'echo(2): hello there'],
@@ -62,6 +62,10 @@ describe('request and result mapping', () => {
     assert.equal(sent.seed, 11);
     assert.deepEqual(sent.stop, ['\n\n']);
     assert.equal('top_k' in sent, false, 'top_k is the engine’s; OpenAI rejects unknown params');
+    assert.equal('min_p' in sent, false, 'min_p too');
+    assert.deepEqual(sent.logit_bias, { '42': -100 });
+    assert.equal(sent.presence_penalty, 0.5);
+    assert.equal(sent.frequency_penalty, 0.25);
     assert.equal(sent.logprobs, undefined);
     assert.ok(server.authHeaders.includes(`Bearer ${KEY}`), 'the key goes in the Authorization header');
   });

@@ -19,6 +19,9 @@ export interface ChatCompletionBody {
   stop?: string | string[];
   logprobs?: boolean;
   top_logprobs?: number;
+  logit_bias?: Record<string, number>;
+  presence_penalty?: number;
+  frequency_penalty?: number;
   stream?: boolean;
   response_format?: { type: string; json_schema?: { name: string; schema: unknown } };
 }
