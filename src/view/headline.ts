@@ -80,7 +80,11 @@ export function metricTables(summary: EvalSummary, groups: Group[]): MetricTable
           const m = result.subjects[subject]?.[metric];
           return m ? [{ subject, metric: m }] : [];
         });
-        return perSubject.length ? [{ group: g.id, pooled: pooledOf(perSubject.map((p) => p.metric)), perSubject }] : [];
+        if (perSubject.length === 0) return [];
+        // a trained cell's pooled estimate as the eval stage made it (two-level bootstrap over seeds and prompts), when the summary has it
+        const cell = g.kind === 'trained' ? result.pooled.find((p) => p.metric === metric && p.persona === g.persona && p.method === g.method && p.format === g.format) : undefined;
+        const pooled: Pooled = cell ? { value: cell.value, ci: cell.ci, n: cell.n, seeds: cell.seeds, seedSd: cell.betweenSeedSd } : pooledOf(perSubject.map((p) => p.metric));
+        return [{ group: g.id, pooled, perSubject }];
       });
       tables.push({ eval: result.eval, status: result.status, reason: result.reason, metric, rows });
     }

@@ -72,6 +72,20 @@ describe('view: reading runs', () => {
     assert.match(text.split('\n')[0], /traitExpression expression/);
   });
 
+  it("a trained cell's pooled estimate comes from the summary's two-level bootstrap when the eval stage wrote one", async () => {
+    makeFinishedRun(join(dir, 'runs'), 'pooled');
+    const runDir = runDirOf(join(dir, 'runs'), 'pooled')!;
+    const summary = readSummary(runDir)!;
+    const groups = groupsOf(subjectsOf(summary, await trainedCells(runDir)));
+    const sft = groups.find((g) => g.label === 'sailor · sft · chat')!;
+    const result = summary.evals.find((r) => r.eval === 'traitExpression')!;
+    const before = metricTables(summary, groups).find((t) => t.eval === 'traitExpression' && t.metric === 'expression')!.rows.find((r) => r.group === sft.id)!.pooled;
+    result.pooled = [{ persona: sft.persona!, method: sft.method!, format: sft.format, metric: 'expression', subjects: sft.subjects, value: 0.42, betweenSeedSd: 0.05, ci: { low: 0.3, high: 0.54 }, seeds: 2, n: 6, perSeed: [], comparisons: [] }];
+    const after = metricTables(summary, groups).find((t) => t.eval === 'traitExpression' && t.metric === 'expression')!.rows.find((r) => r.group === sft.id)!.pooled;
+    assert.notEqual(before.value, 0.42);
+    assert.deepEqual(after, { value: 0.42, ci: { low: 0.3, high: 0.54 }, n: 6, seeds: 2, seedSd: 0.05 });
+  });
+
   it('pages through a journal while streaming it, skipping a torn last line', async () => {
     const runDir = join(dir, 'runs', 'a');
     const journal = Journal.open(join(runDir, 'journals', 'evals', 'drift', 'big.jsonl'));
