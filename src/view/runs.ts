@@ -11,6 +11,8 @@ import { runManifestSchema } from '../core/journal.js';
 import { cellSchema, type CellIdentity } from '../core/cell.js';
 import { datasetManifestSchema, type DatasetManifest } from '../data/rows.js';
 import { evalSummarySchema, type EvalSummary } from '../evals/summary.js';
+import { monitorFileSchema, steerSummarySchema } from '../steer/artifacts.js';
+import { personaSlug } from '../core/slug.js';
 import { turnsOf } from '../report/transcripts-input.js';
 import { forEachLine, PageCollector, type Page } from './jsonl.js';
 
@@ -370,37 +372,18 @@ export async function datasetRows(dir: string, folder: string, name: string, var
 
 // --- steering ------------------------------------------------------------------------------------
 
-const sweepCellSchema = z.object({ layer: z.number(), coef: z.number(), expression: z.number().nullable(), coherence: z.number().nullable(), movement: z.number().nullable(), admissible: z.boolean(), n: z.number() }).passthrough();
-const steerSummarySchema = z
-  .object({
-    model: z.string(),
-    traits: z.array(
-      z
-        .object({
-          persona: z.string(),
-          traitIndex: z.number().int(),
-          trait: z.string(),
-          sweep: z.object({ cells: z.array(sweepCellSchema), chosen: z.object({ layer: z.number(), coef: z.number() }).passthrough().nullable(), coherenceFloor: z.number() }).passthrough(),
-          monitor: z.object({ layer: z.number(), correlation: z.object({ r: z.number().nullable(), n: z.number(), low: z.number().nullable(), high: z.number().nullable() }).passthrough(), missing: z.number() }).passthrough().nullable(),
-        })
-        .passthrough(),
-    ),
-    axis: z.object({ layers: z.array(z.number()), axisLayer: z.number(), floors: z.array(z.number()), percentile: z.number(), observed: z.number() }).passthrough().nullable(),
-  })
-  .passthrough();
-const monitorFileSchema = z.object({ monitor: z.object({ points: z.array(z.object({ key: z.string(), projection: z.number(), expression: z.number() })) }).passthrough().nullable() }).passthrough();
-
+// the steer stage's own published schemas (schema/steer-summary.schema.json, steer-monitor)
 export type SteerView = z.infer<typeof steerSummarySchema> & { points: Record<string, { key: string; projection: number; expression: number }[]> };
-
-const steerSlug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'persona';
 
 export function readSteer(dir: string): SteerView | undefined {
   const summary = readJson(join(dir, 'steer', 'summary.json'), steerSummarySchema);
   if (!summary) return undefined;
   const points = Object.fromEntries(
     summary.traits.map((t) => {
-      const file = inside(dir, 'steer', steerSlug(t.persona), `t${t.traitIndex}`, 'monitor.json');
-      return [`${t.persona}/${t.traitIndex}`, (file && readJson(file, monitorFileSchema)?.monitor?.points) || []];
+      const file = inside(dir, 'steer', personaSlug(t.persona), `t${t.traitIndex}`, 'monitor.json');
+      const all = (file && readJson(file, monitorFileSchema)?.monitor?.points) || [];
+      // non-finite projections or scores (stored as null) have no place on a scatter plot
+      return [`${t.persona}/${t.traitIndex}`, all.filter((p): p is { key: string; projection: number; expression: number } => p.projection !== null && p.expression !== null)];
     }),
   );
   return { ...summary, points };

@@ -154,7 +154,7 @@ export function makeFinishedRun(runsDir: string, name: string, lift = 0): Fixtur
       axis: { layers: [4, 5, 6], axisLayer: 5, floors: [-1.5, -1.2, -0.9], observed: 100, percentile: 25, file: 'a' },
     }),
   );
-  writeFileAtomic(run.path('steer', 'sailor', 't0', 'monitor.json'), JSON.stringify({ monitor: { layer: 6, points: [0, 1, 2, 3].map((i) => ({ key: `pos${i}/0`, projection: i * 0.5, expression: 20 + i * 15 })), correlation: { r: 0.7 }, missing: 0 }, shifts: [] }));
+  writeFileAtomic(run.path('steer', 'sailor', 't0', 'monitor.json'), JSON.stringify({ monitor: { layer: 6, points: [0, 1, 2, 3].map((i) => ({ key: `pos${i}/0`, projection: i * 0.5, expression: 20 + i * 15 })), correlation: { r: 0.7, n: 4, low: 0.1, high: 0.9, confidence: 0.95 }, missing: 0 }, shifts: [] }));
 
   writeFileAtomic(run.path('report.html'), '<!doctype html><title>report</title>\n');
   run.close();
