@@ -36,7 +36,7 @@ test('persona-lab run: the quick format comparison runs offline on the tiny mode
   assert.notEqual(cells[0].optionsHash, cells[1].optionsHash, 'different data, different options hash');
   const markdown = readFileSync(summary.report.markdown, 'utf8');
   assert.match(markdown, /## Headline: prompting, steering and training compared/);
-  assert.match(markdown, /\| Skeptic \| sft \| introspective \| 1 \|/);
+  assert.match(markdown, /\| Skeptic \| sft\/introspective \| trained \|/);
   assert.deepEqual(summary.eval.evals.map((e) => [e.eval, e.status]), [['classifier', 'ok'], ['identity', 'ok']]);
   assert.ok(existsSync(summary.report.html));
   for (const format of ['chat', 'introspective']) assert.ok(existsSync(join(dir, 'run', 'adapters', 'skeptic', `sft-${format}`, 'seed-1', 'adapter', 'adapter_model.safetensors')));

@@ -18,7 +18,7 @@ const toy = (name: string, seed: number): TinyBuildOptions => ({
   outDir: join(root, name),
   seed,
   examples: 150,
-  steps: 4,
+  steps: 12,
   batchSize: 2,
   seqLength: 128,
   warmupSteps: 1,
@@ -41,7 +41,7 @@ test('tiny build: a loadable HF directory, reproducible per seed', async () => {
   const tok = TextTokenizer.load(a.outDir);
   assert.equal(tok.eos?.id, config.eosTokenIds[0]);
   assert.equal(tok.applyChatTemplate([{ role: 'user', content: 'Hi' }], { addGenerationPrompt: true }), '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
-  assert.equal(a.steps, 4);
+  assert.equal(a.steps, 12);
   assert.ok(a.finalLoss! < a.firstLoss!, `loss ${a.firstLoss} -> ${a.finalLoss}`);
   const weights = (o: { outDir: string }) => readFileSync(join(o.outDir, 'model.safetensors'));
   assert.ok(weights(a).equals(weights(b)), 'same seed, same bytes');
