@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { servedUrl } from '../test/support/cli.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,15 +39,7 @@ const child = spawn(
   [resolve('bin/persona-lab.js'), '--json', 'serve', '--model', values.model!, '--name', 'm', '--port', '0', '--concurrency', values.concurrency!, '--max-queue', values['max-queue']!, '--timeout', values.timeout!],
   { stdio: ['ignore', 'pipe', 'ignore'] },
 );
-const url = await new Promise<string>((done, fail) => {
-  let out = '';
-  child.stdout!.on('data', (d) => {
-    out += d;
-    const m = /"url": "([^"]+)"/.exec(out);
-    if (m) done(m[1]);
-  });
-  child.on('exit', (code) => fail(new Error(`serve exited ${code}`)));
-});
+const url = await servedUrl(child);
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `word${i % 50}`).join(' ');
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({ path: '/chat/completions', body: { model: 'm', messages: [{ role: 'user', content }], temperature: 0.8, max_tokens: 32, ...extra } });

@@ -17,19 +17,13 @@ import { ggufTensorName } from '../../src/engine/models/llama.js';
 import { fromFloat32, permuteForLlamaRope, SafetensorsModel, toFloat32, type FloatDtype } from '../../src/engine/io/index.js';
 import { runCli } from '../support/cli.js';
 import { maxAbsDiff, modelDir } from './model/fixtures.js';
+import { llamaCpp } from '../support/node-llama-cpp.js';
 
 const BASE = modelDir('llama');
 const A = modelDir('llama-lora-a');
 const B = modelDir('llama-lora-b');
 const PROMPTS = [[1, 5, 9, 12, 40, 7], [286, 100, 3, 77]];
 
-type NodeLlamaCpp = typeof import('node-llama-cpp');
-let llamaCpp: NodeLlamaCpp | null = null;
-try {
-  llamaCpp = await import('node-llama-cpp');
-} catch {
-  llamaCpp = null;
-}
 
 /** Every F32 tensor of a GGUF file, read at its offset. */
 async function ggufTensors(path: string): Promise<{ metadata: Record<string, unknown>; tensors: Map<string, Float32Array> }> {

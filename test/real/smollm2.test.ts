@@ -20,18 +20,13 @@ import OpenAI from 'openai';
 import { Model } from '../../src/engine/generate/model.js';
 import { type TextTokenizer, loadTokenizer } from '../../src/engine/io/index.js';
 import { sftOptionsSchema, trainSft } from '../../src/train/index.js';
+import { llamaCpp, type NodeLlamaCpp } from '../support/node-llama-cpp.js';
+import { servedUrl } from '../support/cli.js';
 
 const GGUF = resolve('models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf');
 const present = existsSync(GGUF);
 if (!present) console.log(`# real-model tier skipped: ${GGUF} is absent (run scripts/fetch-smollm2.sh)`);
 
-type NodeLlamaCpp = typeof import('node-llama-cpp');
-let llamaCpp: NodeLlamaCpp | null = null;
-try {
-  llamaCpp = await import('node-llama-cpp');
-} catch {
-  llamaCpp = null;
-}
 
 const PROMPTS = [
   'What is the capital of France?',
@@ -182,15 +177,7 @@ describe('persona-lab serve on the GGUF file', { skip: present ? false : `${GGUF
   let client: OpenAI;
   before(async () => {
     child = spawn(process.execPath, [resolve('bin/persona-lab.js'), '--json', 'serve', '--model', GGUF, '--port', '0', '--name', 'smollm2'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const url = await new Promise<string>((done, fail) => {
-      let out = '';
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /"url": "([^"]+)"/.exec(out);
-        if (m) done(m[1]);
-      });
-      child.on('exit', (code) => fail(new Error(`serve exited ${code}`)));
-    });
+    const url = await servedUrl(child);
     client = new OpenAI({ baseURL: url, apiKey: 'unused', maxRetries: 0, timeout: 300_000 });
   });
   after(() => child?.kill('SIGKILL'));

@@ -5,44 +5,34 @@
  * PERSONA_LAB_KEEP_REPORT=1 keeps the temporary directory (report and screenshot) for a look.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { writeReport } from '../../src/report/index.js';
 import { HOSTILE, HOSTILE_CATEGORY, makeRun, SCRIPT_REPLY } from './fixture.js';
+import { openWatchedPage } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('report in headless Chromium', () => {
   let dir: string;
   let browser: Browser;
   let page: Page;
-  const requests: string[] = [];
-  const dialogs: string[] = [];
-  const consoleErrors: string[] = [];
+  let requests: string[] = [];
+  let dialogs: string[] = [];
+  let consoleErrors: string[] = [];
   let files: { html: string; markdown: string };
   let screenshot: string;
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
     dir = mkdtempSync(join(tmpdir(), 'persona-lab-report-'));
     makeRun(join(dir, 'run'));
     files = await writeReport(join(dir, 'run'));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
-    page = await context.newPage();
-    page.on('request', (r) => requests.push(r.url()));
-    page.on('dialog', (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
+    const watched = await openWatchedPage(1200);
+    ({ browser, page, requests, dialogs, consoleErrors } = watched);
+    const { context } = watched;
     // Everything but the report file itself is refused (and recorded by the request listener).
     const reportUrl = pathToFileURL(files.html).href;
     await context.route('**/*', (route) => (route.request().url() === reportUrl ? route.continue() : route.abort()));

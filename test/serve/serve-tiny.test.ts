@@ -3,21 +3,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI, { APIError } from 'openai';
+import { servedUrl } from '../support/cli.js';
 
 /** The real command: `persona-lab serve ...` in a child process; resolves with its URL, collects its stderr (the access log). */
 async function serve(args: string[]): Promise<{ child: ChildProcess; url: string; log: () => string }> {
   const child = spawn(process.execPath, [resolve('bin/persona-lab.js'), '--json', 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
-  const url = await new Promise<string>((done, fail) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /"url": "([^"]+)"/.exec(out);
-      if (m) done(m[1]);
-    });
-    child.on('exit', (code) => fail(new Error(`serve exited ${code}: ${stderr}`)));
-  });
+  const url = await servedUrl(child, () => stderr);
   return { child, url, log: () => stderr };
 }
 

@@ -7,17 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { HOSTILE_REASON, HOSTILE_REPLY, makeFinishedRun } from './fixture.js';
+import { openWatchedPage } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = join('test-artifacts', 'view');
 const SECRET = 'secret-outside-the-runs-directory';
 
@@ -43,13 +42,12 @@ describe('persona-lab view in headless Chromium', () => {
   let browser: Browser;
   let page: Page;
   let trainedSubject: string;
-  const requests: string[] = [];
-  const dialogs: string[] = [];
-  const consoleErrors: string[] = [];
+  let requests: string[] = [];
+  let dialogs: string[] = [];
+  let consoleErrors: string[] = [];
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
     execFileSync(process.execPath, ['scripts/build-view.mjs']);
     mkdirSync(ARTIFACTS, { recursive: true });
     dir = mkdtempSync(join(tmpdir(), 'persona-lab-view-'));
@@ -66,17 +64,8 @@ describe('persona-lab view in headless Chromium', () => {
       });
       server.once('exit', (code) => reject(new Error(`view exited with ${code}: ${out}`)));
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-    const context = await browser.newContext({ viewport: { width: 1300, height: 900 } });
-    page = await context.newPage();
-    page.on('request', (r) => requests.push(r.url()));
-    page.on('dialog', (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
+    const watched = await openWatchedPage(1300);
+    ({ browser, page, requests, dialogs, consoleErrors } = watched);
   });
 
   after(async () => {

@@ -12,14 +12,8 @@ import { join } from 'node:path';
 import { SafetensorsModel, TextTokenizer, writeGgufModel } from '../../../src/engine/io/index.js';
 import { Model } from '../../../src/engine/generate/model.js';
 import { loadReference, modelDir } from './fixtures.js';
+import { llamaCpp, type NodeLlamaCpp } from '../../support/node-llama-cpp.js';
 
-type NodeLlamaCpp = typeof import('node-llama-cpp');
-let llamaCpp: NodeLlamaCpp | null = null;
-try {
-  llamaCpp = await import('node-llama-cpp');
-} catch {
-  llamaCpp = null;
-}
 
 describe('GGUF in llama.cpp', { skip: llamaCpp ? false : 'node-llama-cpp is not installed' }, () => {
   let tmp: string;
