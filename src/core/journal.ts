@@ -10,7 +10,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { z, type ZodType } from 'zod';
-import { InputError } from './errors.js';
+import { loadFile } from './load.js';
 import { redactDeep } from './redact.js';
 
 interface Line<T> {
@@ -187,15 +187,7 @@ export class RunDir {
     const manifestPath = join(dir, 'manifest.json');
     let manifest: RunManifest;
     if (existsSync(manifestPath)) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(readFileSync(manifestPath, 'utf8'));
-      } catch {
-        throw new InputError(manifestPath, '', 'a JSON run manifest (the file is not valid JSON)');
-      }
-      const checked = runManifestSchema.safeParse(parsed);
-      if (!checked.success) throw InputError.fromZod(manifestPath, checked.error);
-      manifest = checked.data;
+      manifest = loadFile(manifestPath, runManifestSchema);
       manifest.resumedAt = [...(manifest.resumedAt ?? []), new Date().toISOString()];
     } else {
       // credentials in URLs (base URLs of endpoints in the config) never reach the file

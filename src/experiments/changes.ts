@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { hashOptions } from '../core/cell.js';
 import { InputError } from '../core/errors.js';
+import { loadFile } from '../core/load.js';
 import { writeFileAtomic } from '../core/journal.js';
 import { generateOptionsSchema } from '../data/options.js';
 import { trainingFile } from '../data/index.js';
@@ -41,16 +42,7 @@ export type OptionsRecord = z.infer<typeof optionsRecordSchema>;
 
 export function readOptionsRecord(runDir: string): OptionsRecord {
   const path = join(runDir, OPTIONS_FILE);
-  if (!existsSync(path)) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
-    throw new InputError(path, '(root)', 'a JSON options record (the file is not valid JSON)');
-  }
-  const checked = optionsRecordSchema.safeParse(parsed);
-  if (!checked.success) throw InputError.fromZod(path, checked.error);
-  return checked.data;
+  return existsSync(path) ? loadFile(path, optionsRecordSchema) : {};
 }
 
 /** Records what made `key` (the first record stays: a key's options never change). */

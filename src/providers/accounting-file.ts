@@ -3,10 +3,11 @@
  * stage that failed included), with the run's totals. Nothing a later invocation does overwrites
  * what an earlier one paid for.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../core/errors.js';
+import { readStructured } from '../core/load.js';
 import { writeFileAtomic } from '../core/journal.js';
 import type { AccountingSnapshot, ModelUsage } from './accounting.js';
 
@@ -77,12 +78,7 @@ export function usageSince(now: AccountingSnapshot, before: AccountingSnapshot |
 export function readAccountingFile(runDir: string): AccountingFile | undefined {
   const path = join(runDir, ACCOUNTING_FILE);
   if (!existsSync(path)) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
-    throw new InputError(path, '(root)', 'a JSON accounting file (the file is not valid JSON)');
-  }
+  const raw = readStructured(path);
   const parsed = accountingFileSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
   // A run from before per-invocation accounting: its one snapshot becomes one invocation.
