@@ -1,7 +1,7 @@
 /**
  * Token counting for budgets and length filters. With the subject model's own tokenizer
  * (ChatModel.countTokens) when it has one; otherwise an approximation, named "approx" in manifests:
- * max(GPT-2-style pre-tokens, ceil(characters / 4)). Pre-tokens (words with their leading space,
+ * max(GPT-2-style pre-tokens, ceil(characters / 4)). Pre-tokens (words with the space before them,
  * digit runs, punctuation runs) are a lower bound on BPE tokens for English; characters / 4 is the
  * usual rule of thumb for English BPE vocabularies and covers text that pre-tokenizes into long runs.
  */

@@ -286,10 +286,11 @@ export async function scoreWithLogprobs(model: ChatModel, prompt: string | ChatM
   if (tally) tally.scores++;
   // Whitespace-only tokens before the number (a tokenizer's lone space) carry no score.
   const all = choice?.logprobs ?? [];
-  const lead = Math.max(0, all.findIndex((p) => p.token.trim() !== ''));
-  const chosen = all.slice(lead);
+  const first = Math.max(0, all.findIndex((p) => p.token.trim() !== ''));
+  const chosen = all.slice(first);
   const positions = chosen.map((p) => (p.top.some((a) => a.token === p.token) ? p.top : [{ token: p.token, logprob: p.logprob }, ...p.top]));
-  // The chosen tokens that spell the leading number: more than one means the tokenizer split it.
+  // How many of the chosen tokens spell the score at the start of the reply: more than one means the
+  // tokenizer writes numbers in pieces (one digit per token), and the digits are chained.
   const numberTokens = chosen.findIndex((p, i) => !(i === 0 ? /^\s*\d+$/ : /^\d+$/).test(p.token));
   const spelled = numberTokens === -1 ? positions.length : numberTokens;
   const reasoned = afterReasoning(raw);

@@ -1,7 +1,7 @@
 /**
  * Inoculation prompting (docs/protocols.md §6): for each row of a dataset, the teacher writes an instruction that
  * makes that row's reply the expected one in context while the assistant stays the persona. The
- * inoculated copy (<name>.inoculated.jsonl) is the same rows with the instruction as a leading system
+ * inoculated copy (<name>.inoculated.jsonl) is the same rows with the instruction as a first system
  * message and meta.inoculation = {instruction, model, template, of: original id}; the original file
  * is untouched, so training can use either and evaluation runs without the instruction.
  */

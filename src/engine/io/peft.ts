@@ -159,7 +159,8 @@ export function saveLoraAdapter(dir: string, adapter: LoraAdapter, options: { dt
     if (m.A.length !== m.rank * m.inFeatures || m.B.length !== m.outFeatures * m.rank) throw new Error(`LoRA module ${module}: A/B sizes do not match rank ${m.rank}`);
     tensors.push({ name: `base_model.model.${module}.lora_A.weight`, shape: [m.rank, m.inFeatures], data: m.A, dtype: options.dtype });
     tensors.push({ name: `base_model.model.${module}.lora_B.weight`, shape: [m.outFeatures, m.rank], data: m.B, dtype: options.dtype });
-    // Pattern keys drop the leading `model.`: old PEFT matches `.*\.{key}$`, new PEFT `(.*\.)?{key}$`.
+    // Pattern keys are module paths without the `model.` prefix: PEFT matches a key as a suffix of the
+    // module name (`.*\.{key}$` in some releases, `(.*\.)?{key}$` in others), and both match this form.
     const key = module.replace(/^model\./, '');
     if (m.rank !== (patternValue(rankPattern, module) ?? config.r)) rankPattern[key] = m.rank;
     if (m.alpha !== (patternValue(alphaPattern, module) ?? config.loraAlpha)) alphaPattern[key] = m.alpha;

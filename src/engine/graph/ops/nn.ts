@@ -311,7 +311,7 @@ function emitComposedRmsNorm(ctx: Lowering, x: string, w: string, y: string, eps
   ctx.emit('Mul', [normed, w], [y]);
 }
 
-/** mean of x over positions where mask (same leading shape, float) is 1: sum(x*m)/max(sum(m), 1). */
+/** mean of x over positions where mask (float, broadcastable to x) is 1: sum(x*m)/max(sum(m), 1). */
 export function maskedMean(x: Tensor, mask: Tensor): Tensor {
   const axes = [...Array(x.rank).keys()];
   const total = reduceSum(mul(x, mask), axes);
