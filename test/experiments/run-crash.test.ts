@@ -4,15 +4,14 @@
  * key exactly once, the evals covered every held-out probe, and the report is written.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { evalSummarySchema } from '../../src/evals/index.js';
 import { runCli } from '../support/cli.js';
 import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_EVAL, SMALL_GENERATE, journalKeys, worldChat, writeProject } from './run-support.js';
+import { SMALL_EVAL, SMALL_GENERATE, journalKeys, killRunWhen, worldChat, writeProject } from './run-support.js';
 
 let server: FakeServer;
 before(async () => {
@@ -23,21 +22,13 @@ after(async () => {
   await server.close();
 });
 
-/** Starts `run` and kills it with SIGKILL as soon as some journal under `prefix` holds `lines` items. */
-async function killWhen(file: string, runDir: string, prefix: string, lines: number): Promise<void> {
-  const child = spawn(process.execPath, [resolve('bin/persona-lab.js'), '--no-cache', 'run', file], { stdio: 'ignore' });
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  let finished = false;
-  void exited.then(() => (finished = true));
-  for (;;) {
-    if (finished) assert.fail(`run finished before any ${prefix} journal reached ${lines} items`);
-    const counts = [...journalKeys(runDir, true)].filter(([path]) => path.includes(join('journals', prefix)));
-    if (counts.some(([, keys]) => keys.length >= lines)) break;
-    await sleep(20);
-  }
-  child.kill('SIGKILL');
-  assert.equal(await exited, null, 'killed, not exited');
-}
+/** Kills `run` with SIGKILL as soon as some journal under `prefix` holds `lines` items. */
+const killWhen = (file: string, runDir: string, prefix: string, lines: number) =>
+  killRunWhen(
+    file,
+    () => [...journalKeys(runDir, true)].some(([path, keys]) => path.includes(join('journals', prefix)) && keys.length >= lines),
+    `any ${prefix} journal reached ${lines} items`,
+  );
 
 test('run killed with SIGKILL during generate and during eval resumes: every item once, report written', async () => {
   const project = writeProject({

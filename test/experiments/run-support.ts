@@ -6,9 +6,12 @@
  * (test/evals/scripted.ts). Every reply is a function of the request alone, so an interrupted and
  * an uninterrupted run agree.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { scriptedChat as dataChat } from '../data/support.js';
 import { scriptedChat as evalChat } from '../evals/scripted.js';
@@ -79,10 +82,11 @@ export function journalKeys(runDir: string, whileWriting = false): Map<string, s
   };
   const walk = (dir: string) => {
     if (!existsSync(dir)) return;
-    for (const name of readdirSync(dir)) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.jsonl') && dir.includes('journals')) {
+    // Directory entries carry their type, so a temporary file renamed away mid-walk is no error.
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.jsonl') && dir.includes('journals')) {
         const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
         out.set(path, lines.flatMap((l) => parse(l, path)));
       }
@@ -90,6 +94,26 @@ export function journalKeys(runDir: string, whileWriting = false): Map<string, s
   };
   walk(runDir);
   return out;
+}
+
+/**
+ * Starts `persona-lab run file` in a child and kills it with SIGKILL as soon as `ready()` holds;
+ * fails if the run ends first. The child is killed whatever happens, so no writer outlives the test.
+ */
+export async function killRunWhen(file: string, ready: () => boolean, what: string): Promise<void> {
+  const child = spawn(process.execPath, [resolve('bin/persona-lab.js'), '--no-cache', 'run', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  let finished = false;
+  void exited.then(() => (finished = true));
+  try {
+    while (!ready()) {
+      if (finished) assert.fail(`run finished before ${what}`);
+      await sleep(20);
+    }
+  } finally {
+    child.kill('SIGKILL');
+  }
+  assert.equal(await exited, null, 'killed, not exited');
 }
 
 /** Every file under a directory with its bytes, to show a refused command wrote nothing. */

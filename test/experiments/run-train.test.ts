@@ -8,15 +8,13 @@
  * SFT adapter, resumes DPO from its checkpoint and finishes the matrix.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { evalSummarySchema } from '../../src/evals/index.js';
 import { runCli } from '../support/cli.js';
 import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_GENERATE, journalKeys, worldChat, writeProject } from './run-support.js';
+import { SMALL_GENERATE, journalKeys, killRunWhen, worldChat, writeProject } from './run-support.js';
 
 let server: FakeServer;
 before(async () => {
@@ -27,20 +25,6 @@ after(async () => {
 });
 
 const short = { lora: { rank: 2, alpha: 4, targets: ['q', 'v'] }, maxSteps: 2, batchSize: 1, gradAccumulation: 1, maxLength: 64, checkpointEvery: 1 };
-
-/** Runs `run` in a child and kills it with SIGKILL once `path` exists. */
-async function killOnceExists(file: string, path: string): Promise<void> {
-  const child = spawn(process.execPath, [resolve('bin/persona-lab.js'), '--no-cache', 'run', file], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  let finished = false;
-  void exited.then(() => (finished = true));
-  while (!existsSync(path)) {
-    if (finished) assert.fail(`run finished before ${path} appeared`);
-    await sleep(20);
-  }
-  child.kill('SIGKILL');
-  assert.equal(await exited, null, 'killed, not exited');
-}
 
 test('run trains every method on the fixture model and evaluates each adapter against base and prompted', async (t) => {
   const project = writeProject({
@@ -63,7 +47,8 @@ test('run trains every method on the fixture model and evaluates each adapter ag
   writeFileSync(join(project.dir, 'capability.json'), JSON.stringify([{ id: 'q1', kind: 'arithmetic', question: 'What is 2 + 2?', answer: '4' }, { id: 'q2', kind: 'facts', question: 'What is the capital of France?', answer: 'Paris' }]));
   try {
     const cell = (method: string) => join(project.runDir, 'adapters', 'captain-salt', method, 'seed-1');
-    await killOnceExists(project.file, join(cell('dpo'), 'checkpoints', 'latest'));
+    const latest = join(cell('dpo'), 'checkpoints', 'latest');
+    await killRunWhen(project.file, () => existsSync(latest), `${latest} appeared`);
     const sftAdapter = join(cell('sft-chat'), 'adapter', 'adapter_model.safetensors');
     const sftWritten = statSync(sftAdapter).mtimeMs;
     const dpoFinishedBeforeKill = readFileSync(join(project.runDir, 'journals', 'train', 'adapters.jsonl'), 'utf8').includes('"captain-salt/dpo/seed-1"');
