@@ -9,6 +9,7 @@ import { personaSlug } from '../core/slug.js';
 import { InputError } from '../core/errors.js';
 import { writeFileAtomic, type RunDir } from '../core/journal.js';
 import type { ChatModel } from '../providers/types.js';
+import { aiRepresentationEval } from './ai-representation.js';
 import { capabilityEval } from './capability.js';
 import { driftEval } from './drift.js';
 import { identityEval } from './identity.js';
@@ -41,6 +42,7 @@ export const EVALS: Record<EvalId, Eval> = {
   drift: driftEval,
   psychometrics: psychometricsEval,
   capability: capabilityEval,
+  aiRepresentation: aiRepresentationEval,
 };
 
 export interface EvalExperiment {

@@ -6,7 +6,10 @@ import { z } from 'zod';
  * Data files are relative to the experiment file; without one the shipped set in data/evals/ is used.
  */
 
-export const EVAL_IDS = ['classifier', 'prefill', 'preferences', 'traitExpression', 'identity', 'leakage', 'drift', 'psychometrics', 'capability'] as const;
+/** The evals a run runs when `eval.evals` is not given. */
+export const DEFAULT_EVAL_IDS = ['classifier', 'prefill', 'preferences', 'traitExpression', 'identity', 'leakage', 'drift', 'psychometrics', 'capability'] as const;
+/** Every eval: the defaults, and those a research question asks for by name (white-box ones need engine subjects). */
+export const EVAL_IDS = [...DEFAULT_EVAL_IDS, 'aiRepresentation'] as const;
 export const evalIdSchema = z.enum(EVAL_IDS);
 export type EvalId = z.infer<typeof evalIdSchema>;
 
@@ -142,9 +145,21 @@ export const capabilityOptionsSchema = z
   })
   .strict();
 
+export const aiRepresentationOptionsSchema = z
+  .object({
+    statements: dataFile('contrasting AI and human self-descriptions ({id, question, ai, human}[]) that fit the reply-side direction'),
+    layer: z.number().int().nonnegative().optional().describe('Residual-stream layer the probes read; default: the layer at `depth`.'),
+    depth: z.number().min(0).max(1).default(0.5).describe('Fraction of the depth of the layer read when `layer` is not given.'),
+    threshold: z.number().default(0.5).describe('A prompt-side reading past this (0 = the base\'s human side, 1 = its AI side) counts as the probe firing.'),
+    samples: z.number().int().positive().default(1).describe('Replies per identity probe.'),
+    temperature: temperature(0.7),
+    maxTokens: maxTokens(120),
+  })
+  .strict();
+
 export const evalOptionsSchema = z
   .object({
-    evals: z.array(evalIdSchema).min(1).default([...EVAL_IDS]).describe('Which evaluations run.'),
+    evals: z.array(evalIdSchema).min(1).default([...DEFAULT_EVAL_IDS]).describe('Which evaluations run (aiRepresentation only when named).'),
     baseline: z.string().default('base').describe('Name of the subject every score is compared with (the untrained base model).'),
     prompted: z.string().default('prompted').describe('Name of the prompted-baseline subject (base + constitution system prompt).'),
     bootstrap: z.number().int().min(100).default(1000).describe('Bootstrap resamples for 95% intervals.'),
@@ -166,6 +181,7 @@ export const evalOptionsSchema = z
     drift: driftOptionsSchema.default(driftOptionsSchema.parse({})),
     psychometrics: psychometricsOptionsSchema.default(psychometricsOptionsSchema.parse({})),
     capability: capabilityOptionsSchema.default(capabilityOptionsSchema.parse({})),
+    aiRepresentation: aiRepresentationOptionsSchema.default(aiRepresentationOptionsSchema.parse({})),
   })
   .strict();
 export type EvalOptions = z.infer<typeof evalOptionsSchema>;

@@ -225,13 +225,14 @@ function scoreRows(summary: EvalSummary): ScoreRow[] | undefined {
   return rows.length ? rows : undefined;
 }
 
-/** The metrics the headline shows, per eval: persona strength, coherence, identity, robustness, capability. */
+/** The metrics the headline shows, per eval: persona strength, coherence, identity, robustness, capability, the "I am an AI" probe. */
 export const HEADLINE_METRICS: Partial<Record<EvalResult['eval'], string[]>> = {
   traitExpression: ['expression', 'coherence'],
   classifier: ['classifiedAsPersona'],
   identity: ['selfIdentifiesAsAI'],
   prefill: ['personaReturns'],
   capability: ['accuracy'],
+  aiRepresentation: ['probe.prompt', 'deniesButRepresents'],
 };
 
 /** A pooled estimate (or a comparison) as an estimate; absent without a value. */

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type Hooks, type Model, LocalChatModel } from '../engine/index.js';
+import { ManagedChatModel } from '../providers/managed.js';
 import { parseLocalModelRef, type LocalModelRef } from '../providers/refs/index.js';
 import type { CallOptions, ChatMessage, ChatModel, ChatRequest, ChatResult } from '../providers/types.js';
 
@@ -58,6 +59,8 @@ class HookedChatModel implements ChatModel {
   constructor(
     readonly id: string,
     private readonly inner: LocalChatModel,
+    /** The engine view this model answers with: captures of a white-box eval run under the same hooks. */
+    readonly view: SteerEngine,
     private readonly owner?: SteerEngine,
   ) {}
   chat(request: ChatRequest, options?: CallOptions): Promise<ChatResult> {
@@ -72,6 +75,19 @@ class HookedChatModel implements ChatModel {
   async close(): Promise<void> {
     await this.owner?.close();
   }
+}
+
+/**
+ * The engine behind a ChatModel, for white-box reads (activations) of an eval subject: a local
+ * model, a steered or capped view (captured under its hooks), either one inside the response cache
+ * and accounting layer. Undefined for endpoints.
+ */
+export function engineOf(model: ChatModel): SteerEngine | undefined {
+  let m: ChatModel = model;
+  while (m instanceof ManagedChatModel) m = m.inner;
+  if (m instanceof HookedChatModel) return m.view;
+  if (m instanceof LocalChatModel) return SteerEngine.fromLocal(m);
+  return undefined;
 }
 
 export class SteerEngine {
@@ -113,9 +129,9 @@ export class SteerEngine {
   /** This view as a ChatModel (id = model id plus a tag of the hooks); `owned`: its close() closes the engine. */
   asChatModel(options: { owned?: boolean } = {}): ChatModel {
     const owner = options.owned ? this : undefined;
-    if (!this.hooks) return new HookedChatModel(this.local.id, this.local, owner);
+    if (!this.hooks) return new HookedChatModel(this.local.id, this.local, this, owner);
     const local = new LocalChatModel(hookedModel(this.model, this.hooks), this.local.tokenizer, this.local.defaults, parseLocalModelRef(this.local.id));
-    return new HookedChatModel(`${this.local.id}@${hooksTag(this.hooks)}`, local, owner);
+    return new HookedChatModel(`${this.local.id}@${hooksTag(this.hooks)}`, local, this, owner);
   }
 
   /** Tokens of a conversation up to the assistant's turn (chat template with the generation prompt). */

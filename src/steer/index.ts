@@ -5,7 +5,7 @@
  * capped models as ChatModel subjects for the evals. See docs/steering.md.
  */
 export * from './options.js';
-export { SteerEngine, hooksTag, type LayerActivations, type Rollout, type RolloutOptions } from './engine.js';
+export { SteerEngine, engineOf, hooksTag, type LayerActivations, type Rollout, type RolloutOptions } from './engine.js';
 export { extractPersonaVector, keepPairs, vectorsFromActivations, conversation, type ExtractInput, type ExtractResult, type FilterCounts, type KeptPair, type ScoredRollout, type Sign } from './extract.js';
 export { generateTraitPrompts, readTraitPrompts, splitQuestions, teacherPrompt, traitPromptsSchema, type ContrastivePair, type TraitPrompts } from './prompts.js';
 export { scoreReplies, type ReplyScore } from './judging.js';
