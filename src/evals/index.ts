@@ -20,6 +20,7 @@ import { personaClassifierEval } from './persona-classifier.js';
 import { preferencesEval } from './preferences.js';
 import { prefillEval } from './prefill.js';
 import { psychometricsEval } from './psychometrics.js';
+import { reverseTuringEval } from './reverse-turing.js';
 import { cellOf, fileSafe, kindOf, promptedByPersona } from './subjects.js';
 import { evalSummarySchema, type EvalResult, type EvalSummary } from './summary.js';
 import { traitExpressionEval } from './trait-expression.js';
@@ -41,6 +42,7 @@ export const EVALS: Record<EvalId, Eval> = {
   drift: driftEval,
   psychometrics: psychometricsEval,
   capability: capabilityEval,
+  reverseTuring: reverseTuringEval,
 };
 
 export interface EvalExperiment {

@@ -88,7 +88,7 @@ export const DEFAULT_TRAIT_SPACE: TraitSpaceOptions = { resamples: 1000, confide
 export function symmetricEigen(matrix: readonly (readonly number[])[]): { values: number[]; vectors: number[][] } {
   const n = matrix.length;
   const a = matrix.map((r) => [...r]);
-  const v = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+  const v: number[][] = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
   const scale = Math.max(1e-300, Math.sqrt(a.flat().reduce((s, x) => s + x * x, 0)));
   for (let sweep = 0; sweep < 100; sweep++) {
     let off = 0;
@@ -260,7 +260,7 @@ export function traitSpace(m: ShiftMatrix, options: Partial<TraitSpaceOptions> =
   let retaining = true;
   for (let c = 0; c < k; c++) {
     const nullExplained = nulls[c];
-    const retained = retaining && full.explained[c] > nullExplained;
+    const retained: boolean = retaining && full.explained[c] > nullExplained;
     retaining = retained;
     components.push({
       index: c + 1,
