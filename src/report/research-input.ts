@@ -20,8 +20,11 @@ export interface ReverseTuringData {
 }
 
 export interface TraitSpaceData extends TraitSpace {
-  /** |cosine| of the first component, through the traits' persona vectors, with the assistant axis; when the steer stage wrote them. */
-  axis?: { cosine: number; randomBaseline: number; layer: number };
+  /**
+   * |cosine| with the assistant axis of the first component's trait-expression loadings through the
+   * traits' unit persona vectors (layer: the axis layer; traits: the columns used); when the steer stage wrote them.
+   */
+  axis?: { cosine: number; randomBaseline: number; layer: number; traits: number };
 }
 
 const estimate = (m: { value: number | null; ci: { low: number; high: number } | null; n: number } | undefined): Estimate | undefined =>

@@ -1,14 +1,21 @@
 /**
  * The trait-space report section from an eval summary with a planted structure: the summary's paired
  * shifts from the base go through the real mapping and analysis, and the section comes out in both the
- * HTML page (with its plot) and the Markdown summary; without enough subjects it is left out.
+ * HTML page (with its plot) and the Markdown summary; without enough subjects it is left out. With a
+ * steer stage's persona vectors and assistant axis in the run, the first component is compared with
+ * the axis through the vectors.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { evalSummarySchema, type EvalSummary } from '../../src/evals/summary.js';
 import { congruence } from '../../src/evals/trait-space.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { steerSummarySchema } from '../../src/steer/artifacts.js';
+import { saveVectors } from '../../src/steer/vectors.js';
 import { fromSummary } from '../../src/report/from-summary.js';
-import { renderReport, type ReportData } from '../../src/report/index.js';
+import { readRun, renderReport, type ReportData } from '../../src/report/index.js';
 
 const TRAITS = ['wit', 'warmth', 'candour', 'calm'];
 /** Every subject moves along this direction (times its own amount), plus a little noise. */
@@ -48,7 +55,6 @@ function reportData(summary: EvalSummary): ReportData {
     journals: [],
     summaryNote: 'test',
     confidence: 0.95,
-    evalStatus: [],
     ...fromSummary(summary),
   };
 }
@@ -76,4 +82,40 @@ test('the section is left out under three subjects, and no reverse Turing sectio
   assert.equal(data.reverseTuring, undefined);
   const { markdown } = await renderReport(data);
   assert.doesNotMatch(markdown, /Which traits move together|Reverse Turing/);
+});
+
+test('with the steer stage\'s vectors and axis in the run, the first component is compared with the assistant axis', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'persona-lab-trait-axis-'));
+  try {
+    const hidden = 6;
+    const layer = 2;
+    // Trait j's persona vector: 3 x the j-th unit vector (any length: the alignment uses unit vectors).
+    const traitVector = (j: number) => Array.from({ length: hidden }, (_, d) => (d === j ? 3 : 0));
+    const norm = Math.hypot(...DIRECTION);
+    const write = (file: string, kind: 'persona' | 'assistantAxis', trait: string, v: number[]) =>
+      saveVectors(join(dir, file), { kind, trait, modelId: 'm', layers: [1, layer], vectors: [new Float32Array(hidden), Float32Array.from(v)], nPositive: 1, nNegative: 1, meta: {} });
+    mkdirSync(join(dir, 'steer'), { recursive: true });
+    TRAITS.forEach((t, j) => write(`steer/t${j}.json`, 'persona', t, traitVector(j)));
+    // The axis built from the planted direction through the trait vectors, plus a part off their span.
+    write('steer/axis.json', 'assistantAxis', 'assistant', [...DIRECTION.map((x) => x / norm), 0, 0]);
+    const traitEntry = (j: number) => ({ persona: 'P', traitIndex: j, trait: TRAITS[j], vectorFile: `steer/t${j}.json`, counts: {}, sweep: { baseline: { expression: null, coherence: null, n: 0 }, cells: [], chosen: null, coherenceFloor: null }, monitor: null, shifts: [], screened: [] });
+    const steer = steerSummarySchema.parse({ model: 'm', traits: TRAITS.map((_, j) => traitEntry(j)), axis: { layers: [layer], axisLayer: layer, floors: [0], observed: 10, percentile: 25, file: 'steer/axis.json' } });
+    writeFileSync(join(dir, 'steer', 'summary.json'), JSON.stringify(steer));
+    const constitution = { name: 'P', traits: TRAITS.map((label) => ({ trait: `I show ${label}.`, label, questions: ['?'] })) };
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ name: 'r', personaLabVersion: 'test', gitRevision: null, startedAt: '2026-01-01T00:00:00Z', seeds: [1], config: { constitutions: [{ path: 'p.yaml', constitution }] } }));
+    mkdirSync(join(dir, 'evals'));
+    writeFileSync(join(dir, 'evals', 'summary.json'), JSON.stringify(summaryWith(12)));
+    const data = readRun(dir);
+    const axis = data.traitSpace!.axis!;
+    assert.equal(axis.layer, layer);
+    assert.equal(axis.traits, 4);
+    assert.ok(axis.cosine > 0.99, `cosine ${axis.cosine}`);
+    assert.ok(axis.randomBaseline < 0.9);
+    assert.match((await renderReport(data)).markdown, /cosine.{0,3} with the assistant axis is 1\.00/);
+    // A trait without a vector: the two spaces are not comparable, and nothing is claimed.
+    writeFileSync(join(dir, 'steer', 'summary.json'), JSON.stringify({ ...steer, traits: steer.traits.slice(1) }));
+    assert.equal(readRun(dir).traitSpace!.axis, undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

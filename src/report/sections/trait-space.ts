@@ -24,7 +24,7 @@ export function traitSpaceSection(data: TraitSpaceData | undefined): Section {
       ? 'No component stands out from independent traits (parallel analysis): no low-dimensional persona space at this size.'
       : `${data.dimensions} component${data.dimensions > 1 ? 's' : ''} stand${data.dimensions > 1 ? '' : 's'} out from independent traits (parallel analysis), explaining ${num(pcs.slice(0, data.dimensions).reduce((s, c) => s + c.explained.value, 0) * 100, 0)}% of the shifts.`;
   const axis = data.axis
-    ? ` Through the traits' persona vectors (layer ${data.axis.layer}), the first component's |cosine| with the assistant axis is ${num(data.axis.cosine)} (random loadings through the same vectors: ${num(data.axis.randomBaseline)}).`
+    ? ` Through the persona vectors of its ${data.axis.traits} trait-expression columns (layer ${data.axis.layer}), the first component's |cosine| with the assistant axis is ${num(data.axis.cosine)} (random loadings through the same vectors: ${num(data.axis.randomBaseline)}).`
     : '';
   return {
     id,
