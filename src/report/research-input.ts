@@ -9,7 +9,8 @@ import type { Estimate, SubjectKind } from './model.js';
 export interface ReverseTuringData {
   candidates: number;
   chance: number;
-  subjects: { subject: string; kind: SubjectKind; persona: string | null; accuracy: Estimate; missing: number }[];
+  /** Every subject that ran; accuracy absent when none of its picks could be read. */
+  subjects: { subject: string; kind: SubjectKind; persona: string | null; accuracy?: Estimate; missing: number }[];
   /** Trained cells pooled over seeds. */
   cells: { persona: string; condition: string; accuracy: Estimate; seeds: number }[];
   personas: { persona: string; accuracy: Estimate }[];
@@ -38,8 +39,7 @@ export function reverseTuringData(summary: EvalSummary): ReverseTuringData | und
   const strategies: ReverseTuringData['strategies'] = [];
   const picked: ReverseTuringData['picked'] = [];
   for (const [subject, metrics] of Object.entries(result.subjects)) {
-    const accuracy = estimate(metrics.accuracy);
-    if (accuracy) subjects.push({ subject, kind: info.get(subject)?.kind ?? 'other', persona: info.get(subject)?.persona ?? null, accuracy, missing: metrics.accuracy.missing });
+    if (metrics.accuracy) subjects.push({ subject, kind: info.get(subject)?.kind ?? 'other', persona: info.get(subject)?.persona ?? null, accuracy: estimate(metrics.accuracy), missing: metrics.accuracy.missing });
     for (const [metric, m] of Object.entries(metrics) as [string, Metric][]) {
       const share = estimate(m);
       if (!share) continue;

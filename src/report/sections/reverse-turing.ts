@@ -6,8 +6,8 @@ import { absent, baselinesFirst, estimateColumns, table, type Section } from '..
 import type { Estimate } from '../model.js';
 
 /** "above" / "below" chance when the interval excludes it, else "at chance". */
-function versusChance(e: Estimate, chance: number): string {
-  if (!Number.isFinite(e.lo) || !Number.isFinite(e.hi)) return '–';
+function versusChance(e: Estimate | undefined, chance: number): string {
+  if (!e || !Number.isFinite(e.lo) || !Number.isFinite(e.hi)) return '–';
   return e.lo > chance ? 'above' : e.hi < chance ? 'below' : 'at chance';
 }
 
@@ -16,7 +16,7 @@ export function reverseTuringSection(data: ReverseTuringData | undefined): Secti
   const title = 'Reverse Turing test';
   if (!data || data.subjects.length === 0) return absent(id, title, 'No reverse Turing test results in the summary (eval.evals must name reverseTuring).');
   const subjects = baselinesFirst(data.subjects, (s) => s.kind);
-  const values = subjects.map((s) => ({ subject: s.subject, kind: s.kind, ...s.accuracy }));
+  const values = subjects.flatMap((s) => (s.accuracy ? [{ subject: s.subject, kind: s.kind, ...s.accuracy }] : []));
   const spec = {
     data: { values },
     width: 380,
@@ -41,7 +41,7 @@ export function reverseTuringSection(data: ReverseTuringData | undefined): Secti
       `chance is 1/${data.candidates} = ${chance}. "above" means the interval lies above chance. Trials whose pick could not be read are counted, not scored` +
       (data.unparsedPicks ? ` (${data.unparsedPicks} here).` : '.') +
       ' Strategies are the subjects\' own accounts of how they decided, sorted into categories by the judge: what a model says it did, not necessarily what it did.',
-    plots: [{ caption: `Accuracy naming the twin (95% intervals); the dashed line is chance (1/${data.candidates}).`, spec }],
+    plots: values.length ? [{ caption: `Accuracy naming the twin (95% intervals); the dashed line is chance (1/${data.candidates}).`, spec }] : [],
     tables: [
       table(
         'Accuracy naming the twin, per subject',
