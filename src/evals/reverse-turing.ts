@@ -192,7 +192,8 @@ export const reverseTuringEval: Eval = {
       },
       async score(_subject, s, solved) {
         const pickedKind = solved.pick === null ? null : s.candidates.find((c) => c.label === solved.pick)!.kind;
-        const strategy = ctx.judges.length > 0 && solved.strategy.trim() ? await askPanel(ctx.judges, (j) => j.verdict(strategyJudgePrompt(solved.strategy), strategyVerdict)) : null;
+        // Only a trial with a readable pick has a strategy to file (an unreadable reply is not an account of one).
+        const strategy = ctx.judges.length > 0 && solved.pick !== null && solved.strategy.trim() ? await askPanel(ctx.judges, (j) => j.verdict(strategyJudgePrompt(solved.strategy), strategyVerdict)) : null;
         return { correct: solved.pick === null ? null : solved.pick === s.twin, pickedKind, strategy };
       },
       async aggregate(results) {
