@@ -34,6 +34,8 @@ export interface ShiftMatrix {
   se: number[][];
   /** Columns left out because some row lacks them (every row must have every column). */
   droppedColumns: string[];
+  /** Shifts without an interval (too few samples), given their column's median standard error. */
+  seImputed?: number;
 }
 
 export interface Spread {
@@ -66,6 +68,7 @@ export interface TraitSpace {
   /** Each cell's coordinates on the first two components. */
   scores: { cell: string; pc1: number; pc2: number | null }[];
   droppedColumns: string[];
+  seImputed: number;
   resamples: number;
 }
 
@@ -279,6 +282,7 @@ export function traitSpace(m: ShiftMatrix, options: Partial<TraitSpaceOptions> =
     dimensions: components.filter((c) => c.retained).length,
     scores: m.rows.map((cell, i) => ({ cell, pc1: full.scores[i][0], pc2: p > 1 ? full.scores[i][1] : null })),
     droppedColumns: m.droppedColumns,
+    seImputed: m.seImputed ?? 0,
     resamples: o.resamples,
   };
 }
@@ -341,11 +345,20 @@ export function shiftMatrix(summary: EvalSummary): ShiftMatrix | undefined {
   const all = [...new Set(rows.flatMap((r) => [...found.get(r)!.keys()]))];
   const kept = all.filter((c) => rows.every((r) => found.get(r)!.has(c)));
   const cell = (r: string, c: string) => found.get(r)!.get(c)!;
+  const se = rows.map((r) => kept.map((c) => cell(r, c).se));
+  let seImputed = 0;
+  kept.forEach((_, j) => {
+    const finite = se.map((row) => row[j]).filter(Number.isFinite).sort((a, b) => a - b);
+    if (finite.length === 0) return;
+    const median = finite[Math.floor((finite.length - 1) / 2)];
+    for (const row of se) if (!Number.isFinite(row[j])) (row[j] = median), seImputed++;
+  });
   return {
     rows,
     columns: kept.map((c) => ({ name: c, range: cell(rows[0], c).range })),
     values: rows.map((r) => kept.map((c) => cell(r, c).value)),
-    se: rows.map((r) => kept.map((c) => cell(r, c).se)),
+    se,
     droppedColumns: all.filter((c) => !kept.includes(c)),
+    seImputed,
   };
 }

@@ -184,7 +184,7 @@ test('the shift matrix of a summary: paired differences from the base, on one fo
     value: 50,
     n: 10,
     ci: null,
-    comparisons: difference === null ? [] : [{ against: 'base', difference, ci: { low: difference - half, high: difference + half }, n: 10, paired: true }],
+    comparisons: difference === null ? [] : [{ against: 'base', difference, ci: half < 0 ? null : { low: difference - half, high: difference + half }, n: 10, paired: true }],
   });
   const summary = evalSummarySchema.parse({
     version: 1,
@@ -210,7 +210,7 @@ test('the shift matrix of a summary: paired differences from the base, on one fo
       {
         eval: 'psychometrics',
         status: 'ok',
-        subjects: Object.fromEntries(['prompted', 'cell.sft.seed-1', 'steered'].map((s, i) => [s, { openness: metric(i + 1, 0.392), neuroticism: metric(-1, 0.392) }])),
+        subjects: Object.fromEntries(['prompted', 'cell.sft.seed-1', 'steered'].map((s, i) => [s, { openness: metric(i + 1, 0.392), neuroticism: metric(-1, i === 2 ? -1 : 0.392) }])),
       },
     ],
   });
@@ -218,6 +218,8 @@ test('the shift matrix of a summary: paired differences from the base, on one fo
   assert.deepEqual(m.rows, ['prompted', 'cell.sft.seed-1', 'steered']);
   assert.deepEqual(m.columns.map((c) => c.name), ['expression.P.wit', 'ipip.openness', 'ipip.neuroticism']);
   assert.deepEqual(m.droppedColumns, ['expression.P.calm']);
+  assert.equal(m.seImputed, 1, 'the steered neuroticism shift has no interval');
+  close(m.se[2][2], 0.05, 1e-6, 'it takes its column\'s median standard error');
   assert.deepEqual(m.values[0], [0.4, 0.25, -0.25]);
   close(m.se[0][0], 0.05, 1e-6, 'se from the 95% half-width 9.8 on the 0-100 scale');
   close(m.se[0][1], 0.05, 1e-6, 'IPIP on its 4-point range');

@@ -36,6 +36,8 @@ export function traitSpaceSection(data: TraitSpaceData | undefined): Section {
       'Stability: |Tucker congruence| of the resampled loadings with the full-sample ones, resampling subjects and redrawing every shift from its own interval (≥ 0.95 the same component, < 0.85 not stable). ' +
       `The null share is the 95th percentile under independent permutation of each trait (parallel analysis). ${answer}${axis}` +
       (data.droppedColumns.length ? ` Left out (not measured on every subject): ${data.droppedColumns.join(', ')}; set eval.traitExpression.traits: all to keep them.` : '') +
+      (data.seImputed ? ` ${data.seImputed} shifts without an interval (too few samples) were redrawn with their trait's median standard error.` : '') +
+      (data.components.every((c) => c.stability.measurement === null) ? ' No measurement stability: some trait has no shift with an interval.' : '') +
       (data.cells < 10 ? ' Under 10 subjects, read the stability and intervals as rough.' : ''),
     plots: pcs.length > 1 ? [{ caption: 'Subjects on the first two components.', spec }] : [],
     tables: [
