@@ -35,7 +35,8 @@ export function traitSpaceSection(data: TraitSpaceData | undefined): Section {
       `Principal components of the ${data.centred ? 'centred ' : ''}rows. Explained-variance intervals: 95% percentile over ${data.resamples} resamples of the subjects. ` +
       'Stability: |Tucker congruence| of the resampled loadings with the full-sample ones, resampling subjects and redrawing every shift from its own interval (≥ 0.95 the same component, < 0.85 not stable). ' +
       `The null share is the 95th percentile under independent permutation of each trait (parallel analysis). ${answer}${axis}` +
-      (data.droppedColumns.length ? ` Left out (not measured on every subject): ${data.droppedColumns.join(', ')}; set eval.traitExpression.traits: all to keep them.` : '') +
+      (data.droppedColumns.length ? ` Left out (no paired shift from the base for every subject): ${data.droppedColumns.join(', ')}.` : '') +
+      (data.droppedColumns.some((c) => c.startsWith('expression.')) ? ' To measure every subject on every persona\'s traits, set eval.traitExpression.traits: all.' : '') +
       (data.seImputed ? ` ${data.seImputed} shifts without an interval (too few samples) were redrawn with their trait's median standard error.` : '') +
       (data.components.every((c) => c.stability.measurement === null) ? ' No measurement stability: some trait has no shift with an interval.' : '') +
       (data.cells < 10 ? ' Under 10 subjects, read the stability and intervals as rough.' : ''),
