@@ -351,7 +351,11 @@ export function shiftMatrix(summary: EvalSummary): ShiftMatrix | undefined {
     const finite = se.map((row) => row[j]).filter(Number.isFinite).sort((a, b) => a - b);
     if (finite.length === 0) return;
     const median = finite[Math.floor((finite.length - 1) / 2)];
-    for (const row of se) if (!Number.isFinite(row[j])) (row[j] = median), seImputed++;
+    for (const row of se) {
+      if (Number.isFinite(row[j])) continue;
+      row[j] = median;
+      seImputed++;
+    }
   });
   return {
     rows,
