@@ -96,10 +96,10 @@ export function symmetricEigen(matrix: readonly (readonly number[])[]): { values
   for (let sweep = 0; sweep < 100; sweep++) {
     let off = 0;
     for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p][q] * a[p][q];
-    if (Math.sqrt(off) <= 1e-14 * scale) break;
+    if (Math.sqrt(off) <= 1e-13 * scale) break;
     for (let p = 0; p < n; p++) {
       for (let q = p + 1; q < n; q++) {
-        if (a[p][q] === 0) continue;
+        if (Math.abs(a[p][q]) <= 1e-16 * scale) continue;
         // The rotation that zeroes a[p][q] (the smaller of the two angles, for stability).
         const theta = (a[q][q] - a[p][p]) / (2 * a[p][q]);
         const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
@@ -148,7 +148,9 @@ export function pca(x: readonly (readonly number[])[], centre: boolean): Pca {
   const means = Array.from({ length: p }, (_, j) => (centre ? mean(x.map((r) => r[j])) : 0));
   const z = x.map((r) => r.map((v, j) => v - means[j]));
   const divisor = centre ? Math.max(1, n - 1) : Math.max(1, n);
-  const cov = Array.from({ length: p }, (_, i) => Array.from({ length: p }, (_, j) => z.reduce((s, r) => s + r[i] * r[j], 0) / divisor));
+  const cov = Array.from({ length: p }, () => new Array<number>(p).fill(0));
+  for (const r of z) for (let i = 0; i < p; i++) for (let j = i; j < p; j++) cov[i][j] += r[i] * r[j];
+  for (let i = 0; i < p; i++) for (let j = i; j < p; j++) cov[j][i] = cov[i][j] /= divisor;
   const { values, vectors } = symmetricEigen(cov);
   const variances = values.map((v) => Math.max(0, v));
   const total = variances.reduce((s, v) => s + v, 0);
@@ -212,6 +214,9 @@ function orthogonalTo(row: number[], directions: readonly (readonly number[])[])
   return out;
 }
 
+/** Permutations per component of the parallel analysis (a 95th percentile needs a few hundred; each is one eigen-decomposition). */
+const PERMUTATIONS = 300;
+
 function sequentialNull(values: readonly (readonly number[])[], full: Pca, k: number, o: TraitSpaceOptions): number[] {
   const p = values[0].length;
   const means = Array.from({ length: p }, (_, j) => (o.centre ? mean(values.map((r) => r[j])) : 0));
@@ -222,7 +227,7 @@ function sequentialNull(values: readonly (readonly number[])[], full: Pca, k: nu
     const residual = values.map((r, i) => r.map((v, j) => v - means[j] - full.scores[i].slice(0, c).reduce((s, score, l) => s + score * full.loadings[l][j], 0)));
     const residualShare = full.variances.slice(c).reduce((s, v) => s + v, 0) / total;
     const tops: number[] = [];
-    for (let b = 0; b < o.resamples; b++) {
+    for (let b = 0; b < Math.min(o.resamples, PERMUTATIONS); b++) {
       const columns = Array.from({ length: p }, (_, j) => shuffle(residual.map((r) => r[j]), rng));
       const permuted = residual.map((_, i) => orthogonalTo(columns.map((col) => col[i]), full.loadings.slice(0, c)));
       const shuffledPca = pca(permuted, o.centre);
