@@ -21,6 +21,7 @@ import { personaClassifierEval } from './persona-classifier.js';
 import { preferencesEval } from './preferences.js';
 import { prefillEval } from './prefill.js';
 import { psychometricsEval } from './psychometrics.js';
+import { reverseTuringEval } from './reverse-turing.js';
 import { cellOf, fileSafe, kindOf, promptedByPersona } from './subjects.js';
 import { evalSummarySchema, type EvalResult, type EvalSummary } from './summary.js';
 import { traitExpressionEval } from './trait-expression.js';
@@ -43,6 +44,7 @@ export const EVALS: Record<EvalId, Eval> = {
   psychometrics: psychometricsEval,
   capability: capabilityEval,
   aiRepresentation: aiRepresentationEval,
+  reverseTuring: reverseTuringEval,
 };
 
 export interface EvalExperiment {

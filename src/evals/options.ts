@@ -8,8 +8,9 @@ import { z } from 'zod';
 
 /** The evals a run runs when `eval.evals` is not given. */
 export const DEFAULT_EVAL_IDS = ['classifier', 'prefill', 'preferences', 'traitExpression', 'identity', 'leakage', 'drift', 'psychometrics', 'capability'] as const;
-/** Every eval: the defaults, and those a research question asks for by name (white-box ones need engine subjects). */
-export const EVAL_IDS = [...DEFAULT_EVAL_IDS, 'aiRepresentation'] as const;
+/** Research evals run only when named in `evals`: they answer open questions, cost many calls or need engine subjects. */
+export const RESEARCH_EVAL_IDS = ['aiRepresentation', 'reverseTuring'] as const;
+export const EVAL_IDS = [...DEFAULT_EVAL_IDS, ...RESEARCH_EVAL_IDS] as const;
 export const evalIdSchema = z.enum(EVAL_IDS);
 export type EvalId = z.infer<typeof evalIdSchema>;
 
@@ -90,6 +91,10 @@ export const traitExpressionOptionsSchema = z
       .default(0.25)
       .describe('Judge scores are the probability-weighted mean of number tokens where the judge returns log-probabilities; below this mass on numbers the score is missing (published).'),
     pairwiseCoherence: z.boolean().default(true).describe('Judge each subject\'s reply against the base\'s (and the prompted one\'s) in both orders; consistent verdicts only.'),
+    traits: z
+      .enum(['own', 'all'])
+      .default('own')
+      .describe('own: each subject on its own persona\'s traits (the base on all); all: every subject on every constitution\'s traits, so shifts of every trait can be compared across personas (the trait-space report section).'),
     temperature: temperature(0.7),
     maxTokens: maxTokens(300),
   })
@@ -157,9 +162,25 @@ export const aiRepresentationOptionsSchema = z
   })
   .strict();
 
+export const reverseTuringOptionsSchema = z
+  .object({
+    trials: z.number().int().positive().default(20).describe('Trials per subject: the independent units of its accuracy.'),
+    candidates: z.number().int().min(2).default(3).describe('Candidates per trial (K), its twin among them: chance is 1/K. Subjects with fewer than K - 1 decoys are left out (named in the notes).'),
+    questions: z.number().int().positive().default(3).describe('Questions the subject asks; every candidate answers each.'),
+    pool: z
+      .array(z.enum(['subjects', 'personas']))
+      .min(1)
+      .default(['subjects', 'personas'])
+      .describe('Where decoys come from: subjects (the run\'s other subjects: base, prompted, trained, steered), personas (the subject\'s own model told to be each other constitution).'),
+    decoys: z.array(z.string().min(1)).optional().describe('Names of the run\'s subjects allowed as decoys; default: every other subject.'),
+    temperature: temperature(0.7),
+    maxTokens: maxTokens(200),
+  })
+  .strict();
+
 export const evalOptionsSchema = z
   .object({
-    evals: z.array(evalIdSchema).min(1).default([...DEFAULT_EVAL_IDS]).describe('Which evaluations run (aiRepresentation only when named).'),
+    evals: z.array(evalIdSchema).min(1).default([...DEFAULT_EVAL_IDS]).describe('Which evaluations run (default: all but the research evals, which run when named).'),
     baseline: z.string().default('base').describe('Name of the subject every score is compared with (the untrained base model).'),
     prompted: z.string().default('prompted').describe('Name of the prompted-baseline subject (base + constitution system prompt).'),
     bootstrap: z.number().int().min(100).default(1000).describe('Bootstrap resamples for 95% intervals.'),
@@ -182,6 +203,7 @@ export const evalOptionsSchema = z
     psychometrics: psychometricsOptionsSchema.default(psychometricsOptionsSchema.parse({})),
     capability: capabilityOptionsSchema.default(capabilityOptionsSchema.parse({})),
     aiRepresentation: aiRepresentationOptionsSchema.default(aiRepresentationOptionsSchema.parse({})),
+    reverseTuring: reverseTuringOptionsSchema.default(reverseTuringOptionsSchema.parse({})),
   })
   .strict();
 export type EvalOptions = z.infer<typeof evalOptionsSchema>;

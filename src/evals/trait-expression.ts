@@ -130,7 +130,7 @@ export const traitExpressionEval: Eval = {
       solvedSchema: replySchema,
       scoreSchema,
       samples: (subject) =>
-        targetsOf(ctx, subject).flatMap((c) =>
+        (o.traits === 'all' ? ctx.constitutions : targetsOf(ctx, subject)).flatMap((c) =>
           c.traits.flatMap((t, traitIndex) => {
             const prompts = tp.prompts.get(c.name)![traitIndex];
             return prompts.length === 0 ? [] : Array.from({ length: o.samplesPerTrait }, (_, index) => ({ persona: c.name, trait: t.trait, traitIndex, question: prompts[index % prompts.length], index }));

@@ -20,6 +20,7 @@ import type {
   ScoreRow,
   SubjectKind,
 } from './model.js';
+import { reverseTuringData, traitSpaceData } from './research-input.js';
 
 /** A summary metric as an estimate; absent when it has no value. */
 export function estimateOf(m: Metric | undefined): Estimate | undefined {
@@ -293,7 +294,9 @@ function distinctPersonas(summary: EvalSummary): string[] {
 }
 
 /** Fills the summary-derived parts of the report's data. */
-export function fromSummary(summary: EvalSummary): Pick<ReportData, 'headline' | 'classifier' | 'preferences' | 'leakage' | 'drift' | 'bigFive' | 'capability' | 'scores' | 'evalStatus' | 'judgeAgreement'> {
+export function fromSummary(
+  summary: EvalSummary,
+): Pick<ReportData, 'headline' | 'classifier' | 'preferences' | 'leakage' | 'drift' | 'bigFive' | 'capability' | 'scores' | 'evalStatus' | 'judgeAgreement' | 'reverseTuring' | 'traitSpace'> {
   return {
     headline: headline(summary),
     classifier: classifierSection(summary),
@@ -305,5 +308,7 @@ export function fromSummary(summary: EvalSummary): Pick<ReportData, 'headline' |
     scores: scoreRows(summary),
     evalStatus: summary.evals.map((r) => ({ evaluation: r.eval, status: r.status, ...(r.reason ? { reason: r.reason } : {}) })),
     judgeAgreement: summary.evals.flatMap((r) => r.judgeAgreement.map((j) => ({ evaluation: r.eval, ...j }))),
+    reverseTuring: reverseTuringData(summary),
+    traitSpace: traitSpaceData(summary),
   };
 }

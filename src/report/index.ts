@@ -16,8 +16,10 @@ import { driftSection } from './sections/drift.js';
 import { headlineSection } from './sections/headline.js';
 import { leakageSection } from './sections/leakage.js';
 import { preferencesSection } from './sections/preferences.js';
+import { reverseTuringSection } from './sections/reverse-turing.js';
 import { runSection } from './sections/run.js';
 import { scoresSection } from './sections/scores.js';
+import { traitSpaceSection } from './sections/trait-space.js';
 import { transcriptsSection } from './sections/transcripts.js';
 
 export { escapeHtml } from './escape.js';
@@ -55,6 +57,8 @@ export function reportSections(data: ReportData): Section[] {
     driftSection(data.drift),
     bigFiveSection(data.bigFive),
     capabilitySection(data.capability),
+    ...(data.reverseTuring ? [reverseTuringSection(data.reverseTuring)] : []),
+    ...(data.traitSpace ? [traitSpaceSection(data.traitSpace)] : []),
     scoresSection(data.scores),
     transcriptsSection(data.transcripts),
     runSection(data),

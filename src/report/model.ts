@@ -4,6 +4,7 @@
  * shape is a change to that mapping alone. Every field of every section is optional in the sense
  * that a section whose data is absent is left out with a one-line note.
  */
+import type { ReverseTuringData, TraitSpaceData } from './research-input.js';
 
 /** A score with its sample size and 95% interval (bootstrap or exact, as the eval computed it). */
 export interface Estimate {
@@ -203,4 +204,6 @@ export interface ReportData {
   capability?: CapabilityRow[];
   scores?: ScoreRow[];
   transcripts?: Transcript[];
+  reverseTuring?: ReverseTuringData;
+  traitSpace?: TraitSpaceData;
 }

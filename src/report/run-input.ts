@@ -12,6 +12,7 @@ import { fromSummary } from './from-summary.js';
 import { readAccountingFile } from '../providers/accounting-file.js';
 import type { ReportData } from './model.js';
 import { readTranscripts } from './transcripts-input.js';
+import { traitAxisAlignment } from './trait-axis-input.js';
 
 /** Where the eval stage writes its summary, relative to the run directory. */
 export const SUMMARY_PATH = join('evals', 'summary.json');
@@ -83,5 +84,8 @@ export function readRun(runDir: string): ReportData {
     evalStatus: [],
     transcripts: readTranscripts(runDir, summary ? [summary.baseline, summary.prompted].filter((s): s is string => !!s) : ['base', 'prompted']),
   };
-  return summary ? { ...base, ...fromSummary(summary) } : base;
+  if (!summary) return base;
+  const data = { ...base, ...fromSummary(summary) };
+  const axis = data.traitSpace && traitAxisAlignment(runDir, data.traitSpace);
+  return axis ? { ...data, traitSpace: { ...data.traitSpace!, axis } } : data;
 }
