@@ -15,7 +15,7 @@ import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js
 import { checkGenerateChanges, ON_CHANGE } from '../experiments/changes.js';
 import type { StageContext } from '../experiments/context.js';
 import { checkModelInputs } from '../experiments/inputs.js';
-import { loadExperiment, type LoadedExperiment } from '../experiments/load.js';
+import { limitOverrides, loadExperiment, type LoadedExperiment } from '../experiments/load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
 import { cellLabel } from '../experiments/methods/index.js';
 import { failedEvals } from '../evals/outcome.js';
@@ -160,8 +160,10 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
     .argument('<experiment>', 'experiment YAML')
     .option('--dry-run', 'print the plan (stages, models, datasets, trained cells, subjects, each eval\'s sample sizes) and run nothing')
     .option('--set <key.path=value>', 'override an option of the experiment file (repeatable; the value is YAML), e.g. --set eval.bootstrap=200', (v: string, all: string[]) => [...all, v], [] as string[])
-    .action(async (file: string, runOptions: { dryRun?: boolean; set: string[] }) => {
+    .option('--limit <n>', 'smoke test: at most n samples per eval and subject, n prompts per trait and n generated items per dataset (--set generate.limit=n --set eval.limit=n)')
+    .action(async (file: string, runOptions: { dryRun?: boolean; set: string[]; limit?: string }) => {
       const options = program.opts();
+      runOptions.set = [...runOptions.set, ...limitOverrides(runOptions.limit)];
       if (runOptions.dryRun) {
         const { planRun, planText } = await import('../experiments/plan.js');
         const plan = await planRun(file, runOptions.set);

@@ -169,7 +169,7 @@ async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
     const settled = await Promise.allSettled(
       ctx.subjects.map(async (subject, i) => {
         const records = await journals[i].runAll(
-          task.samples(subject),
+          task.samples(subject).slice(0, ctx.options.limit),
           (s) => task.key(s),
           (sample) =>
             withJudgeTallies(async () => {
