@@ -155,7 +155,7 @@ export function estimateRun(loaded: LoadedExperiment, stages: readonly string[],
   if (stages.includes('generate')) estimateGenerate(ledger, loaded, generateOptionsSchema.parse(experiment.generate ?? {}));
   if (stages.includes('eval')) {
     const m = experiment.models;
-    const judges: Role[] = m.judge || m.teacher ? ['judge', ...(m.secondJudge ? (['secondJudge'] as const) : [])] : [];
+    const judges: Role[] = ['judge', ...(m.secondJudge ? (['secondJudge'] as const) : [])];
     estimateEvals(ledger, loaded, evalOptionsSchema.parse(experiment.eval ?? {}), subjects, judges);
   }
   // Roles without a model of their own fall back as the run does: judge -> teacher -> subject, user simulator -> teacher -> subject.
