@@ -158,7 +158,7 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
     .command('run')
     .description('generate -> train -> eval -> report for the experiment\'s matrix (personas x formats x methods x seeds); resumable: re-run to continue')
     .argument('<experiment>', 'experiment YAML')
-    .option('--dry-run', 'print the plan (stages, models, datasets, trained cells, subjects, each eval\'s sample sizes) and run nothing')
+    .option('--dry-run', 'print the plan (stages, models, datasets, trained cells, subjects, each eval\'s sample sizes) with estimated calls and tokens per role, cost (prices:) and ETA, and run nothing')
     .option('--set <key.path=value>', 'override an option of the experiment file (repeatable; the value is YAML), e.g. --set eval.bootstrap=200', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--limit <n>', 'smoke test: at most n samples per eval and subject, n prompts per trait and n generated items per dataset (--set generate.limit=n --set eval.limit=n)')
     .action(async (file: string, runOptions: { dryRun?: boolean; set: string[]; limit?: string }) => {
