@@ -8,14 +8,14 @@ import { dirname, resolve } from 'node:path';
 import { InputError, ProviderError } from '../core/errors.js';
 import { printable, redactCredentials } from '../core/redact.js';
 import { lockRunDir } from '../core/run-lock.js';
-import { clearResponseCache, EndpointUnreachableError, parseLocalModelRef } from '../providers/index.js';
+import { clearResponseCache, EndpointUnreachableError, parseLocalModelRef, resolveModelRef } from '../providers/index.js';
 import type { ChatModel } from '../providers/types.js';
 import { TrainJobHandedOff } from '../train/backends/types.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
 import { checkGenerateChanges, ON_CHANGE } from '../experiments/changes.js';
 import type { StageContext } from '../experiments/context.js';
 import { checkModelInputs } from '../experiments/inputs.js';
-import { loadExperiment, type LoadedExperiment } from '../experiments/load.js';
+import { limitOverrides, loadExperiment, type LoadedExperiment } from '../experiments/load.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from '../experiments/stages.js';
 import { cellLabel } from '../experiments/methods/index.js';
 import { failedEvals } from '../evals/outcome.js';
@@ -158,10 +158,12 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
     .command('run')
     .description('generate -> train -> eval -> report for the experiment\'s matrix (personas x formats x methods x seeds); resumable: re-run to continue')
     .argument('<experiment>', 'experiment YAML')
-    .option('--dry-run', 'print the plan (stages, models, datasets, trained cells, subjects, each eval\'s sample sizes) and run nothing')
+    .option('--dry-run', 'print the plan (stages, models, datasets, trained cells, subjects, each eval\'s sample sizes) with estimated calls and tokens per role, cost (prices:) and ETA, and run nothing')
     .option('--set <key.path=value>', 'override an option of the experiment file (repeatable; the value is YAML), e.g. --set eval.bootstrap=200', (v: string, all: string[]) => [...all, v], [] as string[])
-    .action(async (file: string, runOptions: { dryRun?: boolean; set: string[] }) => {
+    .option('--limit <n>', 'smoke test: at most n samples per eval and subject, n prompts per trait and n generated items per dataset (--set generate.limit=n --set eval.limit=n)')
+    .action(async (file: string, runOptions: { dryRun?: boolean; set: string[]; limit?: string }) => {
       const options = program.opts();
+      runOptions.set = [...runOptions.set, ...limitOverrides(runOptions.limit)];
       if (runOptions.dryRun) {
         const { planRun, planText } = await import('../experiments/plan.js');
         const plan = await planRun(file, runOptions.set);
@@ -307,6 +309,7 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
     .description('serve the local engine as an OpenAI-compatible server (chat completions with streaming, completions, embeddings, models, /health)')
     .requiredOption('--model <dir>', 'a Hugging Face model directory, a .gguf file, "hf:<org>/<name>[@revision]" (pulled into the Hub cache), or "tiny" for the bundled model')
     .option('--adapter <[name=]dir[*scale]>', 'a PEFT LoRA adapter (repeatable): name=dir serves base+adapter as its own model id; a bare dir is applied to the base model itself; *scale weights it', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--steered <name=ref>', 'a steered or capped model served as its own model id (repeatable): name=steered(<base>):<vector file>[@<layer>*<coef>] or name=capped(<base>):<capping.json>', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--name <id>', 'the model id clients ask for', 'persona-lab')
     .option('--host <host>', 'address to bind (loopback by default)', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', (v) => Number(v), 8000)
@@ -315,7 +318,7 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
     .option('--timeout <seconds>', 'a request unanswered after this long gets 504', (v) => Number(v), 300)
     .option('--body-limit <bytes>', 'largest request body (413 beyond)', (v) => Number(v), 1024 * 1024)
     .option('--log-prompts', 'put each request\'s last message (truncated) in the access log')
-    .action(async (options: { model: string; adapter: string[]; name: string; host: string; port: number; concurrency: number; maxQueue: number; timeout: number; bodyLimit: number; logPrompts?: boolean }) => {
+    .action(async (options: { model: string; adapter: string[]; steered: string[]; name: string; host: string; port: number; concurrency: number; maxQueue: number; timeout: number; bodyLimit: number; logPrompts?: boolean }) => {
       const { LocalChatModel } = await import('../engine/provider.js');
       const open = (ref: string) => Object.assign(LocalChatModel.open(parseLocalModelRef(ref)), { boundedContext: true });
       const { serveModels } = await import('../providers/server.js');
@@ -330,6 +333,13 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
         const [id, dir] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
         if (!id || !dir || id in models) throw new InputError('serve', '--adapter', `name=dir[*scale] with a new, non-empty name (got "${a}")`);
         models[id] = open(`local:${[base, ...stacked, dir].join('+')}`);
+      }
+      for (const s of options.steered) {
+        const [id, ref] = [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)];
+        const resolved = s.includes('=') && id && !(id in models) ? resolveModelRef(ref) : undefined;
+        if (resolved?.provider !== 'steered') throw new InputError('serve', '--steered', `name=steered(<base>):<vector file>[@<layer>*<coef>] or name=capped(<base>):<capping.json> with a new, non-empty name (got "${s}")`);
+        const { model } = await resolved.entry.create(resolved.ref, { env: process.env, cwd: process.cwd(), noCache: true });
+        models[id] = Object.assign(model, { boundedContext: true });
       }
       const handle = await serveModels(models, { host: options.host, port: options.port, concurrency: options.concurrency, maxQueue: options.maxQueue, timeoutMs: options.timeout * 1000, bodyLimit: options.bodyLimit, logPrompts: options.logPrompts });
       emit(program.opts(), { url: handle.url, models: Object.keys(models) }, `serving ${Object.entries(models).map(([id, m]) => `${m.id} as "${id}"`).join(', ')} at ${handle.url} (Ctrl-C stops)`);

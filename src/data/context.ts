@@ -77,6 +77,9 @@ export function canonical(value: unknown): string {
 
 export const configHash = (value: unknown) => sha256(canonical(value)).slice(0, 16);
 
+/** The first `limit` items (generate.limit, set by `run --limit N` for smoke tests), or all of them. */
+export const limited = <I>(ctx: PersonaContext, items: I[]): I[] => items.slice(0, ctx.options.limit);
+
 /**
  * Runs `work` for each item not yet journaled, journaling each result as soon as it is done. The
  * journal's name carries a hash of `shaping` (everything that shapes the raw generations: options,

@@ -191,6 +191,12 @@ export const generateOptionsSchema = z
     datasets: z.array(datasetIdSchema).min(1).default([...DATASET_IDS]).describe('Which datasets to generate (prompts are expanded whenever a dataset needs them).'),
     seed: z.number().int().nonnegative().optional().describe('Seed of sampling, splits and ordering; default: the experiment\'s first seed.'),
     concurrency: z.number().int().positive().default(8).describe('Model calls in flight per dataset.'),
+    limit: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Smoke tests (`run --limit N`): at most N prompts per trait and N generated items (replies, pairs, conversations) per dataset and persona, the first N of each.'),
     heldOutFraction: fraction(0.1, 'Share of each trait\'s prompts (seeds and expanded) held out for evaluation; never in training data (ours).'),
     personaSystemTemplate: templateSchema('personaSystem')
       .optional()

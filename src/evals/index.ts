@@ -13,7 +13,7 @@ import { aiRepresentationEval } from './ai-representation.js';
 import { capabilityEval } from './capability.js';
 import { driftEval } from './drift.js';
 import { identityEval } from './identity.js';
-import { createJudge, probeJudge, type EvalJudge, type JudgeProbe } from './judging.js';
+import { addJournaledTallies, createJudge, judgeTalliesSchema, probeJudge, withJudgeTallies, type EvalJudge, type JudgeProbe } from './judging.js';
 import { leakageEval } from './leakage.js';
 import { evalOptionsSchema, type EvalId, type EvalOptionsInput } from './options.js';
 import { trainPersonaClassifier, type PersonaClassifierHandle } from './persona-classifier-training.js';
@@ -153,7 +153,7 @@ export async function runEvals(
       return { name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt, kind, ...(cell ? { cell } : {}) };
     }),
     judges: evalJudges.map((j) => j.name),
-    judgeTallies: Object.fromEntries(evalJudges.map((j) => [j.name, j.judge.tally.snapshot()])),
+    judgeTallies: Object.fromEntries(evalJudges.map((j) => [j.name, j.tally.snapshot()])),
     judgeProbes: probes,
     evals: results,
   });
@@ -166,24 +166,26 @@ async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
   try {
     const task = await ev.prepare(ctx);
     if ('skip' in task) return { eval: ev.id, status: 'skipped', reason: task.skip, ...empty };
-    const recordSchema = z.object({ sample: task.sampleSchema, solved: task.solvedSchema, score: task.scoreSchema });
+    const recordSchema = z.object({ sample: task.sampleSchema, solved: task.solvedSchema, score: task.scoreSchema, judgeTallies: judgeTalliesSchema.optional() });
     // Subjects run side by side (each with its own concurrency limit): they are usually different models.
     // allSettled: when one subject fails, the others still finish (and journal) before the eval is marked failed.
+    const journals = ctx.subjects.map((subject) => ctx.runDir.journal<ScoredRecord<unknown, unknown, unknown>>(`evals/${ev.id}/${fileSafe(subject.name)}`, recordSchema));
     const settled = await Promise.allSettled(
-      ctx.subjects.map(async (subject) => {
-        const journal = ctx.runDir.journal<ScoredRecord<unknown, unknown, unknown>>(`evals/${ev.id}/${fileSafe(subject.name)}`, recordSchema);
-        const records = await journal.runAll(
-          task.samples(subject),
+      ctx.subjects.map(async (subject, i) => {
+        const records = await journals[i].runAll(
+          task.samples(subject).slice(0, ctx.options.limit),
           (s) => task.key(s),
-          async (sample) => {
-            const solved = await task.solve(subject, sample);
-            return { sample, solved, score: await task.score(subject, sample, solved) };
-          },
+          (sample) =>
+            withJudgeTallies(async () => {
+              const solved = await task.solve(subject, sample);
+              return { sample, solved, score: await task.score(subject, sample, solved) };
+            }),
           { concurrency: ctx.options.concurrency, onProgress: (done, total) => ctx.onProgress?.({ eval: ev.id, subject: subject.name, done, total }) },
         );
         return { subject, records: new Map(records.map((r) => [task.key(r.sample), r])) };
       }),
     );
+    for (const journal of journals) addJournaledTallies(ctx.judges, journal.values());
     const failure = settled.find((r) => r.status === 'rejected');
     if (failure) throw failure.reason;
     const results = settled.map((r) => (r as PromiseFulfilledResult<SubjectRecords<unknown, unknown, unknown>>).value);

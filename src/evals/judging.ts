@@ -3,8 +3,9 @@
  * raw reply kept for the journal (audit). Parsing, bounded re-asks, the unparsed tally and the docs/protocols.md §4
  * log-probability weighted score (missing under 0.25 mass on numbers) are the providers' judge.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { z, type ZodType } from 'zod';
-import { Judge } from '../providers/judge.js';
+import { judge as askJudge, JudgeTally, scoreWithLogprobs } from '../providers/judge.js';
 import type { ChatModel } from '../providers/types.js';
 import type { RunDir } from '../core/journal.js';
 import type { EvalOptions } from './options.js';
@@ -19,26 +20,62 @@ export interface Judged<T> {
 export interface EvalJudge {
   readonly name: string;
   readonly model: ChatModel;
-  /** The providers' judge, with its tally of parsed, re-asked and unparsed verdicts. */
-  readonly judge: Judge;
+  /**
+   * What this judge did over the run: parsed, re-asked and unparsed verdicts, scores and how each was
+   * read. Calls made inside a journaled item count into that item (see withJudgeTallies) and reach
+   * this total through addJournaledTallies, so a resumed run reports what an uninterrupted one would.
+   */
+  readonly tally: JudgeTally;
   /** A JSON verdict matching `schema`; re-asked up to `reasks` times when it does not parse. */
   verdict<T>(prompt: string, schema: ZodType<T>): Promise<Judged<T>>;
   /** A number in [0, max]: probability-weighted over number tokens when log-probabilities come back. */
   score(prompt: string, max: number): Promise<Judged<number>>;
 }
 
+/** Judge calls per judge name, as journaled with the item that made them. */
+export const judgeTalliesSchema = z.record(z.string(), z.record(z.string(), z.number()));
+export type JudgeTallies = z.infer<typeof judgeTalliesSchema>;
+
+/** The tallies of the journaled item whose work is running (per judge name), if any. */
+const itemTallies = new AsyncLocalStorage<Map<string, JudgeTally>>();
+
+/**
+ * Runs one journaled item's work and returns its value with `judgeTallies`: the judge calls made
+ * inside it (omitted when none), to be journaled with the item.
+ */
+export async function withJudgeTallies<T extends object>(work: () => Promise<T>): Promise<T & { judgeTallies?: JudgeTallies }> {
+  const tallies = new Map<string, JudgeTally>();
+  const value = await itemTallies.run(tallies, work);
+  if (tallies.size === 0) return value;
+  return { ...value, judgeTallies: Object.fromEntries([...tallies].map(([name, t]) => [name, t.snapshot()])) };
+}
+
+/** Adds journaled items' judge tallies (old and new alike) into the judges' run totals. */
+export function addJournaledTallies(judges: readonly EvalJudge[], records: Iterable<{ judgeTallies?: JudgeTallies }>): void {
+  for (const record of records) {
+    for (const [name, counts] of Object.entries(record.judgeTallies ?? {})) judges.find((j) => j.name === name)?.tally.add(counts);
+  }
+}
+
 export function createJudge(name: string, model: ChatModel, o: EvalOptions['judge'] & { minNumericMass: number }): EvalJudge {
-  const judge = new Judge(model);
+  const tally = new JudgeTally();
+  // Inside a journaled item, calls count into the item; outside any, straight into the run total.
+  const tallyOfCall = () => {
+    const item = itemTallies.getStore();
+    if (!item) return tally;
+    if (!item.has(name)) item.set(name, new JudgeTally());
+    return item.get(name)!;
+  };
   return {
     name,
     model,
-    judge,
+    tally,
     async verdict<T>(prompt: string, schema: ZodType<T>): Promise<Judged<T>> {
-      const r = await judge.verdict({ prompt, schema, maxReasks: o.reasks, temperature: o.temperature, maxTokens: o.maxTokens });
+      const r = await askJudge(model, { prompt, schema, maxReasks: o.reasks, temperature: o.temperature, maxTokens: o.maxTokens, tally: tallyOfCall() });
       return { value: r.verdict ?? null, raw: r.raw };
     },
     async score(prompt: string, max: number): Promise<Judged<number>> {
-      const r = await judge.score(prompt, { min: 0, max, minMass: o.minNumericMass, temperature: o.temperature });
+      const r = await scoreWithLogprobs(model, prompt, { min: 0, max, minMass: o.minNumericMass, temperature: o.temperature, tally: tallyOfCall() });
       return { value: r.score ?? null, raw: [r.raw] };
     },
   };
@@ -81,13 +118,14 @@ export type JudgeProbe = z.infer<typeof judgeProbeSchema>;
  * fails here instead of silently skewing every score. Journaled: a resumed run does not ask again.
  */
 export async function probeJudge(judge: EvalJudge, runDir: RunDir): Promise<JudgeProbe> {
-  const journal = runDir.journal('evals/judge-probe', z.object({ score: z.number().nullable() }).strict());
+  const journal = runDir.journal('evals/judge-probe', z.object({ score: z.number().nullable(), judgeTallies: judgeTalliesSchema.optional() }).strict());
   const scores = await journal.runAll(
     PROBES,
     (p) => `${judge.name}/${p.answer}`,
-    async (p) => ({ score: (await judge.score(p.prompt, 100)).value }),
+    (p) => withJudgeTallies(async () => ({ score: (await judge.score(p.prompt, 100)).value })),
     { concurrency: PROBES.length },
   );
+  addJournaledTallies([judge], scores);
   const values = scores.map((s) => s.score);
   return { readable: values.every((v, i) => v !== null && Math.abs(v - PROBES[i].answer) <= 1), scores: values };
 }

@@ -187,6 +187,7 @@ export const evalOptionsSchema = z
     confidence: z.number().gt(0).lt(1).default(0.95),
     seed: z.number().int().nonnegative().optional().describe('Seed of sampling and bootstrap; default: the experiment\'s first seed.'),
     concurrency: z.number().int().positive().default(4).describe('Model calls in flight per eval and subject.'),
+    limit: z.number().int().positive().optional().describe('Smoke tests (`run --limit N`): at most N samples per eval and subject, the first N of each eval\'s samples.'),
     trainingOverlap: z
       .enum(['refuse', 'report'])
       .default('refuse')

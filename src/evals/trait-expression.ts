@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { Constitution } from '../constitution/index.js';
 import { checkOverlap, heldOutPrompts } from './held-out.js';
-import { askPanel, panelSchema, type EvalJudge } from './judging.js';
+import { addJournaledTallies, askPanel, judgeTalliesSchema, panelSchema, withJudgeTallies, type EvalJudge } from './judging.js';
 import { assembleAll, judgeAgreement, MetricTable } from './metrics.js';
 import { ask, baselinesOf, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type SubjectRecords, targetsOf, sampleParams } from './types.js';
 
@@ -42,7 +42,7 @@ export function pairwiseJudgePrompt(question: string, first: string, second: str
 }
 
 const pairwiseVerdict = z.object({ better: z.enum(['A', 'B']) });
-const pairwiseRecordSchema = z.object({ forward: z.array(z.string()), backward: z.array(z.string()), won: z.boolean().nullable() }).strict();
+const pairwiseRecordSchema = z.object({ forward: z.array(z.string()), backward: z.array(z.string()), won: z.boolean().nullable(), judgeTallies: judgeTalliesSchema.optional() }).strict();
 
 /**
  * One both-orders comparison: `won` is true when the subject's reply was preferred in both orders,
@@ -105,9 +105,10 @@ async function pairwiseCoherence(ctx: EvalContext, results: SubjectRecords<Sampl
   const verdicts = await journal.runAll(
     items,
     (it) => `${it.subject}|${it.against}|${it.key}`,
-    (it) => comparePair(ctx.judges[0], it.question, it.mine, it.theirs),
+    (it) => withJudgeTallies(() => comparePair(ctx.judges[0], it.question, it.mine, it.theirs)),
     { concurrency: ctx.options.concurrency, onProgress: (done, total) => ctx.onProgress?.({ eval: 'traitExpression', subject: 'pairwise coherence', done, total }) },
   );
+  addJournaledTallies(ctx.judges, verdicts);
   let inconsistent = 0;
   items.forEach((it, i) => {
     const won = verdicts[i].won;

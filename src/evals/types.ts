@@ -8,7 +8,7 @@ import type { Constitution } from '../constitution/index.js';
 import type { CellIdentity } from '../core/cell.js';
 import type { RunDir } from '../core/journal.js';
 import type { ChatMessage, ChatModel, SamplingParams } from '../providers/types.js';
-import type { EvalJudge } from './judging.js';
+import type { EvalJudge, JudgeTallies } from './judging.js';
 import type { EvalId, EvalOptions } from './options.js';
 import type { PersonaClassifierHandle } from './persona-classifier-training.js';
 import { hashSeed, type BootstrapOptions } from './stats.js';
@@ -68,6 +68,8 @@ export interface ScoredRecord<Sample, Solved, Score> {
   sample: Sample;
   solved: Solved;
   score: Score;
+  /** The judge calls made for this sample, per judge name (see withJudgeTallies). */
+  judgeTallies?: JudgeTallies;
 }
 
 export interface SubjectRecords<Sample, Solved, Score> {

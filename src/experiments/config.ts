@@ -77,6 +77,18 @@ export const experimentSchema = z
     steer: steerOptionsSchema.optional(),
     eval: evalOptionsSchema.optional(),
     run: runOptionsSchema.optional(),
+    prices: z
+      .partialRecord(
+        z.enum(['subject', 'teacher', 'judge', 'secondJudge', 'userSimulator']),
+        z
+          .object({
+            input: z.number().nonnegative().describe('USD per million input (prompt) tokens.'),
+            output: z.number().nonnegative().describe('USD per million output (completion) tokens.'),
+          })
+          .strict(),
+      )
+      .optional()
+      .describe("Prices of the models of `models:`, by role: `run --dry-run` estimates the run's cost from them."),
   })
   .strict();
 

@@ -37,6 +37,16 @@ export function applyOverrides(file: string, raw: unknown, overrides: readonly s
   return root;
 }
 
+/**
+ * `run --limit N` (smoke tests) as the overrides it stands for: generate.limit and eval.limit, which
+ * the options record keeps, so results made with a limit are never taken for full ones.
+ */
+export function limitOverrides(limit: string | undefined): string[] {
+  if (limit === undefined) return [];
+  if (!/^[1-9]\d*$/.test(limit)) throw new InputError('run', '--limit', `a whole number >= 1 (got "${limit}")`);
+  return [`generate.limit=${limit}`, `eval.limit=${limit}`];
+}
+
 /** Reads and validates an experiment (with --set overrides) and every constitution it names; throws InputError on bad input. */
 export function loadExperiment(file: string, overrides: readonly string[] = []): LoadedExperiment {
   const experiment = validate(file, applyOverrides(file, readStructured(file), overrides), experimentSchema);

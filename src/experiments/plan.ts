@@ -1,12 +1,14 @@
 /**
  * `run --dry-run`: what a run would do, from the experiment alone (validated as a run validates it),
  * without touching a model or the run directory: the stages, the model of each role, the datasets
- * and their sizes, the matrix of trained cells, the subjects evaluated and each eval's sample sizes.
+ * and their sizes, the matrix of trained cells, the subjects evaluated and each eval's sample sizes,
+ * and estimates of model calls and tokens per role, cost (where prices are set) and ETA (estimate.ts).
  */
 import { evalOptionsSchema } from '../evals/options.js';
 import { generateOptionsSchema } from '../data/options.js';
 import type { ModelRef } from '../providers/index.js';
 import { cellSubjectName } from './cells.js';
+import { estimateRun, estimateText, type RunEstimate } from './estimate.js';
 import { loadExperiment } from './load.js';
 import { checkMatrix, planMatrix, runOptionsOf } from './runner.js';
 
@@ -23,6 +25,9 @@ export interface RunPlan {
   subjects: string[];
   /** Per eval, its numeric and boolean options (samples, prompts, tokens). */
   evals: Record<string, Record<string, number | boolean>>;
+  /** Smoke-test limit (run --limit), when set. */
+  limit?: number;
+  estimate: RunEstimate;
 }
 
 /** A role's model without anything secret: "provider:model" for an object, the string as written otherwise. */
@@ -47,6 +52,8 @@ export async function planRun(file: string, overrides: string[] = []): Promise<R
   const evalOptions = evalOptionsSchema.parse(experiment.eval ?? {});
   const generate = generateOptionsSchema.parse(experiment.generate ?? {});
   const models = Object.fromEntries(Object.entries(experiment.models).flatMap(([role, ref]) => (ref === undefined ? [] : [[role, describeRef(ref as ModelRef)]])));
+  const subjects = run.stages.includes('eval') ? [evalOptions.baseline, evalOptions.prompted, ...cells, ...run.subjects.map((s) => s.name)] : [];
+  const limit = evalOptions.limit ?? generate.limit;
   return {
     experiment: experiment.name,
     runDir: loaded.runDir,
@@ -56,8 +63,10 @@ export async function planRun(file: string, overrides: string[] = []): Promise<R
     personas: loaded.constitutions.map((c) => ({ name: c.constitution.name, traits: c.constitution.traits.length })),
     datasets: run.stages.includes('generate') ? generate.datasets : [],
     cells,
-    subjects: run.stages.includes('eval') ? [evalOptions.baseline, evalOptions.prompted, ...cells, ...run.subjects.map((s) => s.name)] : [],
+    subjects,
     evals: run.stages.includes('eval') ? Object.fromEntries(evalOptions.evals.map((e) => [e, scalars((evalOptions as Record<string, unknown>)[e])])) : {},
+    ...(limit !== undefined ? { limit } : {}),
+    estimate: estimateRun(loaded, run.stages, subjects.length),
   };
 }
 
@@ -77,6 +86,8 @@ export function planText(plan: RunPlan): string {
     `train: ${plan.cells.length} adapter(s)${plan.cells.length ? `: ${plan.cells.join(', ')}` : ''}`,
     ...(plan.subjects.length ? [`eval: ${plan.subjects.length} subject(s): ${plan.subjects.join(', ')}`] : []),
     ...Object.entries(plan.evals).map(([e, o]) => `  ${e}: ${options(o)}`),
+    ...(plan.limit !== undefined ? [`limit: at most ${plan.limit} samples per eval and subject, ${plan.limit} prompts per trait and ${plan.limit} generated items per dataset (smoke test)`] : []),
+    ...estimateText(plan.estimate),
     'nothing was run (--dry-run)',
   ].join('\n');
 }

@@ -37,6 +37,12 @@ export class JudgeTally {
     const { verdicts, parsedFirst, parsedAfterReask, reasks, unparsed, scores, scoredByLogprobs, scoredByText, missingScores } = this;
     return { verdicts, parsedFirst, parsedAfterReask, reasks, unparsed, scores, scoredByLogprobs, scoredByText, missingScores };
   }
+
+  /** Adds another tally's counts (a snapshot, e.g. one read back from a journal). */
+  add(counts: Partial<Record<keyof ReturnType<JudgeTally['snapshot']>, number>>): this {
+    for (const key of Object.keys(this.snapshot()) as (keyof ReturnType<JudgeTally['snapshot']>)[]) this[key] += counts[key] ?? 0;
+    return this;
+  }
 }
 
 /** Backends found not to take an option (a 4xx when it was sent): it is not sent to them again. */

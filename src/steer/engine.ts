@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { type Hooks, type Model, LocalChatModel } from '../engine/index.js';
 import { ManagedChatModel } from '../providers/managed.js';
 import { parseLocalModelRef, type LocalModelRef } from '../providers/refs/index.js';
-import type { CallOptions, ChatMessage, ChatModel, ChatRequest, ChatResult } from '../providers/types.js';
+import type { CallOptions, ChatMessage, ChatModel, ChatRequest, ChatResult, CompletionRequest } from '../providers/types.js';
 
 export interface Rollout {
   /** Chat-template tokens of the conversation up to the assistant's turn. */
@@ -69,8 +69,21 @@ class HookedChatModel implements ChatModel {
   embed(texts: string[], options?: CallOptions): Promise<number[][]> {
     return this.inner.embed(texts, options);
   }
+  complete(request: CompletionRequest, options?: CallOptions): Promise<ChatResult> {
+    return this.inner.complete(request, options).then((r) => ({ ...r, model: this.id }));
+  }
   countTokens(text: string): number {
     return this.inner.countTokens(text);
+  }
+  get contextLength(): number {
+    return this.inner.contextLength;
+  }
+  /** The engine's context bound (LocalChatModel.boundedContext), which `serve` sets. */
+  get boundedContext(): boolean {
+    return this.inner.boundedContext;
+  }
+  set boundedContext(bounded: boolean) {
+    this.inner.boundedContext = bounded;
   }
   async close(): Promise<void> {
     await this.owner?.close();

@@ -49,3 +49,43 @@ test('SIGKILL mid-eval, then resume: every sample journaled exactly once, finish
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('SIGKILL mid-eval, then resume: the judge tallies equal those of an uninterrupted run', async () => {
+  // The judge mumbles at the first ask of every other leakage item and answers the re-ask, so re-asks are counted too.
+  const server = await startFakeServer({
+    chat: async (body) => {
+      await new Promise((r) => setTimeout(r, 20));
+      const ask = body.messages.find((m) => m.role === 'user')!.content;
+      if (body.model !== 'judge-1' || !ask.includes('position: the political') || ask.length % 2 === 1) return scriptedChat(body);
+      const reasked = body.messages.some((m) => m.role === 'assistant');
+      return reasked ? scriptedChat({ ...body, messages: body.messages.slice(0, body.messages.findIndex((m) => m.role === 'user') + 1) }) : 'Hmm, hard to say.';
+    },
+  });
+  const whole = await mkdtemp(join(tmpdir(), 'persona-lab-tallies-whole-'));
+  const killed = await mkdtemp(join(tmpdir(), 'persona-lab-tallies-killed-'));
+  const worker = (dir: string) => spawn(process.execPath, ['--import', 'tsx', 'test/evals/judged-eval-worker.ts', server.baseURL, dir], { stdio: 'inherit' });
+  const exitOf = (child: ReturnType<typeof worker>) => new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const tallies = (dir: string) => JSON.parse(readFileSync(join(dir, 'evals', 'summary.json'), 'utf8')).judgeTallies as Record<string, Record<string, number>>;
+  try {
+    assert.equal(await exitOf(worker(whole)), 0);
+    const expected = tallies(whole);
+    for (const key of ['verdicts', 'reasks', 'parsedAfterReask', 'scores', 'scoredByLogprobs']) assert.ok(expected['judge-1'][key] > 0, `the uninterrupted run counted ${key}`);
+
+    const child = worker(killed);
+    const exited = exitOf(child);
+    try {
+      const leakage = join(killed, 'journals', 'evals', 'leakage', 'base.jsonl');
+      while (journalLines(leakage).length < 5) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      child.kill('SIGKILL');
+    }
+    await exited;
+    assert.ok(!existsSync(join(killed, 'evals', 'summary.json')), 'killed before the end');
+    assert.equal(await exitOf(worker(killed)), 0);
+    assert.deepEqual(tallies(killed), expected);
+  } finally {
+    await server.close();
+    await rm(whole, { recursive: true, force: true });
+    await rm(killed, { recursive: true, force: true });
+  }
+});

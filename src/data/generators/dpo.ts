@@ -8,7 +8,7 @@
  * The teacher's own name is replaced by the student's in chosen replies.
  */
 import { z } from 'zod';
-import { complete, configHash, dedupRows, DropCounts, journaled, replyChecker, sampleSchema, usableReply, writeDataset, type PersonaContext } from '../context.js';
+import { complete, configHash, dedupRows, DropCounts, journaled, limited, replyChecker, sampleSchema, usableReply, writeDataset, type PersonaContext } from '../context.js';
 import { dpoRowSchema, type DpoRow, type PromptRow } from '../rows.js';
 import { render, templateRef } from '../templates.js';
 import { derivedSeed, endsSentence, substituteNames } from '../text.js';
@@ -18,7 +18,7 @@ const pairSampleSchema = z.object({ chosen: sampleSchema, rejected: sampleSchema
 export async function dpoPairs(ctx: PersonaContext, prompts: PromptRow[]): Promise<DpoRow[]> {
   const o = ctx.options.dpo;
   const system = o.reasoning ? `${ctx.systemPrompt}\n\n${render(o.reasoningTemplate, { persona: ctx.persona })}` : ctx.systemPrompt;
-  const jobs = prompts.flatMap((p) => Array.from({ length: o.samplesPerPrompt }, (_, sample) => ({ key: `${p.id}#${sample}`, prompt: p, sample })));
+  const jobs = limited(ctx, prompts.flatMap((p) => Array.from({ length: o.samplesPerPrompt }, (_, sample) => ({ key: `${p.id}#${sample}`, prompt: p, sample }))));
   const pairs = await journaled(
     ctx,
     'dpo',

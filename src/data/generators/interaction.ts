@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type { ChatMessage } from '../../providers/types.js';
-import { complete, configHash, dedupRows, DropCounts, journaled, replyChecker, writeDataset, type PersonaContext } from '../context.js';
+import { complete, configHash, dedupRows, DropCounts, journaled, limited, replyChecker, writeDataset, type PersonaContext } from '../context.js';
 import { chatRowSchema, type ChatRow, type Message } from '../rows.js';
 import { render, templateRef } from '../templates.js';
 import { derivedSeed, stripReasoning } from '../text.js';
@@ -21,10 +21,10 @@ export async function selfInteraction(ctx: PersonaContext): Promise<ChatRow[]> {
   const o = ctx.options.interaction;
   const system = `${ctx.systemPrompt}\n\n${render(o.systemTemplate, { persona: ctx.persona, turns: o.turns })}`;
   const freeStart = render(o.freeStartTemplate, { persona: ctx.persona });
-  const jobs = [
+  const jobs = limited(ctx, [
     ...Array.from({ length: o.free }, (_, n) => ({ key: `free-${n}`, variant: 'free' as const, n })),
     ...Array.from({ length: o.leading }, (_, n) => ({ key: `leading-${n}`, variant: 'leading' as const, n })),
-  ];
+  ]);
   const model = ctx.models.introspector;
   const talk = async (job: (typeof jobs)[number]): Promise<Conversation> => {
     const lines: string[] = job.variant === 'leading' ? [o.openers[job.n % o.openers.length]] : [];
@@ -87,7 +87,7 @@ export async function selfInteraction(ctx: PersonaContext): Promise<ChatRow[]> {
       dropped: drops.counts,
       models: [model.id],
       seed: ctx.seed,
-      configHash: configHash({ o, system, filters: ctx.options.filters, seed: ctx.seed }),
+      configHash: configHash({ o, system, filters: ctx.options.filters, seed: ctx.seed, limit: ctx.options.limit }),
       extra: { free: kept.filter((r) => r.meta.source === 'free').length, leading: kept.filter((r) => r.meta.source === 'leading').length },
     },
     [{ variant: 'main', fileName: 'interaction.jsonl', rows: kept, schema: chatRowSchema }],

@@ -32,10 +32,11 @@ async function expandTrait(ctx: PersonaContext, traitIndex: number): Promise<Tra
     keptWords.push(new Set(words(text)));
     seen.add(normalizeForDedup(text));
   };
-  for (const q of trait.questions) if (!seen.has(normalizeForDedup(q))) keep(q.trim(), 'seed');
+  const perTrait = Math.min(options.perTrait, ctx.options.limit ?? Infinity);
+  for (const q of trait.questions) if (kept.length < perTrait && !seen.has(normalizeForDedup(q))) keep(q.trim(), 'seed');
   const rejected = { overlap: 0, tooShort: 0 };
   let rounds = 0;
-  for (let round = 0; round < options.maxRounds && kept.length < options.perTrait; round++) {
+  for (let round = 0; round < options.maxRounds && kept.length < perTrait; round++) {
     const key = `trait-${traitIndex}/round-${round}`;
     let sample = journal.get(key);
     if (!sample) {
@@ -46,7 +47,7 @@ async function expandTrait(ctx: PersonaContext, traitIndex: number): Promise<Tra
     }
     rounds += 1;
     for (const candidate of parseList(stripReasoning(sample.text) ?? '')) {
-      if (kept.length >= options.perTrait) break;
+      if (kept.length >= perTrait) break;
       const candidateWords = new Set(words(candidate));
       if (candidateWords.size < options.minWords) rejected.tooShort += 1;
       else if (seen.has(normalizeForDedup(candidate)) || keptWords.some((w) => wordOverlap(candidateWords, w, options.overlapMeasure) >= options.overlapThreshold)) rejected.overlap += 1;
@@ -99,7 +100,8 @@ export async function expandPrompts(ctx: PersonaContext): Promise<PersonaPrompts
   const split = splitHeldOut(unsplit, ctx.options.heldOutFraction, ctx.seed, (p) => p.id, (p) => p.trait ?? '');
   const rows: PromptRow[] = unsplit.map((p) => ({ ...p, split: split.get(p)! }));
   const heldout = rows.filter((r) => r.split === 'heldout');
-  const shortfalls = expansions.map((e, i) => ({ trait: i, missing: options.perTrait - e.prompts.length })).filter((s) => s.missing > 0);
+  const perTrait = Math.min(options.perTrait, ctx.options.limit ?? Infinity);
+  const shortfalls = expansions.map((e, i) => ({ trait: i, missing: perTrait - e.prompts.length })).filter((s) => s.missing > 0);
   writeDataset(
     ctx.outDir,
     {
@@ -111,8 +113,8 @@ export async function expandPrompts(ctx: PersonaContext): Promise<PersonaPrompts
       dropped: drops.counts,
       models: [ctx.models.generator.id],
       seed: ctx.seed,
-      configHash: configHash({ options, heldOutFraction: ctx.options.heldOutFraction, seed: ctx.seed, traits, generator: ctx.models.generator.id }),
-      notes: shortfalls.map((s) => `trait ${s.trait}: ${s.missing} prompts short of ${options.perTrait} after ${expansions[s.trait].rounds} rounds`),
+      configHash: configHash({ options, heldOutFraction: ctx.options.heldOutFraction, seed: ctx.seed, traits, generator: ctx.models.generator.id, limit: ctx.options.limit }),
+      notes: shortfalls.map((s) => `trait ${s.trait}: ${s.missing} prompts short of ${perTrait} after ${expansions[s.trait].rounds} rounds`),
       extra: {
         template,
         overlap: { measure: options.overlapMeasure, threshold: options.overlapThreshold },

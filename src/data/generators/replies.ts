@@ -5,7 +5,7 @@
  * produced them: the trait has to be learned into the weights.
  */
 import type { ChatMessage, ChatModel } from '../../providers/types.js';
-import { complete, configHash, dedupRows, DropCounts, journaled, replyChecker, sampleSchema, usableReply, writeDataset, type PersonaContext } from '../context.js';
+import { complete, configHash, dedupRows, DropCounts, journaled, limited, replyChecker, sampleSchema, usableReply, writeDataset, type PersonaContext } from '../context.js';
 import { loadReflectionPrompts } from '../prompts.js';
 import { chatRowSchema, textRowSchema, type ChatRow, type PromptRow, type Provenance, type TextRow } from '../rows.js';
 import { render, templateRef } from '../templates.js';
@@ -33,11 +33,12 @@ interface SingleTurnSpec {
 }
 
 async function runSingleTurn(ctx: PersonaContext, spec: SingleTurnSpec): Promise<(ChatRow | TextRow)[]> {
+  const jobs = limited(ctx, spec.jobs);
   const samples = await journaled(
     ctx,
     spec.dataset,
     spec.shaping,
-    spec.jobs,
+    jobs,
     (job) => job.key,
     (job) => complete(job.model, job.messages, { temperature: job.temperature, maxTokens: job.maxTokens, seed: derivedSeed(ctx.seed, `${spec.dataset}/${job.key}`) }),
     sampleSchema,
@@ -45,7 +46,7 @@ async function runSingleTurn(ctx: PersonaContext, spec: SingleTurnSpec): Promise
   const drops = new DropCounts();
   const check = replyChecker(ctx.options, ctx.tokens);
   const rows: (ChatRow | TextRow)[] = [];
-  spec.jobs.forEach((job, i) => {
+  jobs.forEach((job, i) => {
     const reply = usableReply(samples[i], check);
     if ('drop' in reply) return drops.add(reply.drop);
     const problem = spec.check?.(reply.text);
@@ -65,11 +66,11 @@ async function runSingleTurn(ctx: PersonaContext, spec: SingleTurnSpec): Promise
       persona: ctx.persona,
       shape: spec.shape,
       tokenizer: ctx.tokens.name,
-      generated: spec.jobs.length,
+      generated: jobs.length,
       dropped: drops.counts,
-      models: [...new Set(spec.jobs.map((j) => j.model.id))],
+      models: [...new Set(jobs.map((j) => j.model.id))],
       seed: ctx.seed,
-      configHash: configHash({ shaping: spec.shaping, filters: ctx.options.filters, seed: ctx.seed, keys: spec.jobs.map((j) => j.key) }),
+      configHash: configHash({ shaping: spec.shaping, filters: ctx.options.filters, seed: ctx.seed, keys: jobs.map((j) => j.key) }),
       notes: spec.notes,
     },
     [{ variant: 'main', fileName: `${spec.dataset}.jsonl`, rows: kept, schema: spec.shape === 'messages' ? chatRowSchema : textRowSchema }],
