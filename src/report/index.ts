@@ -18,6 +18,7 @@ import { leakageSection } from './sections/leakage.js';
 import { preferencesSection } from './sections/preferences.js';
 import { runSection } from './sections/run.js';
 import { scoresSection } from './sections/scores.js';
+import { steeringMonitorSection, steeringShiftSection, steeringSweepSection } from './sections/steering.js';
 import { transcriptsSection } from './sections/transcripts.js';
 
 export { escapeHtml } from './escape.js';
@@ -55,6 +56,9 @@ export function reportSections(data: ReportData): Section[] {
     driftSection(data.drift),
     bigFiveSection(data.bigFive),
     capabilitySection(data.capability),
+    steeringSweepSection(data.steering),
+    steeringMonitorSection(data.steering),
+    steeringShiftSection(data.steering),
     scoresSection(data.scores),
     transcriptsSection(data.transcripts),
     runSection(data),

@@ -4,6 +4,8 @@
  * shape is a change to that mapping alone. Every field of every section is optional in the sense
  * that a section whose data is absent is left out with a one-line note.
  */
+import type { z } from 'zod';
+import type { steerSummarySchema } from '../steer/artifacts.js';
 
 /** A score with its sample size and 95% interval (bootstrap or exact, as the eval computed it). */
 export interface Estimate {
@@ -172,6 +174,9 @@ export interface Transcript {
   judge?: { verdict: string; reason: string };
 }
 
+/** The steer stage's summary (steer/summary.json) as its published schema reads it. */
+export type SteeringReport = z.infer<typeof steerSummarySchema>;
+
 export interface ReportData {
   title: string;
   run: {
@@ -203,4 +208,6 @@ export interface ReportData {
   capability?: CapabilityRow[];
   scores?: ScoreRow[];
   transcripts?: Transcript[];
+  /** The steer stage's sweep, monitoring and fine-tuning shift, when the run steered. */
+  steering?: SteeringReport;
 }

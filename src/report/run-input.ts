@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import { loadFile } from '../core/load.js';
 import { evalSummarySchema } from '../evals/summary.js';
+import { steerSummarySchema } from '../steer/artifacts.js';
 import { fromSummary } from './from-summary.js';
 import { readAccountingFile } from '../providers/accounting-file.js';
 import type { ReportData } from './model.js';
@@ -83,5 +84,7 @@ export function readRun(runDir: string): ReportData {
     evalStatus: [],
     transcripts: readTranscripts(runDir, summary ? [summary.baseline, summary.prompted].filter((s): s is string => !!s) : ['base', 'prompted']),
   };
+  const steerFile = join(runDir, 'steer', 'summary.json');
+  if (existsSync(steerFile)) base.steering = loadFile(steerFile, steerSummarySchema);
   return summary ? { ...base, ...fromSummary(summary) } : base;
 }

@@ -267,7 +267,7 @@ export function steeredSubjectRefs(input: { constitutions: Constitution[]; optio
       const file = ['vector.safetensors', 'vector.json'].map((f) => join(dir, f)).find(existsSync);
       if (!file) throw new InputError(dir, 'vector', `a persona vector for ${c.name} trait ${t} (run the steer stage first)`);
       const { layer, coef } = steeringChoice(loadVectors(file), s.steer);
-      if (layer === null || coef === null) throw new InputError('experiment', `${field}.steer`, 'a layer and coef (the sweep chose none: no cell kept coherence)');
+      if (layer === null || coef === null) throw new InputError('experiment', `${field}.steer`, 'a layer and coef (the sweep chose none: no cell raised expression at equal coherence)');
       ref.steer = { vector: file, layer, coef, positions: s.steer.positions };
     }
     if (s.cap) {
