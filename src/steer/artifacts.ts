@@ -27,7 +27,7 @@ export const sweepFileSchema = z
           ...sweepStatsShape,
           layer: z.number().int(),
           coef: z.number(),
-          movement: z.number().nullable().describe('sign(coef) * (expression - baseline expression).'),
+          movement: z.number().nullable().describe('expression - baseline expression.'),
           admissible: z.boolean(),
         })
         .strict(),
@@ -52,7 +52,7 @@ export const sweepFileSchema = z
             coef: z.number(),
             expression: jsonNumber,
             baseline: jsonNumber,
-            movement: jsonNumber.describe('sign(coef) * mean over report-half replies of (expression - the baseline mean on the same question).'),
+            movement: jsonNumber.describe('Mean over report-half replies of (expression - the baseline mean on the same question).'),
             low: jsonNumber,
             high: jsonNumber,
             n: z.number().int().nonnegative(),

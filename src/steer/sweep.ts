@@ -5,7 +5,8 @@
  * baseline. The evaluation questions are split in two disjoint halves: the cell is chosen on the
  * selection half and its movement is reported on the other (a choice measured on the questions it
  * was chosen on overstates its effect). The rule, on the selection half, exactly:
- *   movement(cell)   = sign(coef) * (mean expression(cell) - mean expression(baseline))
+ *   movement(cell)   = mean expression(cell) - mean expression(baseline) (a steered subject must
+ *                      express the persona more, so a negative coefficient counts only if it raises it)
  *   admissible(cell) = movement > 0 (a cell that lowers or keeps expression is never chosen)
  *                      and its mean coherence >= max(coherenceMin, baseline coherence - coherenceTolerance)
  *                      and both means exist
@@ -31,7 +32,7 @@ export interface SweepStats {
 export interface SweepCell extends SweepStats {
   layer: number;
   coef: number;
-  /** sign(coef) * (expression - baseline expression). */
+  /** expression - baseline expression. */
   movement: number | null;
   admissible: boolean;
 }
@@ -49,7 +50,7 @@ export interface SweepReport {
   coef: number;
   expression: number | null;
   baseline: number | null;
-  /** sign(coef) * mean over report replies of (reply expression - baseline mean on its question). */
+  /** Mean over report replies of (reply expression - baseline mean on its question). */
   movement: number | null;
   low: number | null;
   high: number | null;
@@ -85,7 +86,7 @@ export function chooseLayer(
 ): { cells: SweepCell[]; chosen: SweepChoice | null; coherenceFloor: number } {
   const coherenceFloor = Math.max(o.coherenceMin, baseline.coherence === null ? -Infinity : baseline.coherence - o.coherenceTolerance);
   const judged = cells.map((c) => {
-    const movement = c.expression === null || baseline.expression === null ? null : Math.sign(c.coef) * (c.expression - baseline.expression);
+    const movement = c.expression === null || baseline.expression === null ? null : c.expression - baseline.expression;
     return { ...c, movement, admissible: movement !== null && movement > 0 && c.coherence !== null && c.coherence >= coherenceFloor };
   });
   const better = (a: SweepCell, b: SweepCell | undefined) =>
@@ -153,7 +154,7 @@ export async function runSweep(input: SweepInput): Promise<SweepResult> {
     // Per report question: each steered reply's expression minus the baseline's mean on that question.
     const groups = report.flatMap((q) => {
       const base = meanPresent(scores.filter((_, j) => items[j].run === 0 && items[j].q === q).map((s) => s.expression)).mean;
-      const diffs = scores.flatMap((s, j) => (items[j].run === run && items[j].q === q && s.expression !== null && base !== null ? [Math.sign(coef) * (s.expression - base)] : []));
+      const diffs = scores.flatMap((s, j) => (items[j].run === run && items[j].q === q && s.expression !== null && base !== null ? [s.expression - base] : []));
       return diffs.length ? [diffs] : [];
     });
     const flat = groups.flat();

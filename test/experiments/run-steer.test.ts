@@ -21,18 +21,25 @@ const hashInt = (s: string) => parseInt(createHash('sha256').update(s).digest('h
 const QUESTIONS = ['How do tides work?', 'What is a good breakfast?', 'Why is the sky blue?', 'Is coffee healthy?', 'What is rain?', 'Do cats dream?', 'How do birds fly?', 'What is a star?'];
 const EXTRACT = 2;
 
+/** 0-100: the share of a reply's words that repeat an earlier one (strong steering makes the tiny model repeat itself). */
+const repetition = (reply: string) => {
+  const words = reply.toLowerCase().match(/[a-z']+/g) ?? [];
+  return words.length === 0 ? 0 : Math.round((100 * (words.length - new Set(words).size)) / words.length);
+};
+
 /**
- * Model "judge": expression a fixed function of the reply, coherence 80. Model "flat": the same on
- * the extraction questions (so the vector is extracted), but every reply to an evaluation question
- * scores 50, so no steering cell can raise expression.
+ * Model "judge": on the extraction questions, expression a fixed hash of the reply (so contrastive
+ * pairs pass the filter); on the evaluation questions, the reply's repetition (so strong steering
+ * raises it); elsewhere the hash. Model "lowering": the reverse on the evaluation questions (100 minus
+ * the repetition), so steering lowers expression. Coherence is always 80.
  */
 function judgeChat(body: ChatCompletionBody): Reply {
   const user = body.messages.at(-1)?.content ?? '';
   const reply = /REPLY:\n<<<\n([\s\S]*?)\n>>>/.exec(user)?.[1] ?? '';
   const question = /USER MESSAGE:\n<<<\n([\s\S]*?)\n>>>/.exec(user)?.[1] ?? '';
-  const expression = user.startsWith('You are evaluating how strongly');
-  const flat = body.model === 'flat' && QUESTIONS.slice(EXTRACT).includes(question);
-  const score = String(!expression ? 80 : flat ? 50 : hashInt(`e:${reply}`) % 101);
+  const evaluation = QUESTIONS.slice(EXTRACT).includes(question);
+  const expression = !user.startsWith('You are evaluating how strongly') ? 80 : !evaluation ? hashInt(`e:${reply}`) % 101 : body.model === 'lowering' ? 100 - repetition(reply) : repetition(reply);
+  const score = String(expression);
   return { texts: [score], logprobs: [[{ token: score, logprob: 0, top: [{ token: score, logprob: 0 }] }]] };
 }
 
@@ -55,7 +62,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function experiment(name: string, judge: string, over: Record<string, unknown> = {}) {
+function experiment(name: string, judge: string, over: Record<string, unknown> = {}, coefficients = [-8, 8, 32]) {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -68,7 +75,7 @@ function experiment(name: string, judge: string, over: Record<string, unknown> =
       steer: {
         traits: ['wit'],
         extract: { pairs: 2, questions: QUESTIONS.length, extractQuestions: EXTRACT, rollouts: 2, maxTokens: 8, promptsFile: 'prompts.json' },
-        sweep: { layers: [1, 2], coefficients: [-8, 8, 32], maxTokens: 8, coherenceTolerance: 100, coherenceMin: 0 },
+        sweep: { layers: [1, 2], coefficients, maxTokens: 8, coherenceTolerance: 100, coherenceMin: 0 },
         monitor: { maxTokens: 8 },
         axis: { personasFile: 'personas.json', questionsFile: 'general.json', questions: 2, maxTokens: 8, layers: [2, 3] },
         batchSize: 8,
@@ -149,13 +156,15 @@ test('run steers, then evaluates the chosen vector and the calibrated cap beside
   assert.match(markdown, /_Fine-tuning shift along the persona vectors: omitted\. No trained adapter was measured/);
 });
 
-test('a sweep in which no cell raises expression chooses nothing: no steered subject, "no steering effect" in the report', async () => {
-  const file = experiment('flat', 'flat', { eval: { evals: ['traitExpression'], judge: { probe: 'off' }, concurrency: 8, bootstrap: 100, traitExpression: { samplesPerTrait: 1, pairwiseCoherence: false, maxTokens: 8 } } });
+test('a sweep in which every cell lowers expression chooses nothing: no steered subject, "no steering effect" in the report', async () => {
+  // (-8 makes the tiny model repeat itself, which this judge scores as less expressive)
+  const file = experiment('lowering', 'lowering', { eval: { evals: ['traitExpression'], judge: { probe: 'off' }, concurrency: 8, bootstrap: 100, traitExpression: { samplesPerTrait: 1, pairwiseCoherence: false, maxTokens: 8 } } }, [-8]);
   const result = await runCli(['--json', 'run', file], { env: env() });
   assert.equal(result.code, 0, result.stderr);
-  const run = join(dir, 'flat');
+  const run = join(dir, 'lowering');
   const sweep = sweepFileSchema.parse(JSON.parse(readFileSync(join(run, 'steer', 'skeptic', 't0', 'sweep.json'), 'utf8')));
-  assert.ok(sweep.cells.length === 6 && sweep.cells.every((c) => c.movement === 0 && !c.admissible));
+  assert.equal(sweep.cells.length, 2);
+  assert.ok(sweep.cells.every((c) => c.movement !== null && c.movement < 0 && !c.admissible), JSON.stringify(sweep.cells));
   assert.equal(sweep.chosen, null);
   assert.equal(sweep.held.chosen, null);
   const summary = evalSummarySchema.parse(JSON.parse(readFileSync(join(run, 'evals', 'summary.json'), 'utf8')));

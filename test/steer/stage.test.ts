@@ -37,7 +37,7 @@ const trained = [
 const options = () =>
   steerOptionsSchema.parse({
     extract: { pairs: 2, questions: 4, extractQuestions: 2, rollouts: 2, maxTokens: 6, format: 'json' },
-    sweep: { layers: [0, 1], coefficients: [-3, 3], maxTokens: 5, coherenceTolerance: 100, coherenceMin: 0 },
+    sweep: { layers: [0, 1], coefficients: [-3, 1, 3, 6], maxTokens: 5, coherenceTolerance: 100, coherenceMin: 0 },
     monitor: { adapters: [LORA_DIR], maxTokens: 5, screen: ['chat.jsonl'] },
     axis: { personasFile: 'personas.json', questionsFile: 'questions.json', questions: 2, maxTokens: 6, layers: [0, 1] },
     subjects: [
@@ -53,8 +53,8 @@ before(async () => {
   writeFileSync(join(dir, 'chat.jsonl'), [chat('How do tides work?', 'Gears and springs, my friend.'), chat('Say hi.', 'Hi.')].join('\n') + '\n');
   writeFileSync(join(dir, 'questions.json'), JSON.stringify(['What is rain?', 'Say hello.', 'Unused.']));
   judge = await startJudge();
-  run = RunDir.open(join(dir, 'run'), { name: 'steer', personaLabVersion: 'test', gitRevision: null, seeds: [3], config: {} });
-  first = await runSteerStage({ constitutions: [constitution], options: options(), subject, teacher: judge.teacher, judge: judge.model, run, baseDir: dir, seed: 3, trained });
+  run = RunDir.open(join(dir, 'run'), { name: 'steer', personaLabVersion: 'test', gitRevision: null, seeds: [1], config: {} });
+  first = await runSteerStage({ constitutions: [constitution], options: options(), subject, teacher: judge.teacher, judge: judge.model, run, baseDir: dir, seed: 1, trained });
   firstRequests = judge.server.requests.length;
 });
 after(async () => {
@@ -71,8 +71,8 @@ test('the stage writes prompts, vector, sweep, monitoring, shift, axis and cappi
   const vector = loadVectors(join(t, 'vector.json'));
   assert.equal(vector.nPositive, summary.counts.kept);
   assert.equal(vector.meta.chosenLayer, summary.sweep.chosen?.layer ?? null);
-  assert.equal(summary.sweep.cells.length, 4);
-  assert.ok(summary.sweep.chosen, 'with no coherence requirement some cell is admissible');
+  assert.equal(summary.sweep.cells.length, 8);
+  assert.ok(summary.sweep.chosen, `with no coherence requirement some cell raises expression: ${JSON.stringify([summary.sweep.baseline, summary.sweep.cells])}`);
   assert.ok(summary.monitor && summary.monitor.correlation.n + summary.monitor.missing === 2 * (1 + 2 * 2), 'monitoring: two evaluation questions x (no prompt + 2 pairs x 2)');
   assert.deepEqual(
     summary.shifts.map((s) => [s.adapter, s.cell?.persona]),
@@ -101,7 +101,7 @@ test('the stage writes prompts, vector, sweep, monitoring, shift, axis and cappi
 });
 
 test('a second run resumes from the journals: only the unjournaled monitoring asks the judge again', async () => {
-  const again = await runSteerStage({ constitutions: [constitution], options: options(), subject, teacher: judge.teacher, judge: judge.model, run, baseDir: dir, seed: 3, trained });
+  const again = await runSteerStage({ constitutions: [constitution], options: options(), subject, teacher: judge.teacher, judge: judge.model, run, baseDir: dir, seed: 1, trained });
   const monitorRequests = 2 * 2 * (1 + 2 * 2); // expression + coherence per monitoring conversation
   assert.equal(judge.server.requests.length - firstRequests, monitorRequests);
   assert.deepEqual(again.traits[0].sweep, first.traits[0].sweep);

@@ -25,7 +25,7 @@ export function steeringSweepSection(data: SteeringReport | undefined): Section 
   const title = 'Steering sweep';
   if (!data || data.traits.length === 0) return absent(id, title, 'The run did not steer (no `steer:` section, or its stage has not run).');
   const plots: Plot[] = data.traits.map((t) => ({
-    caption: `${traitName(t)}: movement of trait expression (sign(coef) × (steered − unsteered), selection half) per layer and coefficient; crossed cells lost coherence or did not raise expression.`,
+    caption: `${traitName(t)}: movement of trait expression (steered − unsteered, selection half) per layer and coefficient; crossed cells lost coherence or did not raise expression.`,
     spec: {
       data: { values: t.sweep.cells.map((c) => ({ layer: c.layer, coef: c.coef, movement: c.movement, admissible: c.admissible ? 'chosen-eligible' : 'excluded' })) },
       width: { step: 36 },
