@@ -9,6 +9,7 @@ import type { ModelRef } from '../providers/index.js';
 import { cellSubjectName } from './cells.js';
 import { loadExperiment } from './load.js';
 import { checkMatrix, planMatrix, runOptionsOf } from './runner.js';
+import { checkSteer, plannedSteeringSubjects, runSteers } from './steer-stage.js';
 
 export interface RunPlan {
   experiment: string;
@@ -41,8 +42,11 @@ function scalars(o: unknown, prefix = ''): Record<string, number | boolean> {
 export async function planRun(file: string, overrides: string[] = []): Promise<RunPlan> {
   const loaded = loadExperiment(file, overrides);
   const { experiment } = loaded;
-  const run = runOptionsOf(loaded);
+  const run = { ...runOptionsOf(loaded) };
+  run.stages = run.stages.filter((s) => s !== 'steer' || runSteers(loaded, run.stages));
   if (run.stages.includes('train')) await checkMatrix(loaded);
+  if (run.stages.includes('steer')) checkSteer(loaded);
+  const steering = run.stages.includes('steer') ? plannedSteeringSubjects(loaded) : [];
   const cells = run.stages.includes('train') || run.stages.includes('eval') ? planMatrix(loaded).map((c) => cellSubjectName(c)) : [];
   const evalOptions = evalOptionsSchema.parse(experiment.eval ?? {});
   const generate = generateOptionsSchema.parse(experiment.generate ?? {});
@@ -56,7 +60,7 @@ export async function planRun(file: string, overrides: string[] = []): Promise<R
     personas: loaded.constitutions.map((c) => ({ name: c.constitution.name, traits: c.constitution.traits.length })),
     datasets: run.stages.includes('generate') ? generate.datasets : [],
     cells,
-    subjects: run.stages.includes('eval') ? [evalOptions.baseline, evalOptions.prompted, ...cells, ...run.subjects.map((s) => s.name)] : [],
+    subjects: run.stages.includes('eval') ? [evalOptions.baseline, evalOptions.prompted, ...cells, ...steering, ...run.subjects.map((s) => s.name)] : [],
     evals: run.stages.includes('eval') ? Object.fromEntries(evalOptions.evals.map((e) => [e, scalars((evalOptions as Record<string, unknown>)[e])])) : {},
   };
 }

@@ -14,7 +14,7 @@ import type { RunDir } from '../core/journal.js';
 import { personaSlug } from '../core/slug.js';
 import type { ModelRef, SteeredModelRef } from '../providers/index.js';
 import { cappingFileSchema, steerSummarySchema } from '../steer/artifacts.js';
-import { requireLocal, runSteerStage, steeredSubjectRefs, steerOptionsSchema, traitDir, type SteerOptions, type SteerSummary } from '../steer/index.js';
+import { requireLocal, resolveTrait, runSteerStage, steeredSubjectRefs, steerOptionsSchema, traitDir, type SteerOptions, type SteerSummary } from '../steer/index.js';
 import { trainJournal } from './cells.js';
 import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
@@ -63,6 +63,15 @@ export async function steerStage(ctx: StageContext, options: StageOptions = {}):
     board.stop();
     ctx.saveAccounting('steer');
   }
+}
+
+/** The steering subjects a run would evaluate, by name, for `run --dry-run` (steered ones only if the sweep finds an effect). */
+export function plannedSteeringSubjects(loaded: LoadedExperiment): string[] {
+  const o = steerOptionsOf(loaded);
+  return loaded.constitutions.flatMap(({ constitution: c }) => [
+    ...(o.traits ?? c.traits.map((_, i) => i)).map((ref) => `${personaSlug(c.name)}.steered-t${resolveTrait(c, ref)}`),
+    ...(o.axis ? [`${personaSlug(c.name)}.capped`] : []),
+  ]);
 }
 
 /** An eval subject made from the steer stage's files: a `steered` model reference, with its identity. */
