@@ -152,6 +152,9 @@ test('run steers, then evaluates the chosen vector and the calibrated cap beside
   assert.match(markdown, /## Steering sweep/);
   assert.match(markdown, new RegExp(`\\| Skeptic · t0 \\| layer ${sweep.chosen.layer} × `));
   assert.match(markdown, /## Monitoring: projection vs expression/);
+  const html = readFileSync(join(run, 'report.html'), 'utf8');
+  const sweepSection = /<section id="steering-sweep">([\s\S]*?)<\/section>/.exec(html)?.[1] ?? '';
+  assert.match(sweepSection, /<svg/, 'the sweep heatmap is drawn');
   // (no cell trained in this run: the shift section says so; test/steer/stage.test.ts measures one)
   assert.match(markdown, /_Fine-tuning shift along the persona vectors: omitted\. No trained adapter was measured/);
 });
