@@ -210,4 +210,6 @@ export interface ReportData {
   transcripts?: Transcript[];
   /** The steer stage's sweep, monitoring and fine-tuning shift, when the run steered. */
   steering?: SteeringReport;
+  /** Why a steer summary present in the run is not shown. */
+  steeringNote?: string;
 }

@@ -85,6 +85,11 @@ export function readRun(runDir: string): ReportData {
     transcripts: readTranscripts(runDir, summary ? [summary.baseline, summary.prompted].filter((s): s is string => !!s) : ['base', 'prompted']),
   };
   const steerFile = join(runDir, 'steer', 'summary.json');
-  if (existsSync(steerFile)) base.steering = loadFile(steerFile, steerSummarySchema);
+  if (existsSync(steerFile)) {
+    // A summary in an older shape (no selection and report halves) is left out with a note, not an error.
+    const parsed = steerSummarySchema.safeParse(JSON.parse(readFileSync(steerFile, 'utf8')));
+    if (parsed.success) base.steering = parsed.data;
+    else base.steeringNote = 'steer/summary.json is not in the current shape (written before the sweep chose on one half of the questions and reported on the other): rerun the steer stage.';
+  }
   return summary ? { ...base, ...fromSummary(summary) } : base;
 }

@@ -10,6 +10,8 @@ import { absent, table, type Plot, type Section } from '../section.js';
 
 type Trait = SteeringReport['traits'][number];
 
+const NOT_STEERED = 'The run did not steer (no `steer:` section, or its stage has not run).';
+
 const traitName = (t: Trait) => `${t.persona} · t${t.traitIndex}`;
 const range = (lo: number | null, hi: number | null) => interval(lo === null || hi === null ? undefined : { lo, hi });
 
@@ -20,10 +22,10 @@ function choiceCells(t: Trait): string[] {
   return [`layer ${chosen.layer} × ${num(chosen.coef, 2)}`, signed(chosen.movement, 1), signed(held?.movement ?? undefined, 1), range(held?.low ?? null, held?.high ?? null), String(held?.n ?? 0), String(held?.questions ?? 0)];
 }
 
-export function steeringSweepSection(data: SteeringReport | undefined): Section {
+export function steeringSweepSection(data: SteeringReport | undefined, note?: string): Section {
   const id = 'steering-sweep';
   const title = 'Steering sweep';
-  if (!data || data.traits.length === 0) return absent(id, title, 'The run did not steer (no `steer:` section, or its stage has not run).');
+  if (!data || data.traits.length === 0) return absent(id, title, note ?? NOT_STEERED);
   const plots: Plot[] = data.traits.map((t) => ({
     caption: `${traitName(t)}: movement of trait expression (steered − unsteered, selection half) per layer and coefficient; crossed cells lost coherence or did not raise expression.`,
     spec: {
@@ -90,11 +92,11 @@ export function steeringSweepSection(data: SteeringReport | undefined): Section 
   };
 }
 
-export function steeringMonitorSection(data: SteeringReport | undefined): Section {
+export function steeringMonitorSection(data: SteeringReport | undefined, note?: string): Section {
   const id = 'steering-monitor';
   const title = 'Monitoring: projection vs expression';
   const traits = data?.traits.filter((t) => t.monitor) ?? [];
-  if (traits.length === 0) return absent(id, title, data ? 'No trait had a chosen layer to monitor at.' : 'The run did not steer.');
+  if (traits.length === 0) return absent(id, title, data ? 'No trait had a chosen layer to monitor at.' : (note ?? NOT_STEERED));
   return {
     id,
     title,
@@ -119,7 +121,7 @@ export function steeringMonitorSection(data: SteeringReport | undefined): Sectio
   };
 }
 
-export function steeringShiftSection(data: SteeringReport | undefined): Section {
+export function steeringShiftSection(data: SteeringReport | undefined, note?: string): Section {
   const id = 'steering-shift';
   const title = 'Fine-tuning shift along the persona vectors';
   const rows = (data?.traits ?? []).flatMap((t) =>
@@ -130,7 +132,7 @@ export function steeringShiftSection(data: SteeringReport | undefined): Section 
       return [traitName(t), name, at ? String(at.layer) : '–', signed(at?.shift ?? undefined, 3), signed(at?.relative ?? undefined, 3)];
     }),
   );
-  if (rows.length === 0) return absent(id, title, data ? 'No trained adapter was measured (the run trained none and steer.monitor.adapters is empty).' : 'The run did not steer.');
+  if (rows.length === 0) return absent(id, title, data ? 'No trained adapter was measured (the run trained none and steer.monitor.adapters is empty).' : (note ?? NOT_STEERED));
   return {
     id,
     title,
