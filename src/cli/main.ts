@@ -184,7 +184,7 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
       const summary = await (await import('../experiments/steer-stage.js')).steerStage(ctx, stage);
       return { result: summary, lines: [...summary.traits.map((t) => `${t.persona} trait ${t.trait}: ${t.vectorFile}`), `wrote ${ctx.run.path('steer')}`] };
     },
-    async (loaded) => (await import('../experiments/steer-stage.js')).checkSteer(loaded),
+    async (loaded, _file, stage) => (await import('../experiments/steer-stage.js')).checkSteer(loaded, stage.onChange),
   );
 
   program

@@ -203,7 +203,7 @@ export async function checkRun(loaded: LoadedExperiment, options: StageOptions =
   await checkModelInputs(loaded);
   if (runOptionsOf(loaded).stages.includes('generate')) checkGenerateChanges(loaded, options.onChange);
   if (runOptionsOf(loaded).stages.includes('train')) await checkMatrix(loaded, options.onChange);
-  if (runSteers(loaded, runOptionsOf(loaded).stages)) checkSteer(loaded);
+  if (runSteers(loaded, runOptionsOf(loaded).stages)) checkSteer(loaded, options.onChange);
 }
 
 /** The eval options with the data stage's held-out prompts and probes filled in (run.heldOut). */

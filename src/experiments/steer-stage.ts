@@ -16,6 +16,7 @@ import type { ModelRef, SteeredModelRef } from '../providers/index.js';
 import { cappingFileSchema, steerSummarySchema } from '../steer/artifacts.js';
 import { requireLocal, resolveTrait, runSteerStage, steeredSubjectRefs, steerOptionsSchema, traitDir, type SteerOptions, type SteerSummary } from '../steer/index.js';
 import { trainJournal } from './cells.js';
+import { forget, recordOptions, resolveChanges, type OnChange } from './changes.js';
 import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
 import { progressBoard, type StageOptions } from './stages.js';
@@ -25,22 +26,45 @@ export function runSteers(loaded: LoadedExperiment, stages: readonly string[]): 
   return stages.includes('steer') && loaded.experiment.steer !== undefined;
 }
 
-/** Before anything is written: the subject must run on the engine (an endpoint cannot be steered). */
-export function checkSteer(loaded: LoadedExperiment): void {
+const steerOptionsOf = (loaded: LoadedExperiment): SteerOptions => loaded.experiment.steer ?? steerOptionsSchema.parse({});
+
+/** Everything that makes the stage's files: its options (less the subjects it hands the evals), the models, the seed, the personas. */
+function steerStageOptions(loaded: LoadedExperiment): unknown {
+  const { subjects: _subjects, ...steer } = steerOptionsOf(loaded);
+  const m = loaded.experiment.models;
+  return { steer, models: { subject: m.subject, teacher: m.teacher ?? m.subject, judge: m.judge ?? m.teacher ?? m.subject }, seed: loaded.experiment.seeds[0], constitutions: loaded.constitutions.map((c) => c.constitution) };
+}
+
+/**
+ * The stage's options against those the run recorded for its files: unchanged go on, changed are
+ * refused (or with `redo` the old steer files and journals move under superseded/). Returns the
+ * recorder to call once the stage may write.
+ */
+function checkSteerChanges(loaded: LoadedExperiment, onChange?: OnChange): () => void {
+  const options = steerStageOptions(loaded);
+  const [resolution] = resolveChanges(loaded, [{ key: 'steer', options }], onChange);
+  return () => {
+    if (resolution.variant) forget(loaded.runDir, 'steer', ['steer', join('journals', 'steer')]);
+    recordOptions(loaded.runDir, 'steer', options);
+  };
+}
+
+/** Before anything is written: the subject must run on the engine (an endpoint cannot be steered), and the run's steer files were made with these options. */
+export function checkSteer(loaded: LoadedExperiment, onChange?: OnChange): void {
   try {
     requireLocal(loaded.experiment.models.subject);
   } catch (error) {
     if (error instanceof InputError) throw new InputError(loaded.file, error.field, error.expected);
     throw error;
   }
+  checkSteerChanges(loaded, onChange);
 }
-
-const steerOptionsOf = (loaded: LoadedExperiment): SteerOptions => loaded.experiment.steer ?? steerOptionsSchema.parse({});
 
 /** Runs the steer stage into the run directory; the adapters the run trained get their fine-tuning shift measured. */
 export async function steerStage(ctx: StageContext, options: StageOptions = {}): Promise<SteerSummary> {
   const { loaded, run } = ctx;
   const { experiment, constitutions } = loaded;
+  checkSteerChanges(loaded, options.onChange)();
   const trained = trainJournal(run)
     .values()
     .filter((t) => t.kind === 'adapter' && existsSync(resolve(run.dir, t.output)))

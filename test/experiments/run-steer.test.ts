@@ -187,3 +187,22 @@ test('an endpoint subject cannot be steered: refused before anything is written'
   assert.match(result.stderr, /models\.subject/);
   assert.equal(existsSync(join(dir, 'endpoint')), false);
 });
+
+test('a rerun resumes the steer stage; changed steer options are refused, or redone with the old files set aside', async () => {
+  const file = join(dir, 'steered.yaml');
+  const run = join(dir, 'steered');
+  const sweepFile = join(run, 'steer', 'skeptic', 't0', 'sweep.json');
+  const before = readFileSync(sweepFile, 'utf8');
+  const again = await runCli(['--json', 'run', file], { env: env() });
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(readFileSync(sweepFile, 'utf8'), before, 'resumed from the journals: the same sweep');
+  const changed = await runCli(['run', '--set', 'steer.sweep.coefficients=[8]', file], { env: env() });
+  assert.equal(changed.code, 2, changed.stderr);
+  assert.match(changed.stderr, /steer\.sweep\.coefficients/);
+  assert.equal(readFileSync(sweepFile, 'utf8'), before, 'nothing written');
+  const redo = await runCli(['--json', 'run', '--on-change', 'redo', '--set', 'steer.sweep.coefficients=[8]', file], { env: env() });
+  assert.equal(redo.code, 0, redo.stderr);
+  const sweep = sweepFileSchema.parse(JSON.parse(readFileSync(sweepFile, 'utf8')));
+  assert.deepEqual([...new Set(sweep.cells.map((c) => c.coef))], [8], 'the sweep made anew under the new options');
+  assert.ok(existsSync(join(run, 'superseded')), 'the old steer files kept aside');
+});
