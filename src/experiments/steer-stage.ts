@@ -14,7 +14,7 @@ import type { RunDir } from '../core/journal.js';
 import { personaSlug } from '../core/slug.js';
 import type { ModelRef, SteeredModelRef } from '../providers/index.js';
 import { cappingFileSchema, steerSummarySchema } from '../steer/artifacts.js';
-import { requireLocal, resolveTrait, runSteerStage, steeredSubjectRefs, steerOptionsSchema, traitDir, type SteerOptions, type SteerSummary } from '../steer/index.js';
+import { readTraitPrompts, requireLocal, resolveTrait, runSteerStage, splitQuestions, steeredSubjectRefs, steerOptionsSchema, traitDir, type SteerOptions, type SteerSummary } from '../steer/index.js';
 import { trainJournal } from './cells.js';
 import { forget, recordOptions, resolveChanges, type OnChange } from './changes.js';
 import type { StageContext } from './context.js';
@@ -56,6 +56,23 @@ export function checkSteer(loaded: LoadedExperiment, onChange?: OnChange): void 
   } catch (error) {
     if (error instanceof InputError) throw new InputError(loaded.file, error.field, error.expected);
     throw error;
+  }
+  const o = steerOptionsOf(loaded);
+  const promptsFile = o.extract.promptsFile && resolve(dirname(resolve(loaded.file)), o.extract.promptsFile);
+  for (const { constitution: c } of loaded.constitutions) {
+    for (const [i, ref] of (o.traits ?? c.traits.map((_, t) => t)).entries()) {
+      let t: number;
+      try {
+        t = resolveTrait(c, ref, `steer.traits[${i}]`);
+      } catch (error) {
+        if (error instanceof InputError) throw new InputError(loaded.file, error.field, error.expected);
+        throw error;
+      }
+      if (!promptsFile) continue;
+      const prompts = readTraitPrompts(promptsFile, c.traits[t]);
+      if (!prompts) throw new InputError(promptsFile, 'trait', `an entry for the trait "${c.traits[t].label ?? c.traits[t].trait}" of ${c.name} (steer.traits)`);
+      splitQuestions(prompts, o.extract.extractQuestions, promptsFile);
+    }
   }
   checkSteerChanges(loaded, onChange);
 }

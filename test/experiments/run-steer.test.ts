@@ -179,13 +179,24 @@ test('a sweep in which every cell lowers expression chooses nothing: no steered 
   assert.match(readFileSync(join(run, 'report.md'), 'utf8'), /\| Skeptic · t0 \| no steering effect \|/);
 });
 
-test('an endpoint subject cannot be steered: refused before anything is written', async () => {
+test('an endpoint subject, an unknown trait or a trait without contrastive prompts: refused before anything is written', async () => {
   const file = experiment('endpoint', 'judge', { models: { subject: `openai:judge@${server.baseURL}` } });
   const result = await runCli(['run', file], { env: env() });
   assert.equal(result.code, 2, result.stderr);
   assert.match(result.stderr, /endpoint\.yaml/);
   assert.match(result.stderr, /models\.subject/);
   assert.equal(existsSync(join(dir, 'endpoint')), false);
+  // a trait the constitution lacks, and one the prompts file has no entry for: refused up front too
+  const steerWith = (traits: unknown[]) => ({ steer: { traits, extract: { pairs: 2, questions: QUESTIONS.length, extractQuestions: EXTRACT, promptsFile: 'prompts.json' } } });
+  for (const [name, traits, pattern] of [
+    ['no-trait', ['sarcasm'], /steer\.traits\[0\]/],
+    ['no-prompts', ['brevity'], /prompts\.json: trait/],
+  ] as const) {
+    const bad = await runCli(['run', experiment(name, 'judge', steerWith([...traits]))], { env: env() });
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, pattern);
+    assert.equal(existsSync(join(dir, name)), false, 'nothing written');
+  }
 });
 
 test('a rerun resumes the steer stage; changed steer options are refused, or redone with the old files set aside', async () => {
