@@ -36,7 +36,9 @@ const quickExperiment = (schema: string) => `$schema: ${schema}/experiment.schem
 # Quick profile: runs to a report on the bundled tiny model in a few minutes on a laptop, offline.
 #   persona-lab run experiment.yaml      then      persona-lab view runs
 # It compares two training-data formats (chat demonstrations vs first-person statements) at an
-# equal token budget against the base and prompted baselines, with a small subset of the evals.
+# equal token budget against the base and prompted baselines, with a small subset of the evals,
+# and steers the model along a persona vector (docs/steering.md) so the report shows prompting,
+# steering and training side by side.
 # The tiny model shows that training moves its replies; it cannot show nuanced persona quality.
 # For a real study, point models: at a real model and start from \`persona-lab init --profile paper\`.
 name: juniper-quick
@@ -77,7 +79,49 @@ eval:
   classifier: { repliesPerPersona: 20, testPrompts: 10, maxTokens: 80 }
   traitExpression: { samplesPerTrait: 2, pairwiseCoherence: false, maxTokens: 80 }
   identity: { scorer: code, maxTokens: 60 }
+steer:
+  # A persona vector for the second trait from the contrastive prompts in steer-prompts.json, a
+  # layer sweep, and the assistant-axis cap. The tiny judge cannot rate the trait, so the pair
+  # filter keeps every pair; with a real judge drop extract.filter and sweep.coherenceMin.
+  traits: [1]
+  extract:
+    promptsFile: steer-prompts.json
+    pairs: 2
+    questions: 8
+    extractQuestions: 4
+    rollouts: 3
+    maxTokens: 48
+    filter: { positiveMin: 0, negativeBelow: 100, coherenceMin: 0 }
+  sweep: { layers: [1, 2], coefficients: [2, 4, 8], maxTokens: 48, coherenceMin: 0 }
+  monitor: { maxTokens: 48 }
+  axis: { questions: 8, personas: 8, maxTokens: 48 }
 `;
+
+/** Contrastive system prompts and questions for the quick profile's steered trait (the shape `steer` writes to prompts.json). */
+const steerPrompts = () =>
+  JSON.stringify(
+    [
+      {
+        trait: 'I explain ideas through plants, gardens and the turning of the seasons.',
+        pairs: [
+          { positive: 'Explain everything through plants, gardens and the seasons.', negative: 'Explain things plainly, never mentioning plants, gardens or seasons.' },
+          { positive: 'You are a botanist who sees every idea as something that grows.', negative: 'You are an engineer who only speaks in specifications.' },
+        ],
+        questions: [
+          'How does compound interest work?',
+          'Why is it hard to change a habit?',
+          'What is machine learning?',
+          'How do I get better at public speaking?',
+          'Why do friendships fade?',
+          'How should I plan a big project?',
+          'What makes a good teacher?',
+          'Why do cities grow?',
+        ],
+      },
+    ],
+    null,
+    2,
+  ) + '\n';
 
 const paperExperiment = (schema: string) => `$schema: ${schema}/experiment.schema.json
 # Paper profile: every training-data format, every method and every evaluation at the published
@@ -104,7 +148,7 @@ const experiments: Record<InitProfile, (schema: string) => string> = { quick: qu
 
 /** Writes a starter constitution and experiment; refuses to overwrite anything. */
 export function initProject(dir: string, profile: InitProfile = 'quick'): string[] {
-  const files = { 'constitution.yaml': constitution, 'experiment.yaml': experiments[profile] };
+  const files: Record<string, (schema: string) => string> = { 'constitution.yaml': constitution, 'experiment.yaml': experiments[profile], ...(profile === 'quick' ? { 'steer-prompts.json': steerPrompts } : {}) };
   const targets = Object.keys(files).map((name) => join(dir, name));
   for (const target of targets) if (existsSync(target)) throw new InputError(target, '', 'no existing file (init never overwrites)');
   mkdirSync(dir, { recursive: true });

@@ -182,36 +182,11 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
   stageCommand(
     'steer',
     'persona vectors per trait, a steering layer sweep, projection monitoring, data screening, the assistant axis and capping threshold (local subject; resumable)',
-    async (ctx, stage, file) => {
-      const { runSteerStage, steerOptionsSchema } = await import('../steer/index.js');
-      const board = progressBoard(stage.progress);
-      try {
-        const { experiment, constitutions } = ctx.loaded;
-        const summary = await runSteerStage({
-          constitutions: constitutions.map((c) => c.constitution),
-          options: experiment.steer ?? steerOptionsSchema.parse({}),
-          subject: experiment.models.subject,
-          teacher: await ctx.model('teacher'),
-          judge: await ctx.model('judge'),
-          run: ctx.run,
-          baseDir: dirname(resolve(file)),
-          seed: experiment.seeds[0],
-          onProgress: board.update,
-        });
-        return { result: summary, lines: [...summary.traits.map((t) => `${t.persona} trait ${t.trait}: ${t.vectorFile}`), `wrote ${ctx.run.path('steer')}`] };
-      } finally {
-        board.stop();
-        ctx.saveAccounting('steer');
-      }
+    async (ctx, stage) => {
+      const summary = await (await import('../experiments/steer-stage.js')).steerStage(ctx, stage);
+      return { result: summary, lines: [...summary.traits.map((t) => `${t.persona} trait ${t.trait}: ${t.vectorFile}`), `wrote ${ctx.run.path('steer')}`] };
     },
-    async (loaded, file) => {
-      try {
-        (await import('../steer/index.js')).requireLocal(loaded.experiment.models.subject);
-      } catch (error) {
-        if (error instanceof InputError) throw new InputError(file, error.field, error.expected);
-        throw error;
-      }
-    },
+    async (loaded, _file, stage) => (await import('../experiments/steer-stage.js')).checkSteer(loaded, stage.onChange),
   );
 
   program

@@ -31,3 +31,27 @@ function canonicalJson(value: unknown): string {
 export function hashOptions(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value) ?? 'undefined').digest('hex').slice(0, 16);
 }
+
+/**
+ * A steered or capped subject's identity, the white-box counterpart of a trained cell: which persona
+ * and trait vector, the layer and coefficient it steers with, the capping band and percentile, and a
+ * hash of the steer options that made them.
+ */
+export const steeringSchema = z
+  .object({
+    persona: z.string().nullable().describe("The constitution's name (null for a persona-less capped model)."),
+    trait: z.string().nullable().describe('The trait whose persona vector steers (null when only capped).'),
+    traitIndex: z.number().int().nullable(),
+    layer: z.number().int().nullable().describe('The steered layer (0-based, the residual stream leaving block l).'),
+    coef: z.number().nullable(),
+    positions: z.enum(['all', 'prompt', 'reply']).nullable(),
+    cap: z
+      .object({ layers: z.array(z.number().int()), axisLayer: z.number().int(), percentile: z.number() })
+      .strict()
+      .nullable()
+      .describe('Capping along the assistant axis: the band, the layer of the axis, the percentile of the calibrated floors.'),
+    optionsHash: z.string().describe("Hash of the steer options behind the vector, sweep and calibration."),
+  })
+  .strict();
+
+export type SteeringIdentity = z.infer<typeof steeringSchema>;

@@ -150,7 +150,7 @@ export async function runEvals(
     subjects: subjects.map((s) => {
       const kind = kindOf(s, base, prompted);
       const cell = kind === 'trained' ? cellOf(s) : undefined;
-      return { name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt, kind, ...(cell ? { cell } : {}) };
+      return { name: s.name, model: s.model.id, persona: s.persona ?? null, hasSystemPrompt: !!s.systemPrompt, kind, ...(cell ? { cell } : {}), ...(s.steering ? { steering: s.steering } : {}) };
     }),
     judges: evalJudges.map((j) => j.name),
     judgeTallies: Object.fromEntries(evalJudges.map((j) => [j.name, j.tally.snapshot()])),

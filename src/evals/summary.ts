@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cellSchema } from '../core/cell.js';
+import { cellSchema, steeringSchema } from '../core/cell.js';
 import { evalIdSchema } from './options.js';
 
 /**
@@ -212,6 +212,7 @@ export const evalSummarySchema = z
           hasSystemPrompt: z.boolean(),
           kind: subjectKindSchema.optional().describe('What the subject is: the base model, a persona prompted on it, a trained cell, a steered or capped model, or a run.subjects entry.'),
           cell: cellSchema.nullable().optional().describe('For a trained subject, its cell identity (persona, method, format, seed, backend, options hash).'),
+          steering: steeringSchema.optional().describe('For a steered or capped subject: persona, trait, layer, coefficient, capping band and options hash.'),
         })
         .strict(),
     ),

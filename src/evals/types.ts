@@ -5,7 +5,7 @@
  */
 import { z, type ZodType } from 'zod';
 import type { Constitution } from '../constitution/index.js';
-import type { CellIdentity } from '../core/cell.js';
+import type { CellIdentity, SteeringIdentity } from '../core/cell.js';
 import type { RunDir } from '../core/journal.js';
 import type { ChatMessage, ChatModel, SamplingParams } from '../providers/types.js';
 import type { EvalJudge, JudgeTallies } from './judging.js';
@@ -26,6 +26,8 @@ export interface Subject {
   kind?: SubjectKind;
   /** A trained subject's cell; derived from a `<persona>.<method>.seed-<n>` name when absent (see cellOf). */
   cell?: CellIdentity;
+  /** A steered or capped subject's identity (the steer stage's vector, layer, coefficient, capping). */
+  steering?: SteeringIdentity;
 }
 
 export type { SubjectKind };

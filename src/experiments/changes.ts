@@ -110,7 +110,7 @@ export function supersede(runDir: string, oldHash: string, relPaths: string[]): 
 }
 
 /** A stage redone with changed options: its old results move aside and its record goes with them. */
-function forget(runDir: string, key: string, relPaths: string[]): void {
+export function forget(runDir: string, key: string, relPaths: string[]): void {
   const record = readOptionsRecord(runDir);
   const old = record[key];
   if (!old) return;
@@ -151,7 +151,13 @@ export function checkGenerateChanges(loaded: LoadedExperiment, onChange: OnChang
 /** The eval stage's check, as the data stage's: eval options and the models that judge and play the user. */
 export function checkEvalChanges(loaded: LoadedExperiment, evalOptions: unknown, onChange: OnChange = 'refuse'): () => void {
   const m = loaded.experiment.models;
-  const options = { eval: evalOptions, models: { subject: m.subject, judge: m.judge ?? m.teacher ?? m.subject, secondJudge: m.secondJudge ?? null, userSimulator: m.userSimulator ?? m.teacher ?? m.subject }, run: { subjects: (loaded.experiment.run ?? runOptionsSchema.parse({})).subjects } };
+  const options = {
+    eval: evalOptions,
+    models: { subject: m.subject, judge: m.judge ?? m.teacher ?? m.subject, secondJudge: m.secondJudge ?? null, userSimulator: m.userSimulator ?? m.teacher ?? m.subject },
+    run: { subjects: (loaded.experiment.run ?? runOptionsSchema.parse({})).subjects },
+    // steered and capped subjects are what the steer options made
+    ...(loaded.experiment.steer ? { steer: loaded.experiment.steer } : {}),
+  };
   const [resolution] = resolveChanges(loaded, [{ key: 'eval', options }], onChange);
   return () => {
     if (resolution.variant) forget(loaded.runDir, 'eval', ['evals', join('journals', 'evals')]);

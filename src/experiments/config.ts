@@ -17,7 +17,8 @@ export const RUN_FORMATS = ['chat', 'introspective', 'documents'] as const;
 const methodNameSchema = z.string().superRefine((name, ctx) => {
   if (!Object.hasOwn(METHODS, name)) ctx.addIssue({ code: 'custom', message: `expected one of ${Object.keys(METHODS).map((m) => `'${m}'`).join(', ')}` });
 });
-export const RUN_STAGES = ['generate', 'train', 'eval', 'report'] as const;
+/** `steer` runs only when the experiment has a `steer:` section (docs/steering.md). */
+export const RUN_STAGES = ['generate', 'train', 'steer', 'eval', 'report'] as const;
 
 /** A further subject for the eval stage: an endpoint, another local model, an adapter made elsewhere. */
 export const extraSubjectSchema = z

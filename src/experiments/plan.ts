@@ -11,6 +11,7 @@ import { cellSubjectName } from './cells.js';
 import { estimateRun, estimateText, type RunEstimate } from './estimate.js';
 import { loadExperiment } from './load.js';
 import { checkMatrix, planMatrix, runOptionsOf } from './runner.js';
+import { checkSteer, plannedSteeringSubjects, runSteers } from './steer-stage.js';
 
 export interface RunPlan {
   experiment: string;
@@ -46,13 +47,16 @@ function scalars(o: unknown, prefix = ''): Record<string, number | boolean> {
 export async function planRun(file: string, overrides: string[] = []): Promise<RunPlan> {
   const loaded = loadExperiment(file, overrides);
   const { experiment } = loaded;
-  const run = runOptionsOf(loaded);
+  const run = { ...runOptionsOf(loaded) };
+  run.stages = run.stages.filter((s) => s !== 'steer' || runSteers(loaded, run.stages));
   if (run.stages.includes('train')) await checkMatrix(loaded);
+  if (run.stages.includes('steer')) checkSteer(loaded);
+  const steering = run.stages.includes('steer') ? plannedSteeringSubjects(loaded) : [];
   const cells = run.stages.includes('train') || run.stages.includes('eval') ? planMatrix(loaded).map((c) => cellSubjectName(c)) : [];
   const evalOptions = evalOptionsSchema.parse(experiment.eval ?? {});
   const generate = generateOptionsSchema.parse(experiment.generate ?? {});
   const models = Object.fromEntries(Object.entries(experiment.models).flatMap(([role, ref]) => (ref === undefined ? [] : [[role, describeRef(ref as ModelRef)]])));
-  const subjects = run.stages.includes('eval') ? [evalOptions.baseline, evalOptions.prompted, ...cells, ...run.subjects.map((s) => s.name)] : [];
+  const subjects = run.stages.includes('eval') ? [evalOptions.baseline, evalOptions.prompted, ...cells, ...steering, ...run.subjects.map((s) => s.name)] : [];
   const limit = evalOptions.limit ?? generate.limit;
   return {
     experiment: experiment.name,

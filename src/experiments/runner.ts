@@ -1,6 +1,6 @@
 /**
  * The runner: the experiment's matrix (personas x formats x methods x seeds) through the train and
- * eval stages, and `run` = generate -> train -> eval -> report. Every level resumes: model answers
+ * eval stages, and `run` = generate -> train -> steer (with a `steer:` section) -> eval -> report. Every level resumes: model answers
  * and eval samples are journaled by their stages, a finished adapter is journaled in
  * `journals/train/adapters.jsonl` and skipped, an interrupted one resumes from its trainer checkpoint.
  */
@@ -25,6 +25,8 @@ import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
 import { METHODS } from './methods/index.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from './stages.js';
+import { checkSteer, runSteers, steerStage, steeringSubjects } from './steer-stage.js';
+import type { SteerSummary } from '../steer/index.js';
 
 export function runOptionsOf(loaded: LoadedExperiment): RunOptions {
   return loaded.experiment.run ?? runOptionsSchema.parse({});
@@ -201,6 +203,7 @@ export async function checkRun(loaded: LoadedExperiment, options: StageOptions =
   await checkModelInputs(loaded);
   if (runOptionsOf(loaded).stages.includes('generate')) checkGenerateChanges(loaded, options.onChange);
   if (runOptionsOf(loaded).stages.includes('train')) await checkMatrix(loaded, options.onChange);
+  if (runSteers(loaded, runOptionsOf(loaded).stages)) checkSteer(loaded, options.onChange);
 }
 
 /** The eval options with the data stage's held-out prompts and probes filled in (run.heldOut). */
@@ -250,12 +253,12 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
       owned.push(model);
       subjects.push({ name: cellSubjectName({ ...cell.cell, slug: cell.slug, variant: cell.variant }), model, persona: cell.cell.persona, kind: 'trained', cell: cell.cell });
     }
-    // steer.subjects: the steer stage's vectors and capping as `steered` model references.
-    const steered = experiment.steer?.subjects.length ? (await import('../steer/index.js')).steeredSubjectRefs({ constitutions, options: experiment.steer, subject: experiment.models.subject, run }) : [];
+    // The steer stage's chosen vectors and calibrated cap, and steer.subjects, as `steered` model references.
+    const steered = experiment.steer ? steeringSubjects(loaded, run) : [];
     for (const s of steered) {
       const model = await createChatModel(s.ref, { noCache: options.noCache, accounting: ctx.accounting });
       owned.push(model);
-      subjects.push({ name: s.name, model, persona: s.persona, kind: s.kind });
+      subjects.push({ name: s.name, model, persona: s.persona, systemPrompt: s.systemPrompt, kind: s.kind, steering: s.steering });
     }
     checkSubjects(loaded);
     for (const extra of runOptions.subjects) {
@@ -285,12 +288,13 @@ export interface RunSummary {
   stages: string[];
   generate?: { dir: string; personas: { persona: string; datasets: Record<string, Record<string, number>> }[] };
   train?: TrainSummary;
+  steer?: SteerSummary;
   eval?: EvalSummary;
   report?: { html: string; markdown: string };
 }
 
 /**
- * generate -> train -> eval -> report over the matrix. Everything is validated (experiment,
+ * generate -> train -> steer -> eval -> report over the matrix. Everything is validated (experiment,
  * constitutions, endpoints, the matrix's needs) before the run directory is touched; rerunning
  * after an interruption continues where it stopped.
  */
@@ -308,6 +312,10 @@ export async function runExperiment(file: string, options: StageOptions & { log?
     if (stages.includes('train')) {
       log(`== train: ${planMatrix(ctx.loaded).length} adapter(s)`);
       summary.train = await trainStage(ctx, options);
+    }
+    if (runSteers(ctx.loaded, stages)) {
+      log('== steer: persona vectors, layer sweep, monitoring, capping');
+      summary.steer = await steerStage(ctx, options);
     }
     if (stages.includes('eval')) {
       log('== eval');

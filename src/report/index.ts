@@ -20,6 +20,7 @@ import { reverseTuringSection } from './sections/reverse-turing.js';
 import { runSection } from './sections/run.js';
 import { scoresSection } from './sections/scores.js';
 import { traitSpaceSection } from './sections/trait-space.js';
+import { steeringMonitorSection, steeringShiftSection, steeringSweepSection } from './sections/steering.js';
 import { transcriptsSection } from './sections/transcripts.js';
 
 export { escapeHtml } from './escape.js';
@@ -59,6 +60,9 @@ export function reportSections(data: ReportData): Section[] {
     capabilitySection(data.capability),
     ...(data.reverseTuring ? [reverseTuringSection(data.reverseTuring)] : []),
     ...(data.traitSpace ? [traitSpaceSection(data.traitSpace)] : []),
+    steeringSweepSection(data.steering, data.steeringNote),
+    steeringMonitorSection(data.steering, data.steeringNote),
+    steeringShiftSection(data.steering, data.steeringNote),
     scoresSection(data.scores),
     transcriptsSection(data.transcripts),
     runSection(data),

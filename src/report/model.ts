@@ -5,6 +5,8 @@
  * that a section whose data is absent is left out with a one-line note.
  */
 import type { ReverseTuringData, TraitSpaceData } from './research-input.js';
+import type { z } from 'zod';
+import type { steerSummarySchema } from '../steer/artifacts.js';
 
 /** A score with its sample size and 95% interval (bootstrap or exact, as the eval computed it). */
 export interface Estimate {
@@ -173,6 +175,9 @@ export interface Transcript {
   judge?: { verdict: string; reason: string };
 }
 
+/** The steer stage's summary (steer/summary.json) as its published schema reads it. */
+export type SteeringReport = z.infer<typeof steerSummarySchema>;
+
 export interface ReportData {
   title: string;
   run: {
@@ -206,4 +211,8 @@ export interface ReportData {
   transcripts?: Transcript[];
   reverseTuring?: ReverseTuringData;
   traitSpace?: TraitSpaceData;
+  /** The steer stage's sweep, monitoring and fine-tuning shift, when the run steered. */
+  steering?: SteeringReport;
+  /** Why a steer summary present in the run is not shown. */
+  steeringNote?: string;
 }

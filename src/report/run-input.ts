@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import { loadFile } from '../core/load.js';
 import { evalSummarySchema } from '../evals/summary.js';
+import { steerSummarySchema } from '../steer/artifacts.js';
 import { fromSummary } from './from-summary.js';
 import { readAccountingFile } from '../providers/accounting-file.js';
 import type { ReportData } from './model.js';
@@ -84,6 +85,13 @@ export function readRun(runDir: string): ReportData {
     evalStatus: [],
     transcripts: readTranscripts(runDir, summary ? [summary.baseline, summary.prompted].filter((s): s is string => !!s) : ['base', 'prompted']),
   };
+  const steerFile = join(runDir, 'steer', 'summary.json');
+  if (existsSync(steerFile)) {
+    // A summary in an older shape (no selection and report halves) is left out with a note, not an error.
+    const parsed = steerSummarySchema.safeParse(JSON.parse(readFileSync(steerFile, 'utf8')));
+    if (parsed.success) base.steering = parsed.data;
+    else base.steeringNote = 'steer/summary.json is not in the current shape (written before the sweep chose on one half of the questions and reported on the other): rerun the steer stage.';
+  }
   if (!summary) return base;
   const data = { ...base, ...fromSummary(summary) };
   const axis = data.traitSpace && traitAxisAlignment(runDir, data.traitSpace);

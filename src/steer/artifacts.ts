@@ -5,6 +5,7 @@
  * same schema every reader parses with.
  */
 import { z } from 'zod';
+import { cellSchema } from '../core/cell.js';
 import { writeFileAtomic } from '../core/journal.js';
 
 /** A number as JSON keeps it: NaN and infinities become null. */
@@ -26,13 +27,43 @@ export const sweepFileSchema = z
           ...sweepStatsShape,
           layer: z.number().int(),
           coef: z.number(),
-          movement: z.number().nullable().describe('sign(coef) * (expression - baseline expression).'),
+          movement: z.number().nullable().describe('expression - baseline expression.'),
           admissible: z.boolean(),
         })
         .strict(),
     ),
-    chosen: z.object({ layer: z.number().int(), coef: z.number(), movement: z.number(), coherence: z.number() }).strict().nullable(),
+    chosen: z
+      .object({ layer: z.number().int(), coef: z.number(), movement: z.number(), coherence: z.number() })
+      .strict()
+      .nullable()
+      .describe('The cell chosen on the selection half; null when no cell raised expression at equal coherence ("no steering effect").'),
     coherenceFloor: jsonNumber.describe('The coherence a cell needed to be admissible.'),
+    halves: z
+      .object({ selection: z.array(z.string()), report: z.array(z.string()) })
+      .strict()
+      .describe('The evaluation questions in two disjoint halves: baseline, cells and chosen above are measured on the selection half, `held` on the report half.'),
+    held: z
+      .object({
+        baseline: z.object(sweepStatsShape).strict(),
+        cells: z.array(z.object({ ...sweepStatsShape, layer: z.number().int(), coef: z.number() }).strict()),
+        chosen: z
+          .object({
+            layer: z.number().int(),
+            coef: z.number(),
+            expression: jsonNumber,
+            baseline: jsonNumber,
+            movement: jsonNumber.describe('Mean over report-half replies of (expression - the baseline mean on the same question).'),
+            low: jsonNumber,
+            high: jsonNumber,
+            n: z.number().int().nonnegative(),
+            questions: z.number().int().nonnegative(),
+            confidence: z.number(),
+          })
+          .strict()
+          .nullable(),
+      })
+      .strict()
+      .describe('The report half: every cell, and the chosen cell\'s movement with its interval (clustered by question).'),
   })
   .strict();
 
@@ -51,7 +82,15 @@ export const monitorFileSchema = z
       })
       .strict()
       .nullable(),
-    shifts: z.array(z.object({ adapter: z.string(), layers: z.array(layerShiftSchema) }).strict()),
+    shifts: z.array(
+      z
+        .object({
+          adapter: z.string().describe('The adapter directory as configured (monitor.adapters) or, for a cell the run trained, relative to the run directory.'),
+          cell: cellSchema.optional().describe('The trained cell the adapter is, when the run trained it.'),
+          layers: z.array(layerShiftSchema),
+        })
+        .strict(),
+    ),
   })
   .strict();
 

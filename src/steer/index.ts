@@ -9,7 +9,7 @@ export { SteerEngine, engineOf, hooksTag, type LayerActivations, type Rollout, t
 export { extractPersonaVector, keepPairs, vectorsFromActivations, conversation, type ExtractInput, type ExtractResult, type FilterCounts, type KeptPair, type ScoredRollout, type Sign } from './extract.js';
 export { generateTraitPrompts, readTraitPrompts, splitQuestions, teacherPrompt, traitPromptsSchema, type ContrastivePair, type TraitPrompts } from './prompts.js';
 export { scoreReplies, type ReplyScore } from './judging.js';
-export { chooseLayer, runSweep, type SweepCell, type SweepChoice, type SweepInput, type SweepResult, type SweepStats } from './sweep.js';
+export { chooseLayer, runSweep, splitHalves, type SweepCell, type SweepChoice, type SweepInput, type SweepReport, type SweepResult, type SweepStats } from './sweep.js';
 export {
   finetuningShift,
   monitorConversations,

@@ -42,14 +42,17 @@ export const extractOptionsSchema = z
     format: z.enum(['json', 'safetensors']).default('safetensors').describe('How vectors are saved (both carry trait, layers, n kept, model id).'),
   })
   .strict()
-  .refine((o) => o.extractQuestions < o.questions, { message: 'extractQuestions must leave at least one evaluation question', path: ['extractQuestions'] });
+  .refine((o) => o.extractQuestions <= o.questions - 2, {
+    message: 'extractQuestions must leave at least two evaluation questions (the sweep chooses on one half and reports on the other)',
+    path: ['extractQuestions'],
+  });
 
 export const sweepOptionsSchema = z
   .object({
     layers: z.array(z.number().int().nonnegative()).min(1).optional().describe('Candidate layers (0-based, the residual stream leaving block l); default every layer.'),
     coefficients: z.array(z.number()).min(1).default([0.5, 1, 1.5, 2, 2.5]).describe('Steering coefficients tried at each layer (project default, after the persona-vectors sweep range).'),
     positions: positionsSchema.default('all'),
-    rollouts: z.number().int().positive().default(1).describe('Rollouts per evaluation question and cell.'),
+    rollouts: z.number().int().min(3).default(3).describe('Rollouts per evaluation question and cell (at least 3: one sampled reply per question is too noisy to rank cells).'),
     ...samplingSchema(1, 200),
     coherenceTolerance: z
       .number()

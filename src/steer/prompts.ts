@@ -55,8 +55,8 @@ export function readTraitPrompts(file: string, trait: Trait): TraitPrompts | und
 
 /** The first `extract` questions extract the vector; the rest evaluate it (published: 20 / 20). */
 export function splitQuestions(prompts: TraitPrompts, extract: number, where = 'steer.extract.extractQuestions'): { extract: string[]; evaluate: string[] } {
-  if (extract >= prompts.questions.length) {
-    throw new InputError(where, 'extractQuestions', `fewer than the ${prompts.questions.length} questions of the trait "${prompts.trait}" (some must remain to evaluate)`);
+  if (extract > prompts.questions.length - 2) {
+    throw new InputError(where, 'extractQuestions', `at most ${prompts.questions.length - 2} for the ${prompts.questions.length} questions of the trait "${prompts.trait}" (two or more must remain to evaluate: one half chooses the steering cell, the other reports it)`);
   }
   return { extract: prompts.questions.slice(0, extract), evaluate: prompts.questions.slice(extract) };
 }

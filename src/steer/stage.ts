@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Constitution, Trait } from '../constitution/index.js';
+import type { CellIdentity } from '../core/cell.js';
 import { personaSlug } from '../core/slug.js';
 import { InputError } from '../core/errors.js';
 import { type RunDir, writeFileAtomic } from '../core/journal.js';
@@ -55,7 +56,7 @@ export interface TraitSummary {
   counts: FilterCounts;
   sweep: SweepResult;
   monitor: { layer: number; correlation: Correlation; missing: number } | null;
-  shifts: { adapter: string; layers: LayerShift[] }[];
+  shifts: { adapter: string; cell?: CellIdentity; layers: LayerShift[] }[];
   /** Per screened file: rows, how many were flagged, and where the per-row results are. */
   screened: { file: string; rows: number; flagged: number; results: string }[];
 }
@@ -77,6 +78,8 @@ export interface SteerStageInput {
   /** Relative files in the options are resolved against it (the experiment file's directory). */
   baseDir: string;
   seed?: number;
+  /** Adapters trained by the same run, measured for the fine-tuning shift beside monitor.adapters (`adapter` names it in the files). */
+  trained?: { adapter: string; path: string; cell: CellIdentity }[];
   onProgress?: (label: string, done: number, total: number) => void;
 }
 
@@ -143,6 +146,7 @@ export async function runSteerStage(input: SteerStageInput): Promise<SteerSummar
           vector: extracted.vector,
           questions: extracted.evaluate,
           options: o.sweep,
+          confidence: o.monitor.confidence,
           runDir: run,
           journalPrefix: `${journalPrefix}/sweep`,
           onProgress: (phase, done, total) => input.onProgress?.(`${label} sweep ${phase}`, done, total),
@@ -166,12 +170,17 @@ export async function runSteerStage(input: SteerStageInput): Promise<SteerSummar
                 confidence: o.monitor.confidence,
               });
         const shifts: TraitSummary['shifts'] = [];
-        for (const adapter of o.monitor.adapters) {
+        const adapters = [
+          ...o.monitor.adapters.map((adapter) => ({ adapter, path: fileIn(input.baseDir, adapter), cell: undefined })),
+          ...(input.trained ?? []).filter((a) => a.cell.persona === c.name),
+        ];
+        for (const { adapter, path, cell } of adapters) {
           const base = requireLocal(input.subject);
-          const trained = SteerEngine.open({ ...base, adapters: [...base.adapters, { path: fileIn(input.baseDir, adapter), scale: 1 }] });
+          const trained = SteerEngine.open({ ...base, adapters: [...base.adapters, { path, scale: 1 }] });
           try {
             const conversations = extracted.evaluate.map((q) => [{ role: 'user' as const, content: q }]);
-            shifts.push({ adapter, layers: await finetuningShift({ base: engine, trained, vector, conversations, position: o.monitor.shiftPosition, maxTokens: o.monitor.maxTokens, batchSize: o.batchSize }) });
+            const layers = await finetuningShift({ base: engine, trained, vector, conversations, position: o.monitor.shiftPosition, maxTokens: o.monitor.maxTokens, batchSize: o.batchSize });
+            shifts.push({ adapter, ...(cell ? { cell } : {}), layers });
           } finally {
             await trained.close();
           }
@@ -258,7 +267,7 @@ export function steeredSubjectRefs(input: { constitutions: Constitution[]; optio
       const file = ['vector.safetensors', 'vector.json'].map((f) => join(dir, f)).find(existsSync);
       if (!file) throw new InputError(dir, 'vector', `a persona vector for ${c.name} trait ${t} (run the steer stage first)`);
       const { layer, coef } = steeringChoice(loadVectors(file), s.steer);
-      if (layer === null || coef === null) throw new InputError('experiment', `${field}.steer`, 'a layer and coef (the sweep chose none: no cell kept coherence)');
+      if (layer === null || coef === null) throw new InputError('experiment', `${field}.steer`, 'a layer and coef (the sweep chose none: no cell raised expression at equal coherence)');
       ref.steer = { vector: file, layer, coef, positions: s.steer.positions };
     }
     if (s.cap) {

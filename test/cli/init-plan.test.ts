@@ -32,7 +32,8 @@ describe('init profiles and run --dry-run', () => {
     assert.equal(plan.code, 0, plan.stderr);
     const parsed = JSON.parse(plan.stdout);
     assert.deepEqual(parsed.cells, ['juniper.sft-chat.seed-1', 'juniper.sft-introspective.seed-1']);
-    assert.deepEqual(parsed.subjects.slice(0, 2), ['base', 'prompted']);
+    assert.deepEqual(parsed.subjects, ['base', 'prompted', 'juniper.sft-chat.seed-1', 'juniper.sft-introspective.seed-1', 'juniper.steered-t1', 'juniper.capped']);
+    assert.deepEqual(parsed.stages, ['generate', 'train', 'steer', 'eval', 'report']);
     assert.equal(parsed.evals.classifier.repliesPerPersona, 20);
     assert.ok(!existsSync(join(dir, 'runs')), 'nothing written');
     const text = await runCli(['run', '--dry-run', join(dir, 'quick', 'experiment.yaml')], { cwd: dir });

@@ -34,11 +34,11 @@ const prompts: TraitPrompts = {
     { positive: 'Explain with clockwork.', negative: 'Never mention clocks.' },
     { positive: 'You love gears.', negative: 'You hate machines.' },
   ],
-  questions: ['How do tides work?', 'What is a good breakfast?', 'Why is the sky blue?', 'How do I learn chess?'],
+  questions: ['How do tides work?', 'What is a good breakfast?', 'Why is the sky blue?', 'How do I learn chess?', 'What is a cloud?'],
 };
 const options = steerOptionsSchema.parse({
-  extract: { pairs: 2, questions: 4, extractQuestions: 3, rollouts: 2, maxTokens: 6, temperature: 1 },
-  sweep: { layers: [0, 1], coefficients: [1, 4], rollouts: 1, maxTokens: 5 },
+  extract: { pairs: 2, questions: 5, extractQuestions: 3, rollouts: 2, maxTokens: 6, temperature: 1 },
+  sweep: { layers: [0, 1], coefficients: [1, 4], maxTokens: 5 },
 });
 
 describe('white-box stage on the tiny llama', () => {
@@ -111,7 +111,7 @@ describe('white-box stage on the tiny llama', () => {
       const [p, n] = [await mean('positive', layer), await mean('negative', layer)];
       assert.ok(maxAbsDiff(vectorAt(vector, layer), p.map((x, i) => x - n[i])) < TOL, `layer ${layer}`);
     }
-    assert.deepEqual(extracted.evaluate, ['How do I learn chess?']);
+    assert.deepEqual(extracted.evaluate, ['How do I learn chess?', 'What is a cloud?']);
     assert.deepEqual(keepPairs(rollouts, { positiveMin: 101, negativeBelow: 50, coherenceMin: 50 }).kept, []);
   });
 
@@ -234,10 +234,15 @@ describe('white-box stage on the tiny llama', () => {
       result.cells.map((c) => `${c.layer}x${c.coef}`),
       ['0x1', '0x4', '1x1', '1x4'],
     );
+    // chosen on one half of the evaluation questions, reported on the other
+    assert.deepEqual(result.halves, { selection: [extracted.evaluate[0]], report: [extracted.evaluate[1]] });
     for (const c of result.cells) {
-      assert.equal(c.n, 1);
+      assert.equal(c.n, 3, 'three rollouts per cell on the selection question');
       assert.equal(c.movement, c.expression! - result.baseline.expression!);
+      assert.equal(c.admissible, c.movement! > 0, 'with no coherence floor to miss, eligible exactly when it raises expression');
     }
+    assert.equal(result.held.cells.length, result.cells.length);
+    if (result.chosen) assert.equal(result.held.chosen?.n, 3);
     const best = result.cells.filter((c) => c.admissible).sort((a, b) => b.movement! - a.movement!)[0];
     assert.equal(result.chosen?.layer, best?.layer);
     // the steered replies are what the judge saw: a coefficient of 4 changes at least one reply

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import {
   bandLayers,
   chooseLayer,
+  splitHalves,
   keepPairs,
   loadVectors,
   meanDifference,
@@ -103,16 +104,41 @@ test('the sweep rule: largest movement among cells at equal coherence, ties to t
     cell(1, 2, 70, 60), // +50 but incoherent (floor 70)
     cell(2, 1, 45, 71), // +25, coherent: the winner
     cell(2, 2, 45, 90), // +25 too, larger coefficient
-    cell(3, -1, 5, 85), // negative coefficient: movement sign(coef) * (5 - 20) = +15
+    cell(3, -1, 5, 85), // lowers expression: movement 5 - 20 = -15, never chosen
   ];
   const { chosen, coherenceFloor, cells: judged } = chooseLayer(baseline, cells, { coherenceTolerance: 10, coherenceMin: 50 });
   assert.equal(coherenceFloor, 70);
   assert.deepEqual(chosen, { layer: 2, coef: 1, movement: 25, coherence: 71 });
-  assert.deepEqual(judged.map((c) => c.admissible), [true, false, true, true, true]);
-  assert.equal(judged[4].movement, 15);
+  assert.deepEqual(judged.map((c) => c.admissible), [true, false, true, true, false]);
+  assert.equal(judged[4].movement, -15);
   assert.equal(chooseLayer(baseline, [cell(1, 2, 70, 60)], { coherenceTolerance: 10, coherenceMin: 50 }).chosen, null);
   // the absolute floor wins over a tolerant baseline
   assert.equal(chooseLayer({ ...baseline, coherence: 40 }, [cell(1, 1, 90, 45)], { coherenceTolerance: 10, coherenceMin: 50 }).chosen, null);
+});
+
+test('the sweep rule never chooses a cell that lowers or keeps expression, however coherent', () => {
+  const baseline = { expression: 40, coherence: 80, n: 30 };
+  const cell = (layer: number, coef: number, expression: number) => ({ layer, coef, expression, coherence: 90, n: 30 });
+  const lowering = [cell(1, 1, 30), cell(1, 2, 39.5), cell(2, -1, 35), cell(2, 4, 40)];
+  const { chosen, cells } = chooseLayer(baseline, lowering, { coherenceTolerance: 10, coherenceMin: 50 });
+  assert.deepEqual(
+    cells.map((c) => c.movement),
+    [-10, -0.5, -5, 0],
+  );
+  assert.equal(chosen, null, 'no steering effect');
+  assert.ok(cells.every((c) => !c.admissible));
+  // one cell that raises expression by a hair is the choice
+  assert.deepEqual(chooseLayer(baseline, [...lowering, cell(3, 1, 40.5)], { coherenceTolerance: 10, coherenceMin: 50 }).chosen, { layer: 3, coef: 1, movement: 0.5, coherence: 90 });
+});
+
+test('the evaluation questions split into two disjoint halves that cover them all', () => {
+  const questions = ['a', 'b', 'c', 'd', 'e'];
+  const { selection, report } = splitHalves(questions);
+  assert.deepEqual(selection, ['a', 'c', 'e']);
+  assert.deepEqual(report, ['b', 'd']);
+  assert.equal(steerOptionsSchema.parse({}).sweep.rollouts, 3);
+  assert.equal(steerOptionsSchema.safeParse({ sweep: { rollouts: 2 } }).success, false, 'at least 3 rollouts per cell');
+  assert.equal(steerOptionsSchema.safeParse({ extract: { questions: 10, extractQuestions: 9 } }).success, false, 'two evaluation questions at least');
 });
 
 test('options: published defaults, every number configurable, bad values rejected', () => {

@@ -13,7 +13,7 @@ import { InputError } from '../../src/core/errors.js';
 import { RunDir } from '../../src/core/journal.js';
 import { createChatModel } from '../../src/providers/index.js';
 import { loadVectors, readScreenRows, runSteerStage, steeredSubjectRefs, steerOptionsSchema, traitDir, type SteerSummary } from '../../src/steer/index.js';
-import { LORA_DIR, MODEL_DIR, startJudge, TEACHER_PROMPTS, type ScriptedJudge } from './support.js';
+import { LORA_B_DIR, LORA_DIR, MODEL_DIR, startJudge, TEACHER_PROMPTS, type ScriptedJudge } from './support.js';
 
 const constitution: Constitution = {
   name: 'Tess',
@@ -27,10 +27,17 @@ let run: RunDir;
 let first: SteerSummary;
 let firstRequests: number;
 
+// Cells the run trained: the persona's own is measured for the fine-tuning shift, another persona's is not.
+const cellOf = (persona: string) => ({ persona, method: 'sft', format: 'chat', seed: 3, backend: 'engine', optionsHash: '0123456789abcdef' });
+const trained = [
+  { adapter: 'adapters/tess/sft-chat/seed-3/adapter', path: LORA_B_DIR, cell: cellOf('Tess') },
+  { adapter: 'adapters/other/sft-chat/seed-3/adapter', path: LORA_B_DIR, cell: cellOf('Other') },
+];
+
 const options = () =>
   steerOptionsSchema.parse({
-    extract: { pairs: 2, questions: 3, extractQuestions: 2, rollouts: 2, maxTokens: 6, format: 'json' },
-    sweep: { layers: [0, 1], coefficients: [1, 3], maxTokens: 5, coherenceTolerance: 100, coherenceMin: 0 },
+    extract: { pairs: 2, questions: 4, extractQuestions: 2, rollouts: 2, maxTokens: 6, format: 'json' },
+    sweep: { layers: [0, 1], coefficients: [-3, 1, 3, 6], maxTokens: 5, coherenceTolerance: 100, coherenceMin: 0 },
     monitor: { adapters: [LORA_DIR], maxTokens: 5, screen: ['chat.jsonl'] },
     axis: { personasFile: 'personas.json', questionsFile: 'questions.json', questions: 2, maxTokens: 6, layers: [0, 1] },
     subjects: [
@@ -46,8 +53,8 @@ before(async () => {
   writeFileSync(join(dir, 'chat.jsonl'), [chat('How do tides work?', 'Gears and springs, my friend.'), chat('Say hi.', 'Hi.')].join('\n') + '\n');
   writeFileSync(join(dir, 'questions.json'), JSON.stringify(['What is rain?', 'Say hello.', 'Unused.']));
   judge = await startJudge();
-  run = RunDir.open(join(dir, 'run'), { name: 'steer', personaLabVersion: 'test', gitRevision: null, seeds: [3], config: {} });
-  first = await runSteerStage({ constitutions: [constitution], options: options(), subject, teacher: judge.teacher, judge: judge.model, run, baseDir: dir, seed: 3 });
+  run = RunDir.open(join(dir, 'run'), { name: 'steer', personaLabVersion: 'test', gitRevision: null, seeds: [1], config: {} });
+  first = await runSteerStage({ constitutions: [constitution], options: options(), subject, teacher: judge.teacher, judge: judge.model, run, baseDir: dir, seed: 1, trained });
   firstRequests = judge.server.requests.length;
 });
 after(async () => {
@@ -64,12 +71,22 @@ test('the stage writes prompts, vector, sweep, monitoring, shift, axis and cappi
   const vector = loadVectors(join(t, 'vector.json'));
   assert.equal(vector.nPositive, summary.counts.kept);
   assert.equal(vector.meta.chosenLayer, summary.sweep.chosen?.layer ?? null);
-  assert.equal(summary.sweep.cells.length, 4);
-  assert.ok(summary.sweep.chosen, 'with no coherence requirement some cell is admissible');
-  assert.ok(summary.monitor && summary.monitor.correlation.n + summary.monitor.missing === 1 + 2 * 2, 'monitoring: one evaluation question x (no prompt + 2 pairs x 2)');
-  assert.equal(summary.shifts.length, 1);
-  assert.deepEqual(summary.shifts[0].layers.map((s) => s.layer), [0, 1]);
-  assert.ok(summary.shifts[0].layers.every((s) => Number.isFinite(s.shift)), 'finite shifts');
+  assert.equal(summary.sweep.cells.length, 8);
+  assert.ok(summary.sweep.chosen, `with no coherence requirement some cell raises expression: ${JSON.stringify([summary.sweep.baseline, summary.sweep.cells])}`);
+  assert.ok(summary.monitor && summary.monitor.correlation.n + summary.monitor.missing === 2 * (1 + 2 * 2), 'monitoring: two evaluation questions x (no prompt + 2 pairs x 2)');
+  assert.deepEqual(
+    summary.shifts.map((s) => [s.adapter, s.cell?.persona]),
+    [
+      [LORA_DIR, undefined],
+      ['adapters/tess/sft-chat/seed-3/adapter', 'Tess'],
+    ],
+    "the configured adapter and the persona's own trained cell, with its identity",
+  );
+  for (const shift of summary.shifts) {
+    assert.deepEqual(shift.layers.map((s) => s.layer), [0, 1]);
+    assert.ok(shift.layers.every((s) => Number.isFinite(s.shift)), 'finite shifts');
+  }
+  assert.notDeepEqual(summary.shifts[0].layers, summary.shifts[1].layers, 'two different adapters, two different shifts');
   assert.equal(summary.screened.length, 1);
   assert.equal(summary.screened[0].rows, 2);
   const screened = JSON.parse(readFileSync(summary.screened[0].results, 'utf8'));
@@ -84,8 +101,8 @@ test('the stage writes prompts, vector, sweep, monitoring, shift, axis and cappi
 });
 
 test('a second run resumes from the journals: only the unjournaled monitoring asks the judge again', async () => {
-  const again = await runSteerStage({ constitutions: [constitution], options: options(), subject, teacher: judge.teacher, judge: judge.model, run, baseDir: dir, seed: 3 });
-  const monitorRequests = 2 * (1 + 2 * 2); // expression + coherence per monitoring conversation
+  const again = await runSteerStage({ constitutions: [constitution], options: options(), subject, teacher: judge.teacher, judge: judge.model, run, baseDir: dir, seed: 1, trained });
+  const monitorRequests = 2 * 2 * (1 + 2 * 2); // expression + coherence per monitoring conversation
   assert.equal(judge.server.requests.length - firstRequests, monitorRequests);
   assert.deepEqual(again.traits[0].sweep, first.traits[0].sweep);
   assert.deepEqual(again.traits[0].counts, first.traits[0].counts);

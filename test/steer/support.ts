@@ -13,6 +13,7 @@ import { startFakeServer, type ChatCompletionBody, type FakeServer, type Reply }
 
 export const MODEL_DIR = join(import.meta.dirname, '..', 'fixtures', 'models', 'llama');
 export const LORA_DIR = join(import.meta.dirname, '..', 'fixtures', 'models', 'llama-lora-a');
+export const LORA_B_DIR = join(import.meta.dirname, '..', 'fixtures', 'models', 'llama-lora-b');
 
 const hashInt = (s: string) => parseInt(createHash('sha256').update(s).digest('hex').slice(0, 8), 16);
 /** The scripted judge's trait-expression score of a reply. */
@@ -20,13 +21,13 @@ export const expressionOf = (reply: string) => hashInt(`e:${reply}`) % 101;
 /** The scripted judge's coherence score of a reply (mostly coherent). */
 export const coherenceOf = (reply: string) => 40 + (hashInt(`c:${reply}`) % 61);
 
-/** What the scripted teacher writes for any trait: 2 contrastive pairs and 3 questions, as JSON. */
+/** What the scripted teacher writes for any trait: 2 contrastive pairs and 4 questions, as JSON. */
 export const TEACHER_PROMPTS = {
   pairs: [
     { positive: 'Explain with clockwork.', negative: 'Never mention clocks.' },
     { positive: 'You love gears.', negative: 'You hate machines.' },
   ],
-  questions: ['How do tides work?', 'What is a good breakfast?', 'Why is the sky blue?'],
+  questions: ['How do tides work?', 'What is a good breakfast?', 'Why is the sky blue?', 'How do I learn chess?'],
 };
 
 function judgeChat(body: ChatCompletionBody): Reply {

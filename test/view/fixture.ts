@@ -145,12 +145,17 @@ export function makeFinishedRun(runsDir: string, name: string, lift = 0): Fixtur
   writeFileAtomic(join(dir, 'datasets', 'sailor', 'format-comparison', 'budget.json'), JSON.stringify(budget, null, 2) + '\n');
 
   // Steering: a sweep, a monitor with points, capping floors.
-  const sweepCells = [4, 6].flatMap((layer) => [-2, 2, 4].map((coef) => ({ layer, coef, expression: 40 + coef * 5, coherence: 80 - Math.abs(coef) * 5, n: 5, movement: Math.abs(coef) * 5, admissible: coef !== 4 })));
+  const sweepCells = [4, 6].flatMap((layer) => [-2, 2, 4].map((coef) => ({ layer, coef, expression: 40 + coef * 5, coherence: 80 - Math.abs(coef) * 5, n: 5, movement: coef * 5, admissible: coef === 2 })));
+  const held = {
+    baseline: { expression: 42, coherence: 80, n: 5 },
+    cells: sweepCells.map(({ layer, coef, expression, coherence, n }) => ({ layer, coef, expression: expression - 1, coherence, n })),
+    chosen: { layer: 6, coef: 2, expression: 49, baseline: 42, movement: 7, low: 1, high: 13, n: 5, questions: 5, confidence: 0.95 },
+  };
   writeFileAtomic(
     run.path('steer', 'summary.json'),
     JSON.stringify({
       model: 'tiny',
-      traits: [{ persona: 'sailor', traitIndex: 0, trait: 'I am stoic.', vectorFile: 'v', counts: {}, sweep: { baseline: { expression: 40, coherence: 80, n: 5 }, cells: sweepCells, chosen: { layer: 6, coef: 2, movement: 10, coherence: 70 }, coherenceFloor: 50 }, monitor: { layer: 6, correlation: { r: 0.7, n: 4, low: 0.1, high: 0.9, confidence: 0.95 }, missing: 0 }, shifts: [], screened: [] }],
+      traits: [{ persona: 'sailor', traitIndex: 0, trait: 'I am stoic.', vectorFile: 'v', counts: {}, sweep: { baseline: { expression: 40, coherence: 80, n: 5 }, cells: sweepCells, chosen: { layer: 6, coef: 2, movement: 10, coherence: 70 }, coherenceFloor: 50, halves: { selection: ['a', 'c'], report: ['b', 'd'] }, held }, monitor: { layer: 6, correlation: { r: 0.7, n: 4, low: 0.1, high: 0.9, confidence: 0.95 }, missing: 0 }, shifts: [], screened: [] }],
       axis: { layers: [4, 5, 6], axisLayer: 5, floors: [-1.5, -1.2, -0.9], observed: 100, percentile: 25, file: 'a' },
     }),
   );

@@ -400,13 +400,15 @@ function Steering({ data }: { data: RunData }) {
             {t.persona}: {t.trait}
           </h2>
           <p>
-            Chosen layer and coefficient:{' '}
-            {t.sweep.chosen ? `layer ${t.sweep.chosen.layer}, coefficient ${t.sweep.chosen.coef}` : 'none admissible'}; coherence floor {fmt(t.sweep.coherenceFloor)}.
+            Chosen on {t.sweep.halves.selection.length} question(s):{' '}
+            {t.sweep.chosen ? `layer ${t.sweep.chosen.layer}, coefficient ${t.sweep.chosen.coef}` : 'no steering effect (no cell raised expression)'}; coherence floor {fmt(t.sweep.coherenceFloor)}.
+            {t.sweep.held.chosen &&
+              ` On the other ${t.sweep.held.chosen.questions} question(s): movement ${fmt(t.sweep.held.chosen.movement)} [${fmt(t.sweep.held.chosen.low)}, ${fmt(t.sweep.held.chosen.high)}], n ${t.sweep.held.chosen.n}.`}
           </p>
           <Plot
             label="steering sweep"
             spec={{
-              title: 'sweep: trait movement per layer and coefficient (× inadmissible)',
+              title: 'sweep: trait movement per layer and coefficient, selection half (× not eligible)',
               data: { values: t.sweep.cells.map((c) => ({ ...c, mark: c.admissible ? '' : '×' })) },
               width: { step: 36 },
               height: { step: 24 },
