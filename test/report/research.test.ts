@@ -98,7 +98,7 @@ test('with the steer stage\'s vectors and axis in the run, the first component i
     TRAITS.forEach((t, j) => write(`steer/t${j}.json`, 'persona', t, traitVector(j)));
     // The axis built from the planted direction through the trait vectors, plus a part off their span.
     write('steer/axis.json', 'assistantAxis', 'assistant', [...DIRECTION.map((x) => x / norm), 0, 0]);
-    const traitEntry = (j: number) => ({ persona: 'P', traitIndex: j, trait: TRAITS[j], vectorFile: `steer/t${j}.json`, counts: {}, sweep: { baseline: { expression: null, coherence: null, n: 0 }, cells: [], chosen: null, coherenceFloor: null }, monitor: null, shifts: [], screened: [] });
+    const traitEntry = (j: number) => ({ persona: 'P', traitIndex: j, trait: TRAITS[j], vectorFile: `steer/t${j}.json`, counts: {}, sweep: { baseline: { expression: null, coherence: null, n: 0 }, cells: [], chosen: null, coherenceFloor: null, halves: { selection: [], report: [] }, held: { baseline: { expression: null, coherence: null, n: 0 }, cells: [], chosen: null } }, monitor: null, shifts: [], screened: [] });
     const steer = steerSummarySchema.parse({ model: 'm', traits: TRAITS.map((_, j) => traitEntry(j)), axis: { layers: [layer], axisLayer: layer, floors: [0], observed: 10, percentile: 25, file: 'steer/axis.json' } });
     writeFileSync(join(dir, 'steer', 'summary.json'), JSON.stringify(steer));
     const constitution = { name: 'P', traits: TRAITS.map((label) => ({ trait: `I show ${label}.`, label, questions: ['?'] })) };
