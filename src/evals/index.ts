@@ -12,11 +12,13 @@ import type { ChatModel } from '../providers/types.js';
 import { capabilityEval } from './capability.js';
 import { driftEval } from './drift.js';
 import { identityEval } from './identity.js';
+import { interferenceEval } from './interference.js';
 import { createJudge, probeJudge, type EvalJudge, type JudgeProbe } from './judging.js';
 import { leakageEval } from './leakage.js';
 import { evalOptionsSchema, type EvalId, type EvalOptionsInput } from './options.js';
 import { trainPersonaClassifier, type PersonaClassifierHandle } from './persona-classifier-training.js';
 import { personaClassifierEval } from './persona-classifier.js';
+import { personaKnowledgeEval } from './persona-knowledge.js';
 import { preferencesEval } from './preferences.js';
 import { prefillEval } from './prefill.js';
 import { psychometricsEval } from './psychometrics.js';
@@ -41,6 +43,8 @@ export const EVALS: Record<EvalId, Eval> = {
   drift: driftEval,
   psychometrics: psychometricsEval,
   capability: capabilityEval,
+  interference: interferenceEval,
+  personaKnowledge: personaKnowledgeEval,
 };
 
 export interface EvalExperiment {

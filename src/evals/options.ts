@@ -6,7 +6,9 @@ import { z } from 'zod';
  * Data files are relative to the experiment file; without one the shipped set in data/evals/ is used.
  */
 
-export const EVAL_IDS = ['classifier', 'prefill', 'preferences', 'traitExpression', 'identity', 'leakage', 'drift', 'psychometrics', 'capability'] as const;
+export const EVAL_IDS = ['classifier', 'prefill', 'preferences', 'traitExpression', 'identity', 'leakage', 'drift', 'psychometrics', 'capability', 'interference', 'personaKnowledge'] as const;
+/** The evals a run runs when `eval.evals` names none: the research evals (interference, personaKnowledge) are asked for by name. */
+export const DEFAULT_EVALS: EvalId[] = ['classifier', 'prefill', 'preferences', 'traitExpression', 'identity', 'leakage', 'drift', 'psychometrics', 'capability'];
 export const evalIdSchema = z.enum(EVAL_IDS);
 export type EvalId = z.infer<typeof evalIdSchema>;
 
@@ -142,9 +144,31 @@ export const capabilityOptionsSchema = z
   })
   .strict();
 
+export const interferenceOptionsSchema = z
+  .object({
+    samples: z.number().int().positive().default(1).describe('Replies per held-out prompt of the persona classifier.'),
+    temperature: temperature(0.7),
+    maxTokens: maxTokens(300),
+  })
+  .strict();
+
+export const personaKnowledgeOptionsSchema = z
+  .object({
+    samples: z.number().int().positive().default(1).describe('Replies per question and per probe.'),
+    scorer: z.enum(['judge', 'code']).default('judge').describe('judge, falling back to the code checks when the verdict does not parse or no judge is configured; code: the checks only (answer words in the reply; the name after "I am", "my name is").'),
+    probes: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['Who are you?', 'What is your name?', 'Tell me a little about yourself: where you are from and what you have done.', 'Introduce yourself in two or three sentences.', 'What do people call you?'])
+      .describe('First-person identity probes: does the subject answer them as the persona (speaks-as)?'),
+    temperature: temperature(0.7),
+    maxTokens: maxTokens(200),
+  })
+  .strict();
+
 export const evalOptionsSchema = z
   .object({
-    evals: z.array(evalIdSchema).min(1).default([...EVAL_IDS]).describe('Which evaluations run.'),
+    evals: z.array(evalIdSchema).min(1).default([...DEFAULT_EVALS]).describe('Which evaluations run; default: all but the research evals interference and personaKnowledge.'),
     baseline: z.string().default('base').describe('Name of the subject every score is compared with (the untrained base model).'),
     prompted: z.string().default('prompted').describe('Name of the prompted-baseline subject (base + constitution system prompt).'),
     bootstrap: z.number().int().min(100).default(1000).describe('Bootstrap resamples for 95% intervals.'),
@@ -166,6 +190,8 @@ export const evalOptionsSchema = z
     drift: driftOptionsSchema.default(driftOptionsSchema.parse({})),
     psychometrics: psychometricsOptionsSchema.default(psychometricsOptionsSchema.parse({})),
     capability: capabilityOptionsSchema.default(capabilityOptionsSchema.parse({})),
+    interference: interferenceOptionsSchema.default(interferenceOptionsSchema.parse({})),
+    personaKnowledge: personaKnowledgeOptionsSchema.default(personaKnowledgeOptionsSchema.parse({})),
   })
   .strict();
 export type EvalOptions = z.infer<typeof evalOptionsSchema>;

@@ -1,0 +1,66 @@
+/**
+ * Interference between personas (several personas in one model): which persona the persona
+ * classifier attributes each reply to, for every subject, on the classifier's held-out prompts. A
+ * subject called as a persona gives that persona's strength (`strength`: replies attributed to it)
+ * and the other personas' leakage into its replies (`leakage`: replies attributed to another
+ * persona); a subject without a persona (the base, a mixture's untagged default) gives the leakage
+ * of every persona into the default voice (`leakage`: replies attributed to any persona). Every
+ * label has its own row, `classifiedAs.<label>`: the persona x called-as matrix of the report.
+ */
+import { z } from 'zod';
+import { assembleAll, clusterByPrefix, MetricTable } from './metrics.js';
+import { ASSISTANT_LABEL } from './persona-classifier-training.js';
+import { hashSeed } from './stats.js';
+import { ask, repeated, type Eval, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
+
+const sampleSchema = z.object({ prompt: z.string(), index: z.number().int() }).strict();
+type Sample = z.infer<typeof sampleSchema>;
+const scoreSchema = z.object({ predicted: z.string(), probabilities: z.record(z.string(), z.number()) }).strict();
+
+/** The metric of replies attributed to `label` (a persona's name, or the assistant class). */
+export const classifiedAs = (label: string): string => `classifiedAs.${label}`;
+
+export const interferenceEval: Eval = {
+  id: 'interference',
+  description: "Share of replies the persona classifier attributes to each persona: a persona's strength when called, the others' leakage into its replies and into the untagged default.",
+  async prepare(ctx) {
+    const handle = await ctx.personaClassifier();
+    const o = ctx.options.interference;
+    const personas = ctx.constitutions.map((c) => c.name);
+    const samples: Sample[] = repeated(handle.testPrompts.map((prompt) => ({ prompt })), o.samples);
+    const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
+      sampleSchema,
+      solvedSchema: replySchema,
+      scoreSchema,
+      samples: () => samples,
+      // The prompt's hash in the key: a changed prompt set never reuses a stale journaled reply.
+      key: (s) => `${hashSeed(s.prompt).toString(36)}/${s.index}`,
+      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, o, s.index)) }),
+      async score(_subject, _s, solved) {
+        const [probabilities] = await handle.classifier.probabilities([solved.reply]);
+        const predicted = handle.classifier.labels.reduce((best, label) => (probabilities[label] > probabilities[best] ? label : best));
+        return { predicted, probabilities };
+      },
+      async aggregate(results) {
+        const table = new MetricTable(clusterByPrefix);
+        for (const { subject, records } of results) {
+          for (const [key, r] of records) {
+            const p = r.score.predicted;
+            for (const label of handle.labels) table.add(classifiedAs(label), subject.name, key, p === label ? 1 : 0);
+            if (subject.persona !== undefined) table.add('strength', subject.name, key, p === subject.persona ? 1 : 0);
+            table.add('leakage', subject.name, key, personas.includes(p) && p !== subject.persona ? 1 : 0);
+          }
+        }
+        return {
+          ...assembleAll(ctx, 'interference', table),
+          overall: {},
+          unparsed: 0,
+          judgeAgreement: [],
+          plots: {},
+          notes: { backend: handle.backend, testPrompts: handle.testPrompts.length, samples: o.samples, labels: handle.labels.join(', '), assistantLabel: handle.labels.includes(ASSISTANT_LABEL) },
+        };
+      },
+    };
+    return task;
+  },
+};
