@@ -108,6 +108,7 @@ export const personaKnowledgeEval: Eval = {
           for (const [key, r] of records) {
             const metric = r.sample.kind === 'knows' ? 'knowsAbout' : 'speaksAs';
             table.add(metric, subject.name, key, r.score.value ? 1 : 0);
+            table.add(`${metric}.${r.sample.persona}`, subject.name, key, r.score.value ? 1 : 0);
             if (!r.score.judge) continue;
             const read = (v: z.infer<typeof verdictSchema> | null | undefined) => (v ? (v.correct ?? v.speaksAs ?? null) : null);
             rows[metric].push(Object.fromEntries(Object.entries(r.score.judge.byJudge).map(([k, v]) => [k, read(v)])));

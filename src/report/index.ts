@@ -16,6 +16,7 @@ import { driftSection } from './sections/drift.js';
 import { headlineSection } from './sections/headline.js';
 import { leakageSection } from './sections/leakage.js';
 import { preferencesSection } from './sections/preferences.js';
+import { multiPersonaSection, personaKnowledgeSection } from './sections/research.js';
 import { runSection } from './sections/run.js';
 import { scoresSection } from './sections/scores.js';
 import { transcriptsSection } from './sections/transcripts.js';
@@ -55,6 +56,8 @@ export function reportSections(data: ReportData): Section[] {
     driftSection(data.drift),
     bigFiveSection(data.bigFive),
     capabilitySection(data.capability),
+    multiPersonaSection(data.multiPersona),
+    personaKnowledgeSection(data.personaKnowledge),
     scoresSection(data.scores),
     transcriptsSection(data.transcripts),
     runSection(data),

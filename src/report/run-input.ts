@@ -9,6 +9,7 @@ import { InputError } from '../core/errors.js';
 import { loadFile } from '../core/load.js';
 import { evalSummarySchema } from '../evals/summary.js';
 import { fromSummary } from './from-summary.js';
+import { multiPersonaMatrices, personaKnowledgeRows } from './research-input.js';
 import { readAccountingFile } from '../providers/accounting-file.js';
 import type { ReportData } from './model.js';
 import { readTranscripts } from './transcripts-input.js';
@@ -83,5 +84,5 @@ export function readRun(runDir: string): ReportData {
     evalStatus: [],
     transcripts: readTranscripts(runDir, summary ? [summary.baseline, summary.prompted].filter((s): s is string => !!s) : ['base', 'prompted']),
   };
-  return summary ? { ...base, ...fromSummary(summary) } : base;
+  return summary ? { ...base, ...fromSummary(summary), multiPersona: multiPersonaMatrices(summary), personaKnowledge: personaKnowledgeRows(summary) } : base;
 }
