@@ -4,7 +4,7 @@
  * interference eval, the report).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
@@ -86,4 +86,22 @@ test('persona-lab run: two personas in one tiny adapter, called by a tag or by n
   assert.match(section, new RegExp(String.raw`\| untagged default \| ${cell} \| ${cell} \| ${cell} \| – \| ${cell} \| 6 \| 1 \|`));
   assert.match(section, /\| prompted Wren \|/);
   assert.match(section, /\| base \|/);
+});
+
+test('a mixture of fewer than two personas, or of an unknown one, is refused before anything is written', async () => {
+  const example = YAML.parse(readFileSync('examples/research/multi-persona-tiny.yaml', 'utf8')) as Record<string, any>;
+  for (const [mixture, field, expected] of [
+    [{ personas: ['Skeptic', 'Nobody'] }, 'run.mixture.personas[1]', /the name of one of the constitutions \(Skeptic, Wren\), found "Nobody"/],
+    [{}, 'run.mixture.personas', /at least two personas to train together/],
+  ] as const) {
+    const run = join(dir, `bad-${field}`);
+    const constitutions = Object.keys(mixture).length ? example.constitutions : example.constitutions.slice(0, 1);
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, YAML.stringify({ ...example, constitutions: constitutions.map((c: string) => resolve('examples/research', c)), output: run, run: { ...example.run, mixture } }));
+    const result = await runCli(['run', file], { env: { PERSONA_LAB_CACHE_DIR: join(dir, 'cache') } });
+    assert.equal(result.code, 2, result.stderr);
+    assert.ok(result.stderr.includes(`${file}: ${field}: `), result.stderr);
+    assert.match(result.stderr, expected);
+    assert.equal(existsSync(run), false, 'nothing written');
+  }
 });

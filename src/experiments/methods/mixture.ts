@@ -12,7 +12,8 @@ export const mixtureMethod: TrainingMethod = {
   acrossPersonas: true,
   formats: (run) => [...run.mixture.signals],
   datasets: () => ['chat'],
-  options: (train, run) => ({ train: { sft: train.sft }, run: { mixture: run.mixture } }),
+  // The members are the cell's persona (A+B) and the signal its format: both in its key already.
+  options: (train) => ({ train: { sft: train.sft } }),
   async train({ backend, job, train, datasets, members, cell, dir }) {
     if (!members || members.length !== datasets.length) throw new Error('train: a mixture cell needs one chat dataset per member persona');
     const rows = mixtureRows(members.map((c, i) => ({ persona: c.name, file: datasets[i] })), cell.format as MixtureSignal);
