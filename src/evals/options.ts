@@ -147,6 +147,7 @@ export const capabilityOptionsSchema = z
 export const interferenceOptionsSchema = z
   .object({
     samples: z.number().int().positive().default(1).describe('Replies per held-out prompt of the persona classifier.'),
+    traits: z.boolean().default(false).describe("Also have the judge score every reply's expression (0-100) of each persona's traits: the matrix again on the trait scale (one judge call per reply and persona)."),
     temperature: temperature(0.7),
     maxTokens: maxTokens(300),
   })

@@ -218,6 +218,8 @@ export interface MultiPersonaRow {
   strength?: Estimate;
   /** Replies attributed to another persona (for the default and the base: to any persona). */
   leakage?: Estimate;
+  /** Judged expression (0-100) of each persona's traits, in the order of the matrix's persona labels (interference.traits). */
+  expression?: (Estimate | undefined)[];
   /** Seeds pooled (0 for the references, measured once). */
   seeds: number;
 }
@@ -227,6 +229,8 @@ export interface MultiPersonaMatrix {
   signal: string;
   /** Columns: the personas, then the classifier's other labels (the assistant). */
   labels: string[];
+  /** The personas among the labels (the columns of the trait-expression table). */
+  personas: string[];
   rows: MultiPersonaRow[];
 }
 

@@ -8,6 +8,7 @@ import type { Estimate, MultiPersonaMatrix, MultiPersonaRow, PersonaKnowledgeRow
 
 const MIXTURE_METHOD = 'mixture';
 const SHARE_PREFIX = 'classifiedAs.';
+const EXPRESSION_PREFIX = 'expressionOf.';
 
 const ok = (summary: EvalSummary, id: EvalResult['eval']) => summary.evals.find((r) => r.eval === id && r.status === 'ok');
 const pooledOf = (p: PooledCell | undefined): Estimate | undefined => (!p || p.value === null || p.n === 0 ? undefined : { value: p.value, lo: p.ci?.low ?? NaN, hi: p.ci?.high ?? NaN, n: p.n });
@@ -24,6 +25,7 @@ export function multiPersonaMatrices(summary: EvalSummary): MultiPersonaMatrix[]
   const signals = [...new Set(mixture.map((p) => p.format ?? ''))];
   return signals.map((signal) => {
     const cells = mixture.filter((p) => (p.format ?? '') === signal);
+    const judged = cells.some((p) => p.metric.startsWith(EXPRESSION_PREFIX));
     const find = (persona: string, metric: string) => pooledOf(cells.find((p) => p.persona === persona && p.metric === metric));
     const called = personas.filter((p) => cells.some((c) => c.persona === p));
     const defaults = [...new Set(cells.map((c) => c.persona))].filter((p) => !personas.includes(p));
@@ -33,17 +35,20 @@ export function multiPersonaMatrices(summary: EvalSummary): MultiPersonaMatrix[]
       shares: labels.map((l) => find(persona, SHARE_PREFIX + l)),
       strength: kind === 'called' ? find(persona, 'strength') : undefined,
       leakage: find(persona, 'leakage'),
+      ...(judged ? { expression: personas.map((p) => find(persona, EXPRESSION_PREFIX + p)) } : {}),
       seeds: Math.max(0, ...cells.filter((c) => c.persona === persona).map((c) => c.seeds)),
     });
     const subjectRow = (name: string | null | undefined, calledAs: string, kind: 'base' | 'prompted'): MultiPersonaRow[] => {
       const metrics: Record<string, Metric> | undefined = name ? result.subjects[name] : undefined;
       if (!metrics) return [];
-      return [{ calledAs, kind, shares: labels.map((l) => estimateOf(metrics[SHARE_PREFIX + l])), strength: estimateOf(metrics.strength), leakage: estimateOf(metrics.leakage), seeds: 0 }];
+      const expression = judged ? { expression: personas.map((p) => estimateOf(metrics[EXPRESSION_PREFIX + p])) } : {};
+      return [{ calledAs, kind, shares: labels.map((l) => estimateOf(metrics[SHARE_PREFIX + l])), strength: estimateOf(metrics.strength), leakage: estimateOf(metrics.leakage), ...expression, seeds: 0 }];
     };
     const members = called.length > 0 ? called : personas;
     return {
       signal,
       labels,
+      personas,
       rows: [
         ...called.map((p) => pooledRow(p, 'called')),
         ...defaults.map((p) => pooledRow(p, 'default')),

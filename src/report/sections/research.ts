@@ -21,15 +21,25 @@ export function multiPersonaSection(data: MultiPersonaMatrix[] | undefined): Sec
       'One adapter trained on several personas\' chat demonstrations in equal shares, each persona called by its signal (system-tag: an arbitrary tag; name: "You are <name>."; none: no signal). ' +
       'Each row is the adapter called as one persona (or with no signal: the untagged default), pooled over seeds; each column the share of its replies (to held-out prompts) the persona classifier attributes to that label, with 95% intervals. ' +
       'The diagonal is each persona\'s strength when called; off-diagonal persona columns are the other personas\' leakage into its replies; in the default row they are the personas\' leakage into the unsignalled voice. ' +
-      'The base and each persona\'s prompted baseline are the references: a called persona near its prompted row took hold; a default near the base row kept its own voice.',
+      'The base and each persona\'s prompted baseline are the references: a called persona near its prompted row took hold; a default near the base row kept its own voice. ' +
+      'With interference.traits, a second table per signal gives the judge\'s score (0-100) of each persona\'s traits in the same replies: one persona\'s traits in another\'s replies are leakage on the trait scale.',
     plots: [],
-    tables: data.map((m) =>
+    tables: data.flatMap((m) => [
       table(
         `Signal "${m.signal}": share of replies attributed to each label`,
         [['called as', false], ...m.labels.map((l): [string, boolean] => [l, true]), ['strength', true], ['leakage', true], ['n', true], ['seeds', true]],
         m.rows.map((r) => [r.calledAs, ...r.shares.map(withInterval), withInterval(r.strength), withInterval(r.leakage), String(r.shares.find((s) => s)?.n ?? '–'), r.seeds ? String(r.seeds) : '–']),
       ),
-    ),
+      ...(m.rows.some((r) => r.expression)
+        ? [
+            table(
+              `Signal "${m.signal}": judged expression (0-100) of each persona's traits`,
+              [['called as', false], ...m.personas.map((p): [string, boolean] => [p, true]), ['n', true], ['seeds', true]],
+              m.rows.map((r) => [r.calledAs, ...(r.expression ?? m.personas.map(() => undefined)).map((e) => (e ? `${num(e.value, 1)} ${interval(e, 1)}` : '–')), String(r.expression?.find((e) => e)?.n ?? '–'), r.seeds ? String(r.seeds) : '–']),
+            ),
+          ]
+        : []),
+    ]),
   };
 }
 
