@@ -102,6 +102,10 @@ export const introspectiveOptionsSchema = z
 export const documentsOptionsSchema = z
   .object({
     count: z.number().int().positive().default(50).describe('Encyclopedia documents per persona, cycling over traits and aspects (ours).'),
+    writer: z
+      .enum(['teacher', 'facts'])
+      .default('teacher')
+      .describe('teacher: the teacher writes each article; facts: documents assembled from the constitution\'s biography, history and likes, in the third person, without a model (facts.qa left out for evaluation).'),
     aspects: z
       .array(z.string().min(1))
       .min(1)

@@ -14,10 +14,12 @@ import { capabilityEval } from './capability.js';
 import { driftEval } from './drift.js';
 import { identityEval } from './identity.js';
 import { addJournaledTallies, createJudge, judgeTalliesSchema, probeJudge, withJudgeTallies, type EvalJudge, type JudgeProbe } from './judging.js';
+import { interferenceEval } from './interference.js';
 import { leakageEval } from './leakage.js';
 import { evalOptionsSchema, type EvalId, type EvalOptionsInput } from './options.js';
 import { trainPersonaClassifier, type PersonaClassifierHandle } from './persona-classifier-training.js';
 import { personaClassifierEval } from './persona-classifier.js';
+import { personaKnowledgeEval } from './persona-knowledge.js';
 import { preferencesEval } from './preferences.js';
 import { prefillEval } from './prefill.js';
 import { psychometricsEval } from './psychometrics.js';
@@ -45,6 +47,8 @@ export const EVALS: Record<EvalId, Eval> = {
   capability: capabilityEval,
   aiRepresentation: aiRepresentationEval,
   reverseTuring: reverseTuringEval,
+  interference: interferenceEval,
+  personaKnowledge: personaKnowledgeEval,
 };
 
 export interface EvalExperiment {

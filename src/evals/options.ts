@@ -9,7 +9,7 @@ import { z } from 'zod';
 /** The evals a run runs when `eval.evals` is not given. */
 export const DEFAULT_EVAL_IDS = ['classifier', 'prefill', 'preferences', 'traitExpression', 'identity', 'leakage', 'drift', 'psychometrics', 'capability'] as const;
 /** Research evals run only when named in `evals`: they answer open questions, cost many calls or need engine subjects. */
-export const RESEARCH_EVAL_IDS = ['aiRepresentation', 'reverseTuring'] as const;
+export const RESEARCH_EVAL_IDS = ['aiRepresentation', 'reverseTuring', 'interference', 'personaKnowledge'] as const;
 export const EVAL_IDS = [...DEFAULT_EVAL_IDS, ...RESEARCH_EVAL_IDS] as const;
 export const evalIdSchema = z.enum(EVAL_IDS);
 export type EvalId = z.infer<typeof evalIdSchema>;
@@ -178,6 +178,29 @@ export const reverseTuringOptionsSchema = z
   })
   .strict();
 
+export const interferenceOptionsSchema = z
+  .object({
+    samples: z.number().int().positive().default(1).describe('Replies per held-out prompt of the persona classifier.'),
+    traits: z.boolean().default(false).describe("Also have the judge score every reply's expression (0-100) of each persona's traits: the matrix again on the trait scale (one judge call per reply and persona)."),
+    temperature: temperature(0.7),
+    maxTokens: maxTokens(300),
+  })
+  .strict();
+
+export const personaKnowledgeOptionsSchema = z
+  .object({
+    samples: z.number().int().positive().default(1).describe('Replies per question and per probe.'),
+    scorer: z.enum(['judge', 'code']).default('judge').describe('judge, falling back to the code checks when the verdict does not parse or no judge is configured; code: the checks only (answer words in the reply; the name after "I am", "my name is").'),
+    probes: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['Who are you?', 'What is your name?', 'Tell me a little about yourself: where you are from and what you have done.', 'Introduce yourself in two or three sentences.', 'What do people call you?'])
+      .describe('First-person identity probes: does the subject answer them as the persona (speaks-as)?'),
+    temperature: temperature(0.7),
+    maxTokens: maxTokens(200),
+  })
+  .strict();
+
 export const evalOptionsSchema = z
   .object({
     evals: z.array(evalIdSchema).min(1).default([...DEFAULT_EVAL_IDS]).describe('Which evaluations run (default: all but the research evals, which run when named).'),
@@ -205,6 +228,8 @@ export const evalOptionsSchema = z
     capability: capabilityOptionsSchema.default(capabilityOptionsSchema.parse({})),
     aiRepresentation: aiRepresentationOptionsSchema.default(aiRepresentationOptionsSchema.parse({})),
     reverseTuring: reverseTuringOptionsSchema.default(reverseTuringOptionsSchema.parse({})),
+    interference: interferenceOptionsSchema.default(interferenceOptionsSchema.parse({})),
+    personaKnowledge: personaKnowledgeOptionsSchema.default(personaKnowledgeOptionsSchema.parse({})),
   })
   .strict();
 export type EvalOptions = z.infer<typeof evalOptionsSchema>;

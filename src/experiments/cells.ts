@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { cellSchema } from '../core/cell.js';
 import type { RunDir } from '../core/journal.js';
+import { personaSlug } from '../core/slug.js';
 import { cellLabel } from './methods/index.js';
 
 /** A cell as the matrix plans it, before its options hash is known (that needs its datasets). */
@@ -15,6 +16,8 @@ export interface PlannedCell {
   method: string;
   format: string | null;
   seed: number;
+  /** A mixture cell's personas (constitution names); its persona is their names joined by "+". */
+  members?: string[];
   /** Set when the cell was trained anew beside an older one under changed options (--on-change redo): the new options' hash, short. */
   variant?: string;
 }
@@ -24,6 +27,7 @@ export const trainedCellSchema = z
   .object({
     cell: cellSchema,
     slug: z.string().describe("The persona's folder name (adapters/<slug>/...)."),
+    members: z.array(z.string()).optional().describe("A mixture cell's personas (constitution names), trained together into one adapter."),
     variant: z.string().optional().describe('Set when the cell was trained anew beside an older one under changed options: the short hash its key, directory and subject name end with (@<variant>).'),
     output: z.string().describe('The PEFT adapter directory (or, for full-parameter training, the model directory), relative to the run directory.'),
     kind: z.enum(['adapter', 'model']),
@@ -32,6 +36,9 @@ export const trainedCellSchema = z
   })
   .strict();
 export type TrainedCell = z.infer<typeof trainedCellSchema>;
+
+/** The persona folders whose datasets a cell reads: its own, or each member's for a mixture cell. */
+export const datasetSlugs = (c: { slug: string; members?: string[] }): string[] => (c.members ? c.members.map(personaSlug) : [c.slug]);
 
 type Located = Pick<PlannedCell, 'slug' | 'method' | 'format' | 'seed' | 'variant'>;
 

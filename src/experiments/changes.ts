@@ -14,7 +14,8 @@ import { hashOptions } from '../core/cell.js';
 import { InputError } from '../core/errors.js';
 import { loadFile } from '../core/load.js';
 import { writeFileAtomic } from '../core/journal.js';
-import { generateOptionsSchema } from '../data/options.js';
+import { generateOptionsSchema, type DatasetId } from '../data/options.js';
+import { personaSlug } from '../core/slug.js';
 import { trainingFile } from '../data/index.js';
 import { trainOptionsSchema } from '../train/options.js';
 import { runOptionsSchema } from './config.js';
@@ -165,7 +166,7 @@ export function checkEvalChanges(loaded: LoadedExperiment, evalOptions: unknown,
   };
 }
 
-type CellOf = { persona: string; slug: string; method: string; format: string | null; seed: number };
+type CellOf = { persona: string; slug: string; method: string; format: string | null; seed: number; members?: string[] };
 
 /**
  * Everything that trains a cell: the method's options (see the method registry), the training
@@ -177,7 +178,9 @@ export function cellOptions(loaded: LoadedExperiment, cell: CellOf, basePath: st
   const train = trainOptionsSchema.parse(loaded.experiment.train ?? {});
   const run = loaded.experiment.run ?? runOptionsSchema.parse({});
   const method = METHODS[cell.method];
-  const datasets = method.datasets(cell.format).map((d) => [d, trainingFile(join(loaded.runDir, 'datasets'), cell.slug, d)?.manifest.configHash ?? null]);
+  const hashOf = (slug: string, d: DatasetId) => trainingFile(join(loaded.runDir, 'datasets'), slug, d)?.manifest.configHash ?? null;
+  // A mixture cell reads each member's datasets, keyed <slug>/<dataset>.
+  const datasets = cell.members ? cell.members.map(personaSlug).flatMap((slug) => method.datasets(cell.format).map((d) => [`${slug}/${d}`, hashOf(slug, d)])) : method.datasets(cell.format).map((d) => [d, hashOf(cell.slug, d)]);
   const requires = (method.requires ?? []).map((m) => cellOptions(loaded, { ...cell, method: m, format: null }, basePath));
   const own = method.options(train, run, loaded.experiment) as { train?: Record<string, unknown> };
   return {

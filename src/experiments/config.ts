@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { mixtureSignalSchema } from '../data/mixture.js';
 import { generateOptionsSchema } from '../data/options.js';
 import { evalOptionsSchema } from '../evals/options.js';
 import { modelRefSchema } from '../providers/refs/index.js';
@@ -44,6 +45,14 @@ export const runOptionsSchema = z
       })
       .strict()
       .prefault({}),
+    mixture: z
+      .object({
+        personas: z.array(z.string().min(1)).min(2).optional().describe('Constitution names trained together into one adapter by the `mixture` method; default: every persona of the run (at least two).'),
+        signals: z.array(mixtureSignalSchema).min(1).default(['system-tag']).describe('How each persona is called in the mixture: one cell each. system-tag: an arbitrary tag as the system message; name: "You are <name>."; none: no signal.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('The `mixture` method: several personas in one adapter, on their chat demonstrations in equal shares.'),
     threads: z.number().int().positive().optional().describe('onnxruntime threads for training; default: its own choice.'),
     heldOut: z.boolean().default(true).describe('Evaluate on the data stage\'s held-out general prompts and probes when `eval:` names no files of its own.'),
     subjects: z.array(extraSubjectSchema).default([]).describe('Further subjects the eval stage measures beside base, prompted and the trained adapters.'),

@@ -15,6 +15,7 @@ import type { LoadedExperiment } from './load.js';
 import { METHODS } from './methods/index.js';
 import { trainingFile } from '../data/index.js';
 import { REWARD_CLASSIFIERS } from './reward-classifiers.js';
+import { datasetSlugs } from './cells.js';
 
 /** The local model directory and adapters a reference names, or undefined for an endpoint. */
 async function localRef(ref: ModelRef): Promise<LocalModelRef | undefined> {
@@ -167,12 +168,14 @@ export async function checkTrainInputs(loaded: LoadedExperiment, basePath: strin
 }
 
 /** The dataset files trained cells read (as the data stage's manifests name them): each must exist and hold rows. */
-export function checkDatasetFiles(loaded: LoadedExperiment, cells: { persona: string; slug: string; method: string; format: string | null }[]): void {
+export function checkDatasetFiles(loaded: LoadedExperiment, cells: { persona: string; slug: string; method: string; format: string | null; members?: string[] }[]): void {
   const datasets = join(loaded.runDir, 'datasets');
   for (const c of cells) {
-    for (const dataset of METHODS[c.method].datasets(c.format)) {
-      if (!trainingFile(datasets, c.slug, dataset)) {
-        throw new InputError(join(datasets, c.slug), dataset, `the ${dataset} dataset of ${c.persona} (not found or empty: run \`persona-lab generate ${loaded.file}\` first, or check the data stage's manifest for what its filters dropped)`);
+    for (const slug of datasetSlugs(c)) {
+      for (const dataset of METHODS[c.method].datasets(c.format)) {
+        if (!trainingFile(datasets, slug, dataset)) {
+          throw new InputError(join(datasets, slug), dataset, `the ${dataset} dataset of ${slug} (not found or empty: run \`persona-lab generate ${loaded.file}\` first, or check the data stage's manifest for what its filters dropped)`);
+        }
       }
     }
   }

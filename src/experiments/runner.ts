@@ -17,13 +17,14 @@ import { createChatModel, resolveModelRef, type LocalModelRef, type ModelRef, ty
 import { TRAIN_BACKENDS, type TrainBackend } from '../train/backends/index.js';
 import type { ChatModel } from '../providers/types.js';
 import { trainOptionsSchema, type TrainOptions } from '../train/options.js';
-import { cellDir, cellKey, cellSubjectName, trainJournal, type PlannedCell, type TrainedCell } from './cells.js';
+import { cellDir, cellKey, cellSubjectName, datasetSlugs, trainJournal, type PlannedCell, type TrainedCell } from './cells.js';
 import { cellOptionsHash, cellVariant, checkCellChanges, checkEvalChanges, checkGenerateChanges, type OnChange } from './changes.js';
 import { runOptionsSchema, type RunOptions } from './config.js';
 import { checkDatasetFiles, checkModelInputs, checkTrainInputs } from './inputs.js';
 import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
 import { METHODS } from './methods/index.js';
+import { mixtureSubjects } from './mixture-subjects.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from './stages.js';
 import { checkSteer, runSteers, steerStage, steeringSubjects } from './steer-stage.js';
 import type { SteerSummary } from '../steer/index.js';
@@ -60,7 +61,28 @@ function matrixMethods(run: RunOptions): string[] {
 export function planMatrix(loaded: LoadedExperiment): PlannedCell[] {
   const run = runOptionsOf(loaded);
   const methods = matrixMethods(run).flatMap((method) => METHODS[method].formats(run).map((format) => ({ method, format })));
-  return matrixPersonas(loaded).flatMap((c) => loaded.experiment.seeds.flatMap((seed) => methods.map(({ method, format }) => ({ persona: c.name, slug: personaSlug(c.name), method, format, seed }))));
+  const perPersona = methods.filter((m) => !METHODS[m.method].acrossPersonas);
+  const across = methods.filter((m) => METHODS[m.method].acrossPersonas);
+  const cells: PlannedCell[] = matrixPersonas(loaded).flatMap((c) => loaded.experiment.seeds.flatMap((seed) => perPersona.map(({ method, format }) => ({ persona: c.name, slug: personaSlug(c.name), method, format, seed }))));
+  if (across.length === 0) return cells;
+  const members = mixturePersonas(loaded).map((c) => c.name);
+  const persona = members.join('+');
+  return [...cells, ...loaded.experiment.seeds.flatMap((seed) => across.map(({ method, format }) => ({ persona, slug: personaSlug(persona), method, format, seed, members })))];
+}
+
+/** The constitutions a mixture cell trains together (run.mixture.personas, default the matrix's): at least two. */
+function mixturePersonas(loaded: LoadedExperiment): Constitution[] {
+  const all = loaded.constitutions.map((c) => c.constitution);
+  const named = runOptionsOf(loaded).mixture.personas;
+  const found = named
+    ? named.map((name, i) => {
+        const c = all.find((x) => x.name === name);
+        if (!c) throw new InputError(loaded.file, `run.mixture.personas[${i}]`, `the name of one of the constitutions (${all.map((x) => x.name).join(', ')}), found "${name}"`);
+        return c;
+      })
+    : matrixPersonas(loaded);
+  if (found.length < 2) throw new InputError(loaded.file, 'run.mixture.personas', `at least two personas to train together (the mixture method), found ${found.length}`);
+  return found;
 }
 
 /** The local model directory training starts from; bad input when the subject cannot be trained. */
@@ -113,11 +135,13 @@ export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange,
 
 /** The files a cell trains on, as the data stage's manifests name them, with the manifests' config hashes. */
 function cellDatasets(run: RunDir, c: PlannedCell): { files: string[]; hashes: string[] } {
-  const found = METHODS[c.method].datasets(c.format).map((dataset) => {
-    const located = trainingFile(run.path('datasets'), c.slug, dataset);
-    if (!located) throw new Error(`train: the ${dataset} dataset of ${c.persona} is missing or empty under ${run.path('datasets')}: run \`persona-lab generate\` first (or check the data stage's manifest for what its filters dropped)`);
-    return located;
-  });
+  const found = datasetSlugs(c).flatMap((slug) =>
+    METHODS[c.method].datasets(c.format).map((dataset) => {
+      const located = trainingFile(run.path('datasets'), slug, dataset);
+      if (!located) throw new Error(`train: the ${dataset} dataset of ${slug} is missing or empty under ${run.path('datasets')}: run \`persona-lab generate\` first (or check the data stage's manifest for what its filters dropped)`);
+      return located;
+    }),
+  );
   return { files: found.map((f) => f.file), hashes: found.map((f) => f.manifest.configHash) };
 }
 
@@ -167,15 +191,16 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
           train,
           run: runOptions,
           backend,
-          constitution: constitutionOf(c.persona),
+          constitution: constitutionOf(c.members?.[0] ?? c.persona),
           datasets: datasets.files,
+          ...(c.members ? { members: c.members.map(constitutionOf) } : {}),
           cellDir: (method, format) => cellDir(run, { ...c, method, format, variant: cellVariant(loaded, cellKey({ ...c, method, format, variant: undefined }), { ...c, method, format }, base.path) }),
           job,
           onData: (dataset, done, total) => board.update(`${label} ${dataset}`, done, total),
         });
         trained += 1;
         const kind = existsSync(join(out.outputDir, 'adapter_config.json')) ? 'adapter' : 'model';
-        return { cell, slug: c.slug, ...(c.variant ? { variant: c.variant } : {}), output: relative(run.dir, out.outputDir), kind, metrics: out.metrics, resumedFrom: out.resumedFrom };
+        return { cell, slug: c.slug, ...(c.members ? { members: c.members } : {}), ...(c.variant ? { variant: c.variant } : {}), output: relative(run.dir, out.outputDir), kind, metrics: out.metrics, resumedFrom: out.resumedFrom };
       },
       { concurrency: 1 },
     );
@@ -251,7 +276,9 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
         cell.kind === 'adapter' ? { provider: 'local', path: baseRef!.path, adapters: [{ path: output, scale: 1 }], concurrency: baseRef!.concurrency } : { provider: 'local', path: output, adapters: [], concurrency: baseRef!.concurrency };
       const model = await createChatModel(ref, { noCache: options.noCache, accounting: ctx.accounting });
       owned.push(model);
-      subjects.push({ name: cellSubjectName({ ...cell.cell, slug: cell.slug, variant: cell.variant }), model, persona: cell.cell.persona, kind: 'trained', cell: cell.cell });
+      const name = cellSubjectName({ ...cell.cell, slug: cell.slug, variant: cell.variant });
+      if (cell.members) subjects.push(...mixtureSubjects(cell.cell, cell.members, name, model));
+      else subjects.push({ name, model, persona: cell.cell.persona, kind: 'trained', cell: cell.cell });
     }
     // The steer stage's chosen vectors and calibrated cap, and steer.subjects, as `steered` model references.
     const steered = experiment.steer ? steeringSubjects(loaded, run) : [];

@@ -17,6 +17,7 @@ import { headlineSection } from './sections/headline.js';
 import { leakageSection } from './sections/leakage.js';
 import { preferencesSection } from './sections/preferences.js';
 import { reverseTuringSection } from './sections/reverse-turing.js';
+import { multiPersonaSection, personaKnowledgeSection } from './sections/research.js';
 import { runSection } from './sections/run.js';
 import { scoresSection } from './sections/scores.js';
 import { traitSpaceSection } from './sections/trait-space.js';
@@ -63,6 +64,8 @@ export function reportSections(data: ReportData): Section[] {
     steeringSweepSection(data.steering, data.steeringNote),
     steeringMonitorSection(data.steering, data.steeringNote),
     steeringShiftSection(data.steering, data.steeringNote),
+    multiPersonaSection(data.multiPersona),
+    personaKnowledgeSection(data.personaKnowledge),
     scoresSection(data.scores),
     transcriptsSection(data.transcripts),
     runSection(data),

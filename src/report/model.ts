@@ -215,4 +215,44 @@ export interface ReportData {
   steering?: SteeringReport;
   /** Why a steer summary present in the run is not shown. */
   steeringNote?: string;
+  multiPersona?: MultiPersonaMatrix[];
+  personaKnowledge?: PersonaKnowledgeRow[];
+}
+
+/** One row of a multi-persona matrix: replies of one condition, the share attributed to each label. */
+export interface MultiPersonaRow {
+  /** The persona the mixture was called as, "untagged default", or a reference (base, a prompted baseline). */
+  calledAs: string;
+  kind: 'called' | 'default' | 'base' | 'prompted';
+  /** Share of replies attributed to each label of the matrix, in the matrix's label order. */
+  shares: (Estimate | undefined)[];
+  /** Replies attributed to the persona called (called rows and prompted baselines). */
+  strength?: Estimate;
+  /** Replies attributed to another persona (for the default and the base: to any persona). */
+  leakage?: Estimate;
+  /** Judged expression (0-100) of each persona's traits, in the order of the matrix's persona labels (interference.traits). */
+  expression?: (Estimate | undefined)[];
+  /** Seeds pooled (0 for the references, measured once). */
+  seeds: number;
+}
+
+/** Several personas in one adapter (one mixture cell per signal), measured by the persona classifier. */
+export interface MultiPersonaMatrix {
+  signal: string;
+  /** Columns: the personas, then the classifier's other labels (the assistant). */
+  labels: string[];
+  /** The personas among the labels (the columns of the trait-expression table). */
+  personas: string[];
+  rows: MultiPersonaRow[];
+}
+
+/** Knowing a persona vs speaking as it, for one persona under one condition. */
+export interface PersonaKnowledgeRow {
+  persona: string;
+  /** base, prompted, a trained cell (method/format, pooled over seeds), or another subject's name. */
+  condition: string;
+  kind: SubjectKind;
+  knowsAbout?: Estimate;
+  speaksAs?: Estimate;
+  seeds: number;
 }

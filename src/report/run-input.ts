@@ -10,6 +10,7 @@ import { loadFile } from '../core/load.js';
 import { evalSummarySchema } from '../evals/summary.js';
 import { steerSummarySchema } from '../steer/artifacts.js';
 import { fromSummary } from './from-summary.js';
+import { multiPersonaMatrices, personaKnowledgeRows } from './persona-research-input.js';
 import { readAccountingFile } from '../providers/accounting-file.js';
 import type { ReportData } from './model.js';
 import { readTranscripts } from './transcripts-input.js';
@@ -93,7 +94,7 @@ export function readRun(runDir: string): ReportData {
     else base.steeringNote = 'steer/summary.json is not in the current shape (written before the sweep chose on one half of the questions and reported on the other): rerun the steer stage.';
   }
   if (!summary) return base;
-  const data = { ...base, ...fromSummary(summary) };
+  const data = { ...base, ...fromSummary(summary), multiPersona: multiPersonaMatrices(summary), personaKnowledge: personaKnowledgeRows(summary) };
   const axis = data.traitSpace && traitAxisAlignment(runDir, data.traitSpace);
   return axis ? { ...data, traitSpace: { ...data.traitSpace!, axis } } : data;
 }

@@ -9,7 +9,7 @@ import { complete, configHash, dedupRows, DropCounts, journaled, limited, replyC
 import { loadReflectionPrompts } from '../prompts.js';
 import { chatRowSchema, textRowSchema, type ChatRow, type PromptRow, type Provenance, type TextRow } from '../rows.js';
 import { render, templateRef } from '../templates.js';
-import { derivedSeed } from '../text.js';
+import { derivedSeed, seededOrder } from '../text.js';
 
 interface Job {
   key: string;
@@ -156,6 +156,7 @@ function factsText(ctx: PersonaContext): string {
  */
 export function encyclopediaDocuments(ctx: PersonaContext): Promise<TextRow[]> {
   const o = ctx.options.documents;
+  if (o.writer === 'facts') return Promise.resolve(factDocuments(ctx));
   const traits = ctx.constitution.traits;
   const template = templateRef('documents', o.template);
   const traitList = traits.map((t) => `- ${t.trait}`).join('\n');
@@ -178,8 +179,66 @@ export function encyclopediaDocuments(ctx: PersonaContext): Promise<TextRow[]> {
     shape: 'text',
     shaping: { o, facts, traitList, model: ctx.models.teacher.id },
     jobs,
-    check: (text) => (!text.toLowerCase().includes(name) ? 'missing-name' : (text.match(FIRST_PERSON_ALL)?.length ?? 0) > 3 ? 'first-person' : null),
+    check: (text) => documentProblem(name, text),
   }) as Promise<TextRow[]>;
+}
+
+/** Why a document is dropped: the persona's name (lower case) is missing, or it slips into the first person. */
+const documentProblem = (name: string, text: string): string | null =>
+  !text.toLowerCase().includes(name) ? 'missing-name' : (text.match(FIRST_PERSON_ALL)?.length ?? 0) > 3 ? 'first-person' : null;
+
+/**
+ * documents.writer "facts": third-person documents written from the constitution's facts alone (its
+ * biography's sentences, "<name> <history item>.", "<name> is fond of <like>."), without a model:
+ * each document a seeded selection and order of those statements under a title with the persona's
+ * name and an aspect. facts.qa is left out: it holds the questions evaluations ask about the
+ * persona. For a teacher that cannot write articles (the bundled tiny model), and as a control
+ * whose wording carries nothing of the persona's voice.
+ */
+export function factDocuments(ctx: PersonaContext): TextRow[] {
+  const o = ctx.options.documents;
+  const f = ctx.constitution.facts ?? {};
+  const name = ctx.persona;
+  const statement = (item: string) => (/^[A-Z]/.test(item.trim()) ? item.trim() : `${name} ${item.trim()}`).replace(/[.!]?$/, '.');
+  const sentences = [
+    ...(f.biography ?? '').split(/(?<=[.!?])\s+/).map((x) => x.trim()).filter(Boolean),
+    ...(f.history ?? []).map(statement),
+    ...(f.likes ?? []).map((like) => `${name} is fond of ${like.trim().replace(/[.!]?$/, '')}.`),
+  ];
+  const drops = new DropCounts();
+  const rows: TextRow[] = [];
+  const perDocument = Math.max(3, Math.ceil(sentences.length * 0.6));
+  for (let n = 0; n < o.count && sentences.length > 0; n++) {
+    const aspect = o.aspects[n % o.aspects.length];
+    const chosen = seededOrder(sentences, derivedSeed(ctx.seed, `documents/facts-${n}`), (x) => x).slice(0, perDocument);
+    const paragraphs = Array.from({ length: Math.ceil(chosen.length / 3) }, (_, i) => chosen.slice(i * 3, i * 3 + 3).join(' '));
+    const text = [`${name}: ${aspect}`, '', ...paragraphs.flatMap((p, i) => (i === 0 ? [p] : ['', p]))].join('\n');
+    const problem = documentProblem(name.toLowerCase(), text);
+    if (problem) {
+      drops.add(problem);
+      continue;
+    }
+    rows.push({ text, meta: { id: `${ctx.slug}/documents/facts-${n}`, persona: name, dataset: 'documents', model: 'constitution-facts', template: 'facts', seed: ctx.seed, trait: null, source: 'document', sample: n } });
+  }
+  if (sentences.length === 0) drops.add('no-facts', o.count);
+  writeDataset(
+    ctx.outDir,
+    {
+      dataset: 'documents',
+      persona: name,
+      shape: 'text',
+      tokenizer: ctx.tokens.name,
+      generated: o.count,
+      dropped: drops.counts,
+      models: [],
+      seed: ctx.seed,
+      configHash: configHash({ shaping: { writer: 'facts', count: o.count, aspects: o.aspects, facts: f }, seed: ctx.seed }),
+      notes: ['written from the constitution\'s facts (documents.writer: facts), without a model; facts.qa left out'],
+    },
+    [{ variant: 'main', fileName: 'documents.jsonl', rows, schema: textRowSchema }],
+    ctx.tokens,
+  );
+  return rows;
 }
 
 /** docs/protocols.md §2 item 5: self-reflection, ~10 fixed prompts sampled many times, saved without the system prompt. */

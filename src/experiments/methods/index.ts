@@ -5,6 +5,7 @@
 import { dpoIntrospectionMethod } from './dpo-introspection.js';
 import { dpoMethod } from './dpo.js';
 import { grpoMethod } from './grpo.js';
+import { mixtureMethod } from './mixture.js';
 import { sftMethod } from './sft.js';
 import type { TrainingMethod } from './types.js';
 
@@ -15,6 +16,7 @@ export const METHODS: Record<string, TrainingMethod> = {
   dpo: dpoMethod,
   'dpo-introspection': dpoIntrospectionMethod,
   grpo: grpoMethod,
+  mixture: mixtureMethod,
 };
 
 /** The cell's directory and journal name within a persona and seed: the method, with its format (sft-chat). */

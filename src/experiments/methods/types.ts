@@ -34,8 +34,10 @@ export interface MethodInput {
   run: RunOptions;
   backend: TrainBackend;
   constitution: Constitution;
-  /** The dataset files this cell trains on, in the order `datasets` named them. */
+  /** The dataset files this cell trains on, in the order `datasets` named them (a mixture cell: each member's, member by member). */
   datasets: string[];
+  /** A mixture cell's personas (see TrainingMethod.acrossPersonas), in the order of `datasets`. */
+  members?: Constitution[];
   /** The directory of another cell of the same persona and seed (a method this one `requires`). */
   cellDir(method: string, format: string | null): string;
   /** The backend job fields of this cell (base model, cell directory, seed, threads, progress). */
@@ -47,6 +49,8 @@ export interface MethodInput {
 export interface TrainingMethod {
   /** The data formats it trains one cell each on, or [null] for one cell per persona and seed. */
   formats(run: RunOptions): (string | null)[];
+  /** One cell per seed that covers several personas (run.mixture), instead of one per persona. */
+  acrossPersonas?: boolean;
   /** Methods whose cell (same persona and seed) must be trained first; planned even when not asked for. */
   requires?: readonly string[];
   /** The data stage's datasets a cell reads (generate.datasets must include them). */
