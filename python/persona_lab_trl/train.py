@@ -129,7 +129,8 @@ def reward_function(url):
         return x if isinstance(x, str) else "\n".join(m["content"] for m in x if m["role"] != "system")
 
     def persona_lab_reward(prompts, completions, **_):
-        body = json.dumps({"prompts": [text_of(p) for p in prompts], "completions": [text_of(c) for c in completions]}).encode()
+        # Conversations go as messages: persona-lab's judges show earlier turns with their speakers.
+        body = json.dumps({"prompts": [p if isinstance(p, str) else [m for m in p if m["role"] != "system"] for p in prompts], "completions": [text_of(c) for c in completions]}).encode()
         request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
         with urllib.request.urlopen(request, timeout=600) as response:
             return json.loads(response.read())["rewards"]

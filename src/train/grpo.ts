@@ -22,7 +22,6 @@ import type { MicroBatch } from './trainer.js';
 interface Prompt {
   index: number;
   messages: ChatTurn[];
-  text: string;
   ids: number[];
 }
 
@@ -103,7 +102,7 @@ class GrpoSource extends EpochSource<Prompt> {
       hooks: this.s.steering ? { steer: [{ layer: this.s.steering.layer, vector: this.s.steering.vector, coef: 1, positions: this.s.steering.positions }] } : undefined,
     });
     const replies = generations.map((g) => this.s.tokenizer.decode(g.tokens, { skipSpecialTokens: true }));
-    const rewards = await Promise.all(replies.map((r, i) => this.reward(prompts[Math.floor(i / G)].text, r)));
+    const rewards = await Promise.all(replies.map((r, i) => this.reward(prompts[Math.floor(i / G)].messages, r)));
     const advantages = prompts.flatMap((_, k) => groupAdvantages(rewards.slice(k * G, (k + 1) * G).map((r) => r.total), this.o.advantageEps));
 
     const seqs: Sequence[] = generations.map((g, i) => {
@@ -194,8 +193,7 @@ export async function trainGrpo(input: GrpoInput): Promise<TrainOutput> {
   try {
     const prompts: Prompt[] = input.rows.map((row, index) => {
       const messages = promptMessages(row.prompt);
-      const text = messages.filter((m) => m.role === 'user').at(-1)?.content ?? '';
-      return { index, messages, text, ids: s.tokenizer.encode(s.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false }) };
+      return { index, messages, ids: s.tokenizer.encode(s.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false }) };
     });
     source = new GrpoSource(s, prompts, o, seed, reward, input.runDir, samples, reference, input.threads);
     return await runLoop(s, input, source, seed);

@@ -198,6 +198,24 @@ export const grpoOptionsSchema = z
   .superRefine(frozenBaseNeedsLora);
 export type GrpoOptions = z.infer<typeof grpoOptionsSchema>;
 
+/**
+ * `grpo-consistency` (docs/research.md §7): GRPO rewarded for multi-turn consistency, on prefixes of the
+ * persona's self-conversations; the run's shape (LoRA, steps, group size) is train.grpo's.
+ */
+export const consistencyOptionsSchema = z
+  .object({
+    prompts: positiveInt.default(200).describe('Conversation prefixes trained on per persona and seed, drawn (seeded) from the self-conversations.'),
+    minHistory: positiveInt.default(1).describe('Earlier assistant lines a prefix holds at least: what line-to-line consistency is judged against.'),
+    weights: z
+      .object({
+        promptToLine: z.number().min(0).default(0.5).describe('The reply does not contradict the persona\'s traits and facts.'),
+        lineToLine: z.number().min(0).default(0.5).describe('The reply does not contradict what the assistant said earlier in the conversation.'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 export const mixOptionsSchema = z
   .object({
     /** Linear adapter mix (rank concatenation): the recipe's DPO 1.0 + SFT 0.25. */
@@ -214,7 +232,9 @@ export const trainOptionsSchema = z
     sft: sftOptionsSchema.prefault({}),
     dpo: dpoOptionsSchema.prefault({}),
     grpo: grpoOptionsSchema.prefault({}),
+    consistency: consistencyOptionsSchema.prefault({}),
     mix: mixOptionsSchema.prefault({}),
   })
   .strict();
 export type TrainOptions = z.infer<typeof trainOptionsSchema>;
+export type ConsistencyOptions = z.infer<typeof consistencyOptionsSchema>;

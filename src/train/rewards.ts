@@ -27,12 +27,29 @@ export interface Reward {
   missing: number;
 }
 
-export type RewardFunction = (prompt: string, reply: string) => Promise<Reward>;
+/** What a reply answers: one user message, or a conversation (its last turn the user's) without system turns. */
+export type RewardPrompt = string | readonly { role: string; content: string }[];
 
-/** The judge's prompt for one signal: the rubric, then the exchange, then the scale. */
-export function judgePrompt(rubric: string, prompt: string, reply: string, max: number): string {
+export type RewardFunction = (prompt: RewardPrompt, reply: string) => Promise<Reward>;
+
+/** The turns of a prompt other than system ones. */
+const turnsOf = (prompt: RewardPrompt) => (typeof prompt === 'string' ? [{ role: 'user', content: prompt }] : prompt.filter((m) => m.role !== 'system'));
+
+/**
+ * A prompt as text for classifiers and judges: the user's message alone, or, when earlier turns came
+ * before it, the conversation with its speakers (a consistency judge must see the earlier lines).
+ */
+export function promptText(prompt: RewardPrompt): string {
+  const turns = turnsOf(prompt);
+  if (turns.length === 1) return turns[0].content;
+  return turns.map((m) => `${m.role === 'assistant' ? 'Assistant' : 'User'}: ${m.content}`).join('\n\n');
+}
+
+/** The judge's prompt for one signal: the rubric, then the exchange (or the conversation so far), then the scale. */
+export function judgePrompt(rubric: string, prompt: RewardPrompt, reply: string, max: number): string {
   const scale = max === 1 ? 'Answer 1 if the reply satisfies the criterion, 0 if it does not.' : `Score it from 0 (not at all) to ${max} (completely).`;
-  return `Criterion: ${rubric}\n\n<user_message>\n${prompt}\n</user_message>\n\n<reply>\n${reply}\n</reply>\n\n${scale}`;
+  const tag = turnsOf(prompt).length === 1 ? 'user_message' : 'conversation';
+  return `Criterion: ${rubric}\n\n<${tag}>\n${promptText(prompt)}\n</${tag}>\n\n<reply>\n${reply}\n</reply>\n\n${scale}`;
 }
 
 export function makeRewardFunction(signals: readonly RewardSignal[], ctx: RewardContext): RewardFunction {
@@ -43,12 +60,12 @@ export function makeRewardFunction(signals: readonly RewardSignal[], ctx: Reward
     }
   }
   const patterns = new Map(signals.filter((s) => s.kind === 'regex').map((s) => [s.name, new RegExp(s.pattern!, 'i')]));
-  const scoreOne = async (s: RewardSignal, prompt: string, reply: string): Promise<number> => {
+  const scoreOne = async (s: RewardSignal, prompt: RewardPrompt, reply: string): Promise<number> => {
     switch (s.kind) {
       case 'regex':
         return patterns.get(s.name)!.test(reply) ? 1 : 0;
       case 'classifier':
-        return Math.min(1, Math.max(0, await ctx.classifiers![s.classifier!](prompt, reply)));
+        return Math.min(1, Math.max(0, await ctx.classifiers![s.classifier!](promptText(prompt), reply)));
       case 'judge': {
         const g = s.granularity ?? ctx.granularity;
         const max = g === 'binary' ? 1 : g;

@@ -108,7 +108,7 @@ test('a method, a backend and a provider added as registry entries run through t
 test('names outside the registries are refused with the registered ones listed', async () => {
   const bad = [
     [{ models: { subject: 'parrot-less:x' } }, /models\.subject.*expected "openai:<model>\[@<baseURL>\]", "local:<model dir>/],
-    [{ models: { subject: 'tiny' }, run: { methods: ['nope'] } }, /run\.methods\[0\]: expected one of 'sft', 'dpo', 'dpo-introspection', 'grpo', 'mixture'$/],
+    [{ models: { subject: 'tiny' }, run: { methods: ['nope'] } }, /run\.methods\[0\]: expected one of 'sft', 'dpo', 'dpo-introspection', 'grpo', 'grpo-consistency', 'mixture'$/],
     [{ models: { subject: `local:${resolve('test/fixtures/models/llama')}` }, train: { backend: 'nope' } }, /train\.backend: one of engine/],
   ] as const;
   for (const [experiment, message] of bad) {

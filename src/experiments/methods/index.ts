@@ -4,6 +4,7 @@
  */
 import { dpoIntrospectionMethod } from './dpo-introspection.js';
 import { dpoMethod } from './dpo.js';
+import { grpoConsistencyMethod } from './grpo-consistency.js';
 import { grpoMethod } from './grpo.js';
 import { mixtureMethod } from './mixture.js';
 import { sftMethod } from './sft.js';
@@ -16,6 +17,7 @@ export const METHODS: Record<string, TrainingMethod> = {
   dpo: dpoMethod,
   'dpo-introspection': dpoIntrospectionMethod,
   grpo: grpoMethod,
+  'grpo-consistency': grpoConsistencyMethod,
   mixture: mixtureMethod,
 };
 

@@ -237,7 +237,7 @@ async function check(job: TrainJob): Promise<void> {
 /** Serves persona-lab's composite reward for GRPO on 127.0.0.1: POST {prompts, completions} -> {rewards}. */
 export async function startRewardServer(job: GrpoJob): Promise<{ url: string; server: Server }> {
   const reward = makeRewardFunction(job.options.rewards, { judge: job.judge, classifiers: job.classifiers, granularity: job.options.granularity });
-  const body = z.object({ prompts: z.array(z.string()), completions: z.array(z.string()) }).refine((b) => b.prompts.length === b.completions.length);
+  const body = z.object({ prompts: z.array(z.union([z.string(), z.array(z.object({ role: z.string(), content: z.string() }).passthrough())])), completions: z.array(z.string()) }).refine((b) => b.prompts.length === b.completions.length);
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
