@@ -39,7 +39,8 @@ test('run trains SFT, DPO and GRPO on TRL and evaluates the adapters the engine 
     seeds: [1],
     generate: {
       ...SMALL_GENERATE,
-      datasets: ['prompts', 'chat', 'dpo'],
+      datasets: ['prompts', 'chat', 'dpo', 'probes'],
+      probes: { heldOutFraction: 0.05 },
       filters: { minWords: 0 },
       dpo: { samplesPerPrompt: 1, generalPrompts: false, requireSentenceEnd: false, keepTruncatedRejected: true, maxTokens: 16 },
       reflection: { samplesPerPrompt: 1, maxTokens: 48 },
