@@ -15,10 +15,12 @@
  *    machine's load falls on both sides); per pair the difference, in seconds and as a fraction of
  *    the hand-run time, reported as median and range. A job of one run is mostly Python start-up
  *    (torch, TRL), so the steps make the job long enough that the fixed cost is measured against
- *    real training time.
+ *    real training time. On a loaded machine the wall times of two identical jobs differ by more
+ *    than the overhead, so the fixed cost is also timed directly: before launch.sh is written, and
+ *    from done.json to the return, less the same exit interval of the hand run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -145,24 +147,31 @@ async function overheadBench(): Promise<void> {
   const options = sftOptionsSchema.parse({ lora: { rank: 4, alpha: 8 }, batchSize: 2, gradAccumulation: 1, maxLength: 64, maxSteps: arg('overhead-steps', 40), checkpointEvery: 1000 });
   const job = (runDir: string, emit: boolean) => ({ objective: 'sft' as const, model, dataset, runDir, seed: 1, threads, options, backendOptions: { venv, device: 'cpu', emit } });
   // A: the job directory the backend writes, its launch.sh run by hand (writing it is not timed)
-  const byHand = async (dir: string): Promise<number> => {
+  // Besides the wall time, the short intervals around the job, which the load on a shared machine
+  // hardly moves: before launch.sh is written (B only: checks and the job directory), and from the
+  // job's done.json to the return (the process exiting; B also reads the result and its adapter).
+  const mtime = (file: string) => statSync(file).mtimeMs;
+  type Run = { wall: number; before: number; after: number };
+  const byHand = async (dir: string): Promise<Run> => {
     await trlBackend.train(job(dir, true)).catch((e: unknown) => {
       if (!(e instanceof TrlJobEmitted)) throw e;
     });
     const start = performance.now();
     execFileSync('bash', [join(dir, 'trl', 'launch.sh')], { env: { ...process.env, ACCELERATE: join(venv, 'bin', 'accelerate'), OMP_NUM_THREADS: String(threads) }, stdio: 'ignore' });
-    return (performance.now() - start) / 1000;
+    const end = Date.now();
+    return { wall: (performance.now() - start) / 1000, before: 0, after: (end - mtime(join(dir, 'trl', 'done.json'))) / 1000 };
   };
   // B: the same job through trlBackend.train (checks, job directory, venv probe, log following, adapter copy)
-  const backend = async (dir: string): Promise<number> => {
-    const start = performance.now();
+  const backend = async (dir: string): Promise<Run> => {
+    const [start, startedAt] = [performance.now(), Date.now()];
     await trlBackend.train(job(dir, false));
-    return (performance.now() - start) / 1000;
+    const end = Date.now();
+    return { wall: (performance.now() - start) / 1000, before: (mtime(join(dir, 'trl', 'launch.sh')) - startedAt) / 1000, after: (end - mtime(join(dir, 'trl', 'done.json'))) / 1000 };
   };
   // Interleaved pairs, the order alternating (AB, BA, AB, ...), so drift in the machine's load falls on both sides alike.
-  const pairs: { hand: number; backend: number }[] = [];
+  const pairs: { hand: Run; backend: Run }[] = [];
   for (let i = 0; i < repeats; i++) {
-    const pair = { hand: 0, backend: 0 };
+    const pair = { hand: { wall: 0, before: 0, after: 0 }, backend: { wall: 0, before: 0, after: 0 } };
     if (i % 2 === 0) {
       pair.hand = await byHand(join(root, `hand-${i}`));
       pair.backend = await backend(join(root, `backend-${i}`));
@@ -171,16 +180,21 @@ async function overheadBench(): Promise<void> {
       pair.hand = await byHand(join(root, `hand-${i}`));
     }
     pairs.push(pair);
-    console.log(`  pair ${i + 1}: by hand ${pair.hand.toFixed(2)} s, backend ${pair.backend.toFixed(2)} s (load average ${loadavg()[0].toFixed(1)})`);
+    const { hand: h, backend: b } = pair;
+    console.log(`  pair ${i + 1}: by hand ${h.wall.toFixed(2)} s (exit ${h.after.toFixed(2)} s), backend ${b.wall.toFixed(2)} s (before launch ${b.before.toFixed(2)} s, exit ${b.after.toFixed(2)} s) (load average ${loadavg()[0].toFixed(1)})`);
   }
-  const hand = spread(pairs.map((p) => p.hand));
-  const through = spread(pairs.map((p) => p.backend));
-  const extra = spread(pairs.map((p) => p.backend - p.hand));
-  const ratio = spread(pairs.map((p) => (p.backend - p.hand) / p.hand));
+  const hand = spread(pairs.map((p) => p.hand.wall));
+  const through = spread(pairs.map((p) => p.backend.wall));
+  const extra = spread(pairs.map((p) => p.backend.wall - p.hand.wall));
+  const ratio = spread(pairs.map((p) => (p.backend.wall - p.hand.wall) / p.hand.wall));
+  const fixed = pairs.map((p) => p.backend.before + p.backend.after - p.hand.after);
+  const fixedSpread = spread(fixed);
+  const fixedRatio = spread(pairs.map((p, i) => fixed[i] / p.hand.wall));
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   console.log(`trl backend orchestration, tiny Llama SFT ${options.maxSteps} steps, ${threads} threads, ${repeats} interleaved pairs (median [min, max]):`);
   console.log(`  launch.sh by hand ${hand.median.toFixed(2)} s [${hand.min.toFixed(2)}, ${hand.max.toFixed(2)}]; through trlBackend.train ${through.median.toFixed(2)} s [${through.min.toFixed(2)}, ${through.max.toFixed(2)}]`);
-  console.log(`  overhead per job ${extra.median.toFixed(2)} s [${extra.min.toFixed(2)}, ${extra.max.toFixed(2)}]; ${pct(ratio.median)} [${pct(ratio.min)}, ${pct(ratio.max)}] of the hand-run wall time`);
+  console.log(`  wall-time difference per job ${extra.median.toFixed(2)} s [${extra.min.toFixed(2)}, ${extra.max.toFixed(2)}]; ${pct(ratio.median)} [${pct(ratio.min)}, ${pct(ratio.max)}] of the hand-run wall time`);
+  console.log(`  fixed cost around the job (before launch + exit, less the hand run's exit) ${fixedSpread.median.toFixed(2)} s [${fixedSpread.min.toFixed(2)}, ${fixedSpread.max.toFixed(2)}]; ${pct(fixedRatio.median)} [${pct(fixedRatio.min)}, ${pct(fixedRatio.max)}] of the hand-run wall time`);
 }
 
 const childAt = process.argv.indexOf('--engine-child');
