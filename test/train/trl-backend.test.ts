@@ -38,8 +38,8 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 const chats = Array.from({ length: 8 }, (_, i) => ({
   messages: [
-    { role: 'user', content: `Greet guest ${i % 4}` },
-    { role: 'assistant', content: `Welcome, dear guest ${i % 4}, make yourself at home.` },
+    { role: 'user' as const, content: `Greet guest ${i % 4}` },
+    { role: 'assistant' as const, content: `Welcome, dear guest ${i % 4}, make yourself at home.` },
   ],
 }));
 const pairs = Array.from({ length: 8 }, (_, i) => ({ prompt: `Greet guest ${i % 4}`, chosen: 'Welcome home, friend.', rejected: 'Go away.' }));
