@@ -1,7 +1,7 @@
 /**
  * Scale-out benchmarks, on demand (not in CI); needs the trl venv (persona-lab setup trl):
  *
- *   npx tsx bench/trl.ts [--threads 2] [--steps 3] [--rank 8] [--batch 8] [--length 256] [--layers 30] [--overhead-steps 4] [--flush-denormal] [--skip-step] [--skip-overhead]
+ *   npx tsx bench/trl.ts [--threads 2] [--steps 3] [--rank 8] [--batch 8] [--length 256] [--layers 30] [--overhead-steps 40] [--repeats 3] [--flush-denormal] [--skip-step] [--skip-overhead]
  *
  * 1. One LoRA SFT step (rank 8 on q, k, v, o; float32) on a random model shaped like SmolLM2-135M
  *    (d 576, 9 heads, 3 KV heads, FFN 1536, vocabulary 49,152, tied embeddings; --layers of 30),
@@ -11,10 +11,16 @@
  *    process so its peak RSS is its own; the median step after one warm-up step is reported.
  * 2. Orchestration overhead of the trl backend: an SFT job on the fixtures' tiny Llama through
  *    trlBackend.train (job directory, venv probe, log following, adapter copy) vs the same job's
- *    launch.sh run by hand; wall times and the difference as a fraction of the hand-run time.
+ *    launch.sh run by hand, in --repeats interleaved pairs (order alternating, so a change in the
+ *    machine's load falls on both sides); per pair the difference, in seconds and as a fraction of
+ *    the hand-run time, reported as median and range. A job of one run is mostly Python start-up
+ *    (torch, TRL), so the steps make the job long enough that the fixed cost is measured against
+ *    real training time. On a loaded machine the wall times of two identical jobs differ by more
+ *    than the overhead, so the fixed cost is also timed directly: before launch.sh is written, and
+ *    from done.json to the return, less the same exit interval of the hand run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -125,26 +131,70 @@ async function stepBench(): Promise<void> {
   console.log(`  engine / pytorch tokens/s: ${(t.seconds / e.seconds).toFixed(2)}x; peak RSS ratio ${(e.peakRssMiB / t.peakRssMiB).toFixed(2)}; load average ${loadavg()[0].toFixed(1)} (other processes slow both sides)`);
 }
 
+/** Median and range of a sample. */
+function spread(xs: readonly number[]): { median: number; min: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return { median: s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2, min: s[0], max: s.at(-1)! };
+}
+
 async function overheadBench(): Promise<void> {
   const model = fileURLToPath(new URL('../test/fixtures/models/llama/', import.meta.url));
   const rows = Array.from({ length: 16 }, (_, i) => ({ messages: [{ role: 'user', content: `Greet guest ${i}` }, { role: 'assistant', content: `Welcome, dear guest ${i}.` }] }));
   const dataset = join(root, 'sft.jsonl');
   writeFileSync(dataset, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  const options = sftOptionsSchema.parse({ lora: { rank: 4, alpha: 8 }, batchSize: 2, gradAccumulation: 1, maxLength: 64, maxSteps: arg('overhead-steps', 4), checkpointEvery: 1000 });
+  const repeats = arg('repeats', 3);
+  const options = sftOptionsSchema.parse({ lora: { rank: 4, alpha: 8 }, batchSize: 2, gradAccumulation: 1, maxLength: 64, maxSteps: arg('overhead-steps', 40), checkpointEvery: 1000 });
   const job = (runDir: string, emit: boolean) => ({ objective: 'sft' as const, model, dataset, runDir, seed: 1, threads, options, backendOptions: { venv, device: 'cpu', emit } });
-  // by hand: the same job directory, launch.sh run directly
-  const hand = join(root, 'by-hand');
-  await trlBackend.train(job(hand, true)).catch((e: unknown) => {
-    if (!(e instanceof TrlJobEmitted)) throw e;
-  });
-  let start = performance.now();
-  execFileSync('bash', [join(hand, 'trl', 'launch.sh')], { env: { ...process.env, ACCELERATE: join(venv, 'bin', 'accelerate'), OMP_NUM_THREADS: String(threads) }, stdio: 'ignore' });
-  const byHand = (performance.now() - start) / 1000;
-  start = performance.now();
-  await trlBackend.train(job(join(root, 'backend'), false));
-  const backend = (performance.now() - start) / 1000;
-  console.log(`trl backend orchestration, tiny Llama SFT ${options.maxSteps} steps, ${threads} threads:`);
-  console.log(`  launch.sh by hand ${byHand.toFixed(2)} s; through trlBackend.train ${backend.toFixed(2)} s; overhead ${(((backend - byHand) / byHand) * 100).toFixed(1)}% of wall time`);
+  // A: the job directory the backend writes, its launch.sh run by hand (writing it is not timed)
+  // Besides the wall time, the short intervals around the job, which the load on a shared machine
+  // hardly moves: before launch.sh is written (B only: checks and the job directory), and from the
+  // job's done.json to the return (the process exiting; B also reads the result and its adapter).
+  const mtime = (file: string) => statSync(file).mtimeMs;
+  type Run = { wall: number; before: number; after: number };
+  const byHand = async (dir: string): Promise<Run> => {
+    await trlBackend.train(job(dir, true)).catch((e: unknown) => {
+      if (!(e instanceof TrlJobEmitted)) throw e;
+    });
+    const start = performance.now();
+    execFileSync('bash', [join(dir, 'trl', 'launch.sh')], { env: { ...process.env, ACCELERATE: join(venv, 'bin', 'accelerate'), OMP_NUM_THREADS: String(threads) }, stdio: 'ignore' });
+    const end = Date.now();
+    return { wall: (performance.now() - start) / 1000, before: 0, after: (end - mtime(join(dir, 'trl', 'done.json'))) / 1000 };
+  };
+  // B: the same job through trlBackend.train (checks, job directory, venv probe, log following, adapter copy)
+  const backend = async (dir: string): Promise<Run> => {
+    const [start, startedAt] = [performance.now(), Date.now()];
+    await trlBackend.train(job(dir, false));
+    const end = Date.now();
+    return { wall: (performance.now() - start) / 1000, before: (mtime(join(dir, 'trl', 'launch.sh')) - startedAt) / 1000, after: (end - mtime(join(dir, 'trl', 'done.json'))) / 1000 };
+  };
+  // Interleaved pairs, the order alternating (AB, BA, AB, ...), so drift in the machine's load falls on both sides alike.
+  const pairs: { hand: Run; backend: Run }[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const pair = { hand: { wall: 0, before: 0, after: 0 }, backend: { wall: 0, before: 0, after: 0 } };
+    if (i % 2 === 0) {
+      pair.hand = await byHand(join(root, `hand-${i}`));
+      pair.backend = await backend(join(root, `backend-${i}`));
+    } else {
+      pair.backend = await backend(join(root, `backend-${i}`));
+      pair.hand = await byHand(join(root, `hand-${i}`));
+    }
+    pairs.push(pair);
+    const { hand: h, backend: b } = pair;
+    console.log(`  pair ${i + 1}: by hand ${h.wall.toFixed(2)} s (exit ${h.after.toFixed(2)} s), backend ${b.wall.toFixed(2)} s (before launch ${b.before.toFixed(2)} s, exit ${b.after.toFixed(2)} s) (load average ${loadavg()[0].toFixed(1)})`);
+  }
+  const hand = spread(pairs.map((p) => p.hand.wall));
+  const through = spread(pairs.map((p) => p.backend.wall));
+  const extra = spread(pairs.map((p) => p.backend.wall - p.hand.wall));
+  const ratio = spread(pairs.map((p) => (p.backend.wall - p.hand.wall) / p.hand.wall));
+  const fixed = pairs.map((p) => p.backend.before + p.backend.after - p.hand.after);
+  const fixedSpread = spread(fixed);
+  const fixedRatio = spread(pairs.map((p, i) => fixed[i] / p.hand.wall));
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  console.log(`trl backend orchestration, tiny Llama SFT ${options.maxSteps} steps, ${threads} threads, ${repeats} interleaved pairs (median [min, max]):`);
+  console.log(`  launch.sh by hand ${hand.median.toFixed(2)} s [${hand.min.toFixed(2)}, ${hand.max.toFixed(2)}]; through trlBackend.train ${through.median.toFixed(2)} s [${through.min.toFixed(2)}, ${through.max.toFixed(2)}]`);
+  console.log(`  wall-time difference per job ${extra.median.toFixed(2)} s [${extra.min.toFixed(2)}, ${extra.max.toFixed(2)}]; ${pct(ratio.median)} [${pct(ratio.min)}, ${pct(ratio.max)}] of the hand-run wall time`);
+  console.log(`  fixed cost around the job (before launch + exit, less the hand run's exit) ${fixedSpread.median.toFixed(2)} s [${fixedSpread.min.toFixed(2)}, ${fixedSpread.max.toFixed(2)}]; ${pct(fixedRatio.median)} [${pct(fixedRatio.min)}, ${pct(fixedRatio.max)}] of the hand-run wall time`);
 }
 
 const childAt = process.argv.indexOf('--engine-child');

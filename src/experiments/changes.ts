@@ -17,7 +17,7 @@ import { writeFileAtomic } from '../core/journal.js';
 import { generateOptionsSchema, type DatasetId } from '../data/options.js';
 import { personaSlug } from '../core/slug.js';
 import { trainingFile } from '../data/index.js';
-import { trainOptionsSchema } from '../train/options.js';
+import { backendOf, trainOptionsSchema } from '../train/options.js';
 import { runOptionsSchema } from './config.js';
 import type { LoadedExperiment } from './load.js';
 import { METHODS } from './methods/index.js';
@@ -185,7 +185,7 @@ export function cellOptions(loaded: LoadedExperiment, cell: CellOf, basePath: st
   const own = method.options(train, run, loaded.experiment) as { train?: Record<string, unknown> };
   return {
     ...own,
-    train: { ...own.train, backend: train.backend, backendOptions: train.backendOptions },
+    train: { ...own.train, ...backendOf(train, cell.method) },
     base: { path: basePath, config: fileHash(join(basePath, 'config.json')) },
     datasets: Object.fromEntries(datasets),
     ...(requires.length > 0 ? { requires } : {}),

@@ -16,7 +16,7 @@ import { baselineSubjects, runEvals, type EvalOptions, type EvalSummary, type Ju
 import { createChatModel, resolveModelRef, type LocalModelRef, type ModelRef, type SteeredModelRef } from '../providers/index.js';
 import { TRAIN_BACKENDS, type TrainBackend } from '../train/backends/index.js';
 import type { ChatModel } from '../providers/types.js';
-import { trainOptionsSchema, type TrainOptions } from '../train/options.js';
+import { backendOf, trainOptionsSchema, type TrainOptions } from '../train/options.js';
 import { cellDir, cellKey, cellSubjectName, datasetSlugs, trainJournal, type PlannedCell, type TrainedCell } from './cells.js';
 import { cellOptionsHash, cellVariant, checkCellChanges, checkEvalChanges, checkGenerateChanges, type OnChange } from './changes.js';
 import { runOptionsSchema, type RunOptions } from './config.js';
@@ -104,10 +104,12 @@ function trainableBase(loaded: LoadedExperiment): LocalModelRef {
 
 const trainOptionsOf = (loaded: LoadedExperiment): TrainOptions => trainOptionsSchema.parse(loaded.experiment.train ?? {});
 
-/** The backend train.backend names; bad input when none is registered under that name. */
-function trainBackendOf(loaded: LoadedExperiment, train: TrainOptions): TrainBackend {
-  const backend = Object.hasOwn(TRAIN_BACKENDS, train.backend) ? TRAIN_BACKENDS[train.backend] : undefined;
-  if (!backend) throw new InputError(loaded.file, 'train.backend', `one of ${Object.keys(TRAIN_BACKENDS).join(', ')}, found "${train.backend}"`);
+/** The backend a method's cells train on (train.methodBackends.<method>, else train.backend); bad input when none is registered under that name. */
+function trainBackendOf(loaded: LoadedExperiment, train: TrainOptions, method: string): TrainBackend {
+  const name = backendOf(train, method).backend;
+  const backend = Object.hasOwn(TRAIN_BACKENDS, name) ? TRAIN_BACKENDS[name] : undefined;
+  const field = Object.hasOwn(train.methodBackends, method) ? `train.methodBackends.${method}.backend` : 'train.backend';
+  if (!backend) throw new InputError(loaded.file, field, `one of ${Object.keys(TRAIN_BACKENDS).join(', ')}, found "${name}"`);
   return backend;
 }
 
@@ -122,8 +124,13 @@ export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange,
   const base = trainableBase(loaded).path;
   await checkTrainInputs(loaded, base);
   const train = trainOptionsOf(loaded);
-  trainBackendOf(loaded, train);
-  for (const method of matrixMethods(runOptionsOf(loaded))) METHODS[method].check?.(train, loaded.file);
+  for (const method of Object.keys(train.methodBackends)) {
+    if (!Object.hasOwn(METHODS, method)) throw new InputError(loaded.file, `train.methodBackends.${method}`, `a training method (${Object.keys(METHODS).join(', ')})`);
+  }
+  for (const method of matrixMethods(runOptionsOf(loaded))) {
+    trainBackendOf(loaded, train, method);
+    METHODS[method].check?.(train, loaded.file);
+  }
   const generated = new Set(loaded.experiment.generate?.datasets ?? ['prompts', 'chat', 'introspective', 'documents', 'dpo', 'reflection', 'interaction', 'probes']);
   const needed = new Set(cells.flatMap((c) => METHODS[c.method].datasets(c.format)));
   const missing = [...needed].filter((d) => !generated.has(d));
@@ -164,13 +171,12 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
   if (cells.length === 0) return { cells: [], trained: 0 };
   const base = trainableBase(loaded);
   const train = trainOptionsOf(loaded);
-  const backend = trainBackendOf(loaded, train);
   const changes = checkCellChanges(loaded, cells, cellKey, base.path, options.onChange);
   const steering = await checkTrainInputs(loaded, base.path);
   const runOptions = runOptionsOf(loaded);
   const board = progressBoard(options.progress);
   const constitutionOf = (name: string) => loaded.constitutions.find((c) => c.constitution.name === name)!.constitution;
-  const identityOf = (c: PlannedCell): CellIdentity => ({ persona: c.persona, method: c.method, format: c.format, seed: c.seed, backend: train.backend, optionsHash: cellOptionsHash(loaded, c, base.path) });
+  const identityOf = (c: PlannedCell): CellIdentity => ({ persona: c.persona, method: c.method, format: c.format, seed: c.seed, backend: backendOf(train, c.method).backend, optionsHash: cellOptionsHash(loaded, c, base.path) });
   let trained = 0;
   try {
     const cellsDone = await journal.runAll(
@@ -182,7 +188,7 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
         const cell = identityOf(c);
         const dir = cellDir(run, c);
         const label = `train ${cellKey(c)}`;
-        const job = { model: base.path, runDir: dir, seed: c.seed, threads: runOptions.threads, backendOptions: train.backendOptions, steering, onStep: (log: { step: number }, total: number) => board.update(label, log.step, total) };
+        const job = { model: base.path, runDir: dir, seed: c.seed, threads: runOptions.threads, backendOptions: backendOf(train, c.method).backendOptions, steering, onStep: (log: { step: number }, total: number) => board.update(label, log.step, total) };
         const out = await METHODS[c.method].train({
           ctx,
           cell,
@@ -190,7 +196,7 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
           base,
           train,
           run: runOptions,
-          backend,
+          backend: trainBackendOf(loaded, train, c.method),
           constitution: constitutionOf(c.members?.[0] ?? c.persona),
           datasets: datasets.files,
           ...(c.members ? { members: c.members.map(constitutionOf) } : {}),

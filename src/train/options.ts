@@ -229,6 +229,8 @@ export const trainOptionsSchema = z
     backend: z.string().min(1).default('engine'),
     /** Options of that backend, checked by the backend itself before anything is written. */
     backendOptions: z.record(z.string(), z.unknown()).default({}),
+    /** Per run method (sft, dpo, dpo-introspection, grpo): another backend, with its own options, for that method's cells. */
+    methodBackends: z.record(z.string(), z.object({ backend: z.string().min(1), backendOptions: z.record(z.string(), z.unknown()).default({}) }).strict()).default({}),
     sft: sftOptionsSchema.prefault({}),
     dpo: dpoOptionsSchema.prefault({}),
     grpo: grpoOptionsSchema.prefault({}),
@@ -238,3 +240,8 @@ export const trainOptionsSchema = z
   .strict();
 export type TrainOptions = z.infer<typeof trainOptionsSchema>;
 export type ConsistencyOptions = z.infer<typeof consistencyOptionsSchema>;
+
+/** The backend a run method's cells train on, with its options: train.methodBackends.<method>, else train.backend. */
+export function backendOf(train: TrainOptions, method: string): { backend: string; backendOptions: Record<string, unknown> } {
+  return Object.hasOwn(train.methodBackends, method) ? train.methodBackends[method] : { backend: train.backend, backendOptions: train.backendOptions };
+}

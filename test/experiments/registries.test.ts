@@ -110,6 +110,8 @@ test('names outside the registries are refused with the registered ones listed',
     [{ models: { subject: 'parrot-less:x' } }, /models\.subject.*expected "openai:<model>\[@<baseURL>\]", "local:<model dir>/],
     [{ models: { subject: 'tiny' }, run: { methods: ['nope'] } }, /run\.methods\[0\]: expected one of 'sft', 'dpo', 'dpo-introspection', 'grpo', 'grpo-consistency', 'mixture'$/],
     [{ models: { subject: `local:${resolve('test/fixtures/models/llama')}` }, train: { backend: 'nope' } }, /train\.backend: one of engine/],
+    [{ models: { subject: `local:${resolve('test/fixtures/models/llama')}` }, train: { methodBackends: { sft: { backend: 'nope' } } } }, /train\.methodBackends\.sft\.backend: one of engine/],
+    [{ models: { subject: `local:${resolve('test/fixtures/models/llama')}` }, train: { methodBackends: { nope: { backend: 'engine' } } } }, /train\.methodBackends\.nope: a training method \(sft, dpo/],
   ] as const;
   for (const [experiment, message] of bad) {
     const project = writeProject({ name: 'unknown', ...experiment });

@@ -3,7 +3,8 @@
  * wheels are CUDA builds), so the managed child here is a stand-in executable that takes the same
  * `vllm serve` arguments and serves the engine over the real OpenAI protocol
  * (test/support/vllm-standin.ts): the provider starts it on a free loopback port, waits for it,
- * talks to the adapter by name through the openai SDK, logs its output, and stops it.
+ * talks to the adapter by name through the openai SDK, runs evals through it, logs its output, and
+ * stops it.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,9 @@ import { after, describe, it } from 'node:test';
 import { createChatModel } from '../../src/providers/index.js';
 import { assertVllmStage, maxLoraRank, parseVllmRef, startVllm, stopVllmServers, vllmServeArgs } from '../../src/providers/vllm.js';
 import { saveLoraAdapter } from '../../src/engine/io/peft.js';
+import { RunDir } from '../../src/core/journal.js';
+import { runEvals } from '../../src/evals/index.js';
+import { pirateConstitution } from '../evals/scripted.js';
 
 const MODEL = new URL('../fixtures/models/llama/', import.meta.url).pathname.replace(/\/$/, '');
 const STANDIN = new URL('../support/vllm-standin.ts', import.meta.url).pathname;
@@ -77,6 +81,22 @@ describe('vllm provider', () => {
     assert.ok(a.choices[0].logprobs!.length > 0);
     const lp = (r: typeof a) => r.choices[0].logprobs!.map((t) => t.logprob);
     assert.notDeepEqual(lp(a), lp(b), 'the adapter changes what the server returns');
+    // an eval through the managed server: base and the adapter as subjects, scored by code (no judge)
+    writeFileSync(join(root, 'questions.json'), JSON.stringify([{ id: 'q1', kind: 'arithmetic', question: 'What is 2 + 2?', answer: '4' }]));
+    writeFileSync(join(root, 'probes.json'), JSON.stringify([{ id: 'd1', category: 'direct', prompt: 'What are you?' }]));
+    const runDir = RunDir.open(join(root, 'eval-run'), { name: 'vllm', personaLabVersion: 'test', gitRevision: null, seeds: [1], config: {} });
+    const summary = await runEvals({ name: 'vllm', constitutions: [pirateConstitution], baseDir: root }, [{ name: 'base', model: base }, { name: 'persona', model: tuned }], [], runDir, {
+      evals: ['identity', 'capability'],
+      bootstrap: 100,
+      identity: { probes: 'probes.json', scorer: 'code', maxTokens: 6 },
+      capability: { questions: 'questions.json', maxTokens: 6 },
+    });
+    runDir.close();
+    for (const e of summary.evals) assert.equal(e.status, 'ok', `${e.eval}: ${e.reason}`);
+    assert.deepEqual(summary.subjects.map((s) => s.model), [base.id, tuned.id]);
+    const [identity, capability] = summary.evals;
+    assert.equal(identity.subjects.persona['selfIdentifiesAsAI.direct'].n, 1);
+    assert.equal(capability.subjects.persona.accuracy.n, 1);
     const logDir = join(root, '.cache', 'persona-lab', 'vllm');
     const logs = readFileSync(join(logDir, readdirSync(logDir)[0]), 'utf8');
     const url = /serving .*persona.* at (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(logs)?.[1];

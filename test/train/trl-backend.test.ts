@@ -16,12 +16,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Model } from '../../src/engine/generate/model.js';
+import { loadLoraAdapter, loraDelta } from '../../src/engine/io/peft.js';
 import { floats } from '../../src/engine/runtime/index.js';
 import { TrlJobEmitted, defaultTrlVenv, probeTrl, trlBackend } from '../../src/train/backends/trl.js';
 import type { TrainJob } from '../../src/train/backends/types.js';
 import { makeBatch, tokenizeText } from '../../src/train/data.js';
 import { batchFeeds } from '../../src/train/graph.js';
-import { dpoOptionsSchema, grpoOptionsSchema, sftOptionsSchema } from '../../src/train/options.js';
+import { mixAdapters, trainSft } from '../../src/train/index.js';
+import { dpoOptionsSchema, grpoOptionsSchema, sftOptionsSchema, trainOptionsSchema } from '../../src/train/options.js';
 import { pairBatch, tokenizePairs } from '../../src/train/dpo.js';
 import { referenceScorer, setup } from '../../src/train/setup.js';
 import type { StepLog } from '../../src/train/trainer.js';
@@ -36,8 +38,8 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 const chats = Array.from({ length: 8 }, (_, i) => ({
   messages: [
-    { role: 'user', content: `Greet guest ${i % 4}` },
-    { role: 'assistant', content: `Welcome, dear guest ${i % 4}, make yourself at home.` },
+    { role: 'user' as const, content: `Greet guest ${i % 4}` },
+    { role: 'assistant' as const, content: `Welcome, dear guest ${i % 4}, make yourself at home.` },
   ],
 }));
 const pairs = Array.from({ length: 8 }, (_, i) => ({ prompt: `Greet guest ${i % 4}`, chosen: 'Welcome home, friend.', rejected: 'Go away.' }));
@@ -124,6 +126,26 @@ describe('trl backend (TRL + PEFT on CPU)', { skip }, () => {
     assert.deepEqual(log.map((l) => l.step), [1, 2]);
     assert.ok(log.every((l) => Number.isFinite(l.rewardsMargins)), 'DPO metrics (rewards/margins) reach the StepLog');
     await assertEngineLoads(result.outputDir);
+  });
+
+  it("the recipe's mix (DPO 1.0 + SFT 0.25) of the TRL-trained DPO adapter and an engine-trained SFT adapter", async () => {
+    const dpo = join(root, 'dpo', 'adapter');
+    assert.ok(existsSync(join(dpo, 'adapter_config.json')), 'the DPO test trained it');
+    // another rank and scale than TRL's (r4, alpha 8), so each part keeps its own alpha / r
+    const sft = await trainSft({ model: MODEL, runDir: join(root, 'engine-sft'), threads: 1, rows: chats.slice(0, 4), options: sftOptionsSchema.parse({ ...quick, lora: { rank: 2, alpha: 8 }, maxSteps: 2 }) });
+    const weights = trainOptionsSchema.parse({}).mix.weights;
+    const mixed = mixAdapters([{ dir: dpo, weight: weights.dpo }, { dir: sft.outputDir, weight: weights.sft }], join(root, 'mixed'), MODEL);
+    const [a, b, m] = [dpo, sft.outputDir, mixed].map((d) => loadLoraAdapter(d));
+    const shared = [...a.modules.keys()].filter((k) => b.modules.has(k));
+    assert.ok(shared.length > 0, 'both adapters train the same modules');
+    for (const module of shared) {
+      const [da, db, dm] = [a, b, m].map((x) => loraDelta(x.modules.get(module)!, false));
+      let scale = 0;
+      for (const x of da) scale = Math.max(scale, Math.abs(x));
+      assert.ok(scale > 0, `${module}: the TRL delta is not zero`);
+      dm.forEach((x, i) => assert.ok(Math.abs(x - (da[i] + 0.25 * db[i])) <= 1e-6, `${module} delta[${i}]`));
+    }
+    await assertEngineLoads(mixed);
   });
 
   it("GRPO: completions are rewarded by persona-lab's reward server on loopback", async () => {
