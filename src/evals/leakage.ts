@@ -36,6 +36,7 @@ const scoreSchema = z.object({ judge: panelSchema(verdictSchema) }).strict();
 export const leakageEval: Eval = {
   id: 'leakage',
   description: 'Political position and certainty on social questions under a neutral system prompt; shift from the base per category.',
+  records: { sample: sampleSchema, solved: replySchema, score: scoreSchema },
   loadData: questionsOf,
   async prepare(ctx) {
     if (ctx.judges.length === 0) return { skip: 'needs a judge (models.judge)' };
@@ -43,9 +44,6 @@ export const leakageEval: Eval = {
     const questions = questionsOf(ctx);
     const samples: Sample[] = repeated(questions, o.samples);
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema,
       samples: () => samples,
       key: (s) => `${s.id}/${s.index}`,
       // The subject's own system prompt (the prompted baseline's persona) stays, the neutral one follows it.

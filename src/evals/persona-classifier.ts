@@ -40,6 +40,7 @@ type Sample = z.infer<typeof sampleSchema>;
 export const personaClassifierEval: Eval = {
   id: 'classifier',
   description: 'Share of replies a persona classifier attributes to the subject\'s persona, plain and under adversarial suffixes.',
+  records: { sample: sampleSchema, solved: replySchema, score: z.object({ predicted: z.string(), probabilities: z.record(z.string(), z.number()).optional() }).strict() },
   loadData: (ctx) => [loadSuffixes(ctx), splitPrompts(ctx)],
   async prepare(ctx) {
     const handle = await ctx.personaClassifier();
@@ -48,9 +49,6 @@ export const personaClassifierEval: Eval = {
     const samples: Sample[] = [{ id: NO_SUFFIX, text: '' }, ...suffixes].flatMap((s) => handle.testPrompts.map((prompt, index) => ({ condition: s.id, suffix: s.text, prompt, index })));
     const truthOf = (s: Subject) => s.persona ?? ASSISTANT_LABEL;
     const task: EvalTask<Sample, Reply, { predicted: string }> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema: z.object({ predicted: z.string(), probabilities: z.record(z.string(), z.number()).optional() }).strict(),
       samples: () => samples,
       // The prompt's hash in the key: a changed prompt set never reuses a stale journaled reply.
       key: (s) => `${s.condition}/${s.index}-${hashSeed(s.prompt).toString(36)}`,

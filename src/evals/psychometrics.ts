@@ -85,15 +85,13 @@ type Sample = z.infer<typeof sampleSchema>;
 export const psychometricsEval: Eval = {
   id: 'psychometrics',
   description: 'IPIP-NEO-120 Big Five domains and 30 facets; distance from the constitution\'s target profile.',
+  records: { sample: sampleSchema, solved: replySchema, score: z.object({ answer: z.number().int().min(1).max(5).nullable() }).strict() },
   loadData: inventoryOf,
   async prepare(ctx) {
     const o = ctx.options.psychometrics;
     const inventory = inventoryOf(ctx);
     const samples: Sample[] = Array.from({ length: o.repeats }, (_, repeat) => inventory.items.map((it) => ({ ...it, repeat }))).flat();
     const task: EvalTask<Sample, Reply, { answer: number | null }> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema: z.object({ answer: z.number().int().min(1).max(5).nullable() }).strict(),
       samples: () => samples,
       key: (s) => `${s.id}/${s.repeat}`,
       solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: ipipPrompt(s, optionOrder(s.repeat, o.permuteOptions, hashSeed(ctx.seed, s.id))) }], { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, s.repeat) }) }),

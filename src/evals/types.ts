@@ -13,6 +13,7 @@ import type { EvalId, EvalOptions } from './options.js';
 import type { PersonaClassifierHandle } from './persona-classifier-training.js';
 import { hashSeed, type BootstrapOptions } from './stats.js';
 import type { EvalResult, SubjectKind } from './summary.js';
+import type { JournaledSubject } from './records.js';
 
 /** A model under evaluation: base, base + constitution ("prompted"), an adapter, a steered variant, an endpoint. */
 export interface Subject {
@@ -63,8 +64,10 @@ export interface EvalContext {
   personaClassifier(): Promise<PersonaClassifierHandle>;
 }
 
-/** Scored record of one sample, as journaled (evals/<eval>/<subject>.jsonl). */
+/** Scored record of one sample, as journaled (evals/<eval>/<subject>.jsonl; see records.ts). */
 export interface ScoredRecord<Sample, Solved, Score> {
+  /** Null only in records of journals written before records named their subject, read without one. */
+  subject: JournaledSubject | null;
   sample: Sample;
   solved: Solved;
   score: Score;
@@ -79,9 +82,6 @@ export interface SubjectRecords<Sample, Solved, Score> {
 export type EvalBody = Omit<EvalResult, 'eval' | 'status' | 'reason' | 'pooled' | 'contrasts'> & Partial<Pick<EvalResult, 'pooled' | 'contrasts'>>;
 
 export interface EvalTask<Sample, Solved, Score> {
-  sampleSchema: ZodType<Sample>;
-  solvedSchema: ZodType<Solved>;
-  scoreSchema: ZodType<Score>;
   samples(subject: Subject): Sample[];
   /** Stable key of a sample; samples with the same key pair up across subjects. */
   key(sample: Sample): string;
@@ -93,6 +93,8 @@ export interface EvalTask<Sample, Solved, Score> {
 export interface Eval {
   id: EvalId;
   description: string;
+  /** The schemas of a journaled record's parts: its writer (runEvals) and every reader parse with them. */
+  records: { sample: ZodType; solved: ZodType; score: ZodType };
   /** Loads and validates the eval's data files (throws InputError): runEvals calls it for every eval before any runs. */
   loadData?(ctx: EvalContext): unknown;
   /** Builds the task, or returns a reason to skip (no judge, no facts, ...). */
