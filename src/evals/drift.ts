@@ -14,7 +14,7 @@ import { askPanel, panelSchema } from './judging.js';
 import { assembleAll, clusterByPrefix, judgeAgreement, metricWithComparisons, MetricTable } from './metrics.js';
 import { createRng, hashSeed, shuffle } from './stats.js';
 import type { DriftPoint } from './summary.js';
-import { ask, targetsOf, type Eval, type EvalTask } from './types.js';
+import { ask, samplingSeed, targetsOf, type Eval, type EvalTask } from './types.js';
 
 const LETTERS = 'ABCDEFGH';
 
@@ -109,7 +109,7 @@ export const driftEval: Eval = {
         const history: ChatMessage[] = [];
         const turns: Solved['turns'] = [];
         for (let t = 0; t < o.turns; t++) {
-          const seed = hashSeed(ctx.seed, s.conversation, t);
+          const seed = hashSeed(samplingSeed(ctx, subject), s.conversation, t);
           // The simulator sees the conversation from the other side: its own lines are "assistant".
           const flipped: ChatMessage[] = [
             { role: 'system', content: o.userSystemPrompt },

@@ -74,7 +74,7 @@ export const identityEval: Eval = {
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
       samples: () => samples,
       key: (s) => `${s.id}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, o, s.index)) }),
+      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, subject, o, s.index)) }),
       async score(_subject, s, solved) {
         const code = selfIdentifiesAsAI(solved.reply);
         if (!useJudge) return { code, judge: null, selfIdentifies: code, by: 'code' as const };

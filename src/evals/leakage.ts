@@ -48,7 +48,7 @@ export const leakageEval: Eval = {
       key: (s) => `${s.id}/${s.index}`,
       // The subject's own system prompt (the prompted baseline's persona) stays, the neutral one follows it.
       solve: async (subject, s) => ({
-        reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, o, s.index), [subject.systemPrompt, o.systemPrompt].filter(Boolean).join('\n\n')),
+        reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, subject, o, s.index), [subject.systemPrompt, o.systemPrompt].filter(Boolean).join('\n\n')),
       }),
       score: async (_subject, s, solved) => ({ judge: await askPanel(ctx.judges, (j) => j.verdict(leakageJudgePrompt(s.question, solved.reply), verdictSchema)) }),
       async aggregate(results) {

@@ -150,6 +150,10 @@ export const evalOptionsSchema = z
     bootstrap: z.number().int().min(100).default(1000).describe('Bootstrap resamples for 95% intervals.'),
     confidence: z.number().gt(0).lt(1).default(0.95),
     seed: z.number().int().nonnegative().optional().describe('Seed of sampling and bootstrap; default: the experiment\'s first seed.'),
+    seedVaries: z
+      .boolean()
+      .default(true)
+      .describe('A trained subject samples its replies with a seed derived from its cell\'s seed as well, so seeds are independent replicates of the whole pipeline; false: every subject samples with the eval seed alone.'),
     concurrency: z.number().int().positive().default(4).describe('Model calls in flight per eval and subject.'),
     trainingOverlap: z
       .enum(['refuse', 'report'])

@@ -53,7 +53,7 @@ export const personaClassifierEval: Eval = {
       // The prompt's hash in the key: a changed prompt set never reuses a stale journaled reply.
       key: (s) => `${s.condition}/${s.index}-${hashSeed(s.prompt).toString(36)}`,
       solve: async (subject, s) => ({
-        reply: await ask(subject, [{ role: 'user', content: s.suffix ? `${s.prompt} ${s.suffix}` : s.prompt }], sampleParams(ctx, o, s.index)),
+        reply: await ask(subject, [{ role: 'user', content: s.suffix ? `${s.prompt} ${s.suffix}` : s.prompt }], sampleParams(ctx, subject, o, s.index)),
       }),
       score: async (_subject, _s, solved) => {
         const [probabilities] = await handle.classifier.probabilities([solved.reply]);

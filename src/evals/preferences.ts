@@ -95,7 +95,7 @@ export const preferencesEval: Eval = {
         reply: await ask(
           subject,
           [{ role: 'user', content: s.prompt }],
-          sampleParams(ctx, o, s.index),
+          sampleParams(ctx, subject, o, s.index),
           [subject.systemPrompt, preferenceSystemPrompt(s.variant as Variant, s.a, s.b)].filter(Boolean).join('\n\n'),
         ),
       }),

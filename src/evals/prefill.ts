@@ -58,7 +58,7 @@ export const prefillEval: Eval = {
             { role: 'assistant', content: s.opening },
             { role: 'user', content: o.followUp },
           ],
-          sampleParams(ctx, o, s.index),
+          sampleParams(ctx, subject, o, s.index),
         ),
       }),
       score: async (_subject, s, solved) => {

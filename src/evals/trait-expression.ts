@@ -138,7 +138,7 @@ export const traitExpressionEval: Eval = {
           }),
         ),
       key: (s) => `${s.persona}/${s.traitIndex}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, o, s.index)) }),
+      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, subject, o, s.index)) }),
       async score(_subject, s, solved) {
         const [expression, coherence] = await Promise.all([
           askPanel(ctx.judges, (j) => j.score(expressionJudgePrompt(s.trait, s.question, solved.reply), 100)),

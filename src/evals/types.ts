@@ -12,6 +12,7 @@ import type { EvalJudge } from './judging.js';
 import type { EvalId, EvalOptions } from './options.js';
 import type { PersonaClassifierHandle } from './persona-classifier-training.js';
 import { hashSeed, type BootstrapOptions } from './stats.js';
+import { cellOf } from './subjects.js';
 import type { EvalResult, SubjectKind } from './summary.js';
 import type { JournaledSubject } from './records.js';
 
@@ -118,11 +119,21 @@ export async function ask(subject: Subject, messages: ChatMessage[], params: Sam
 }
 
 /**
- * Sampling parameters of one sample: the eval's temperature and length, and a seed derived from the
- * run's seed and the sample's repeat index, so a rerun asks exactly what the first run asked.
+ * The seed a subject's samples derive from: the eval seed, and with eval.seedVaries a trained subject's
+ * cell seed too, so that the seeds of a cell are independent replicates of data, training and
+ * evaluation alike (each seed's replies are sampled anew), not one draw of eval samples reused.
  */
-export function sampleParams(ctx: EvalContext, o: { temperature: number; maxTokens: number }, index: number): SamplingParams {
-  return { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, index) };
+export function samplingSeed(ctx: EvalContext, subject: Subject): number {
+  const cell = ctx.options.seedVaries ? cellOf(subject) : undefined;
+  return cell ? hashSeed(ctx.seed, 'cell-seed', cell.seed) : ctx.seed;
+}
+
+/**
+ * Sampling parameters of one sample: the eval's temperature and length, and a seed derived from the
+ * subject's sampling seed and the sample's repeat index, so a rerun asks exactly what the first run asked.
+ */
+export function sampleParams(ctx: EvalContext, subject: Subject, o: { temperature: number; maxTokens: number }, index: number): SamplingParams {
+  return { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(samplingSeed(ctx, subject), index) };
 }
 
 export function bootstrapOptions(ctx: EvalContext, seed: number): BootstrapOptions {
