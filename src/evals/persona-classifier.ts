@@ -55,10 +55,11 @@ export const personaClassifierEval: Eval = {
       solve: async (subject, s) => ({
         reply: await ask(subject, [{ role: 'user', content: s.suffix ? `${s.prompt} ${s.suffix}` : s.prompt }], sampleParams(ctx, subject, o, s.index)),
       }),
-      score: async (_subject, _s, solved) => {
-        const [probabilities] = await handle.classifier.probabilities([solved.reply]);
+      score: async (subject, _s, solved) => {
+        const classifier = await handle.classifierFor(subject);
+        const [probabilities] = await classifier.probabilities([solved.reply]);
         // The most probable label, as classify() picks it (first label on a tie).
-        const predicted = handle.classifier.labels.reduce((best, label) => (probabilities[label] > probabilities[best] ? label : best));
+        const predicted = classifier.labels.reduce((best, label) => (probabilities[label] > probabilities[best] ? label : best));
         return { predicted, probabilities };
       },
       async aggregate(results) {

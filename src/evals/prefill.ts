@@ -61,10 +61,10 @@ export const prefillEval: Eval = {
           sampleParams(ctx, subject, o, s.index),
         ),
       }),
-      score: async (_subject, s, solved) => {
+      score: async (subject, s, solved) => {
         const c = ctx.constitutions.find((x) => x.name === s.persona)!;
         return {
-          predicted: classifier ? (await classifier.classifier.classify([solved.reply]))[0] : null,
+          predicted: classifier ? (await (await classifier.classifierFor(subject)).classify([solved.reply]))[0] : null,
           judge: useJudge ? await askPanel(ctx.judges, (j) => j.verdict(personaJudgePrompt(c, solved.reply), verdictSchema)) : null,
         };
       },
