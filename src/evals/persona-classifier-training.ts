@@ -8,6 +8,7 @@ import { personaSystemPrompt } from '../constitution/index.js';
 import { EmbeddingFeaturizer, PersonaClassifier, TfidfFeaturizer } from './classifier.js';
 import { generalPromptsSchema, loadEvalData } from './data.js';
 import { createRng, hashSeed, shuffle } from './stats.js';
+import { kindOf } from './subjects.js';
 import { ask, type EvalContext, type Subject } from './types.js';
 
 export const ASSISTANT_LABEL = 'assistant';
@@ -52,31 +53,17 @@ interface TrainingItem {
   systemPrompt?: string;
 }
 
-/**
- * Who wrote each training reply, for cross-fitting: the generator told to be a persona writes what
- * that persona's prompted subject would (when the generator is the base model), and as it is what the
- * base would. Other subjects with a persona (trained, steered, capped) write their own.
- */
-function ownerOf(ctx: EvalContext, generator: Subject, label: string): string | undefined {
-  if (generator !== ctx.base) return undefined;
-  return label === ASSISTANT_LABEL ? ctx.base.name : ctx.promptedByPersona.get(label)?.name;
-}
-
 export async function trainPersonaClassifier(ctx: EvalContext): Promise<PersonaClassifierHandle> {
   const o = ctx.options.classifier;
   // runEvals checked that a named generator is one of the subjects.
   const generator = (o.generator ? ctx.subjects.find((s) => s.name === o.generator) : undefined) ?? ctx.base ?? ctx.subjects[0];
   const { test, train } = splitPrompts(ctx);
-  // The classifier's own held-out set is split by prompt: no held-out prompt is answered in its training replies.
-  const prompts = shuffle(train, createRng(hashSeed(ctx.seed, 'classifier-holdout')));
-  const nHeld = Math.min(prompts.length - 1, Math.max(1, Math.round(prompts.length * o.heldOutFraction)));
-  const heldPrompts = new Set(prompts.slice(0, nHeld));
   const classes: { label: string; systemPrompt?: string }[] = ctx.constitutions.map((c) => ({ label: c.name, systemPrompt: personaSystemPrompt(c) }));
   if (o.includeAssistant) classes.push({ label: ASSISTANT_LABEL });
   const items: TrainingItem[] = classes.flatMap((c) => Array.from({ length: o.repliesPerPersona }, (_, i) => ({ ...c, i, prompt: train[i % train.length] })));
-  // Replies from every method: each subject with a persona of its own (other than the prompted ones the generator stands for) answers too.
-  const standIns = new Set(classes.map((c) => ownerOf(ctx, generator, c.label)));
-  const answering = o.crossFit ? ctx.subjects.filter((s) => s.persona !== undefined && classes.some((c) => c.label === s.persona) && !standIns.has(s.name)) : [];
+  // Replies from every method: each subject with a persona answers too (trained, steered, capped, ...),
+  // except the prompted baselines, whose replies the generator told to be each persona already are.
+  const answering = o.crossFit ? ctx.subjects.filter((s) => s.persona !== undefined && s !== generator && classes.some((c) => c.label === s.persona) && kindOf(s, ctx.base, ctx.promptedByPersona) !== 'prompted') : [];
   for (const subject of answering) items.push(...Array.from({ length: o.repliesPerSubject }, (_, i) => ({ label: subject.persona!, i, prompt: train[i % train.length], subject })));
   const journal = ctx.runDir.journal('evals/classifier/training', trainingReplySchema);
   const replies = await journal.runAll(
@@ -85,12 +72,14 @@ export async function trainPersonaClassifier(ctx: EvalContext): Promise<PersonaC
     async (it) => {
       const params = { temperature: o.temperature, maxTokens: o.maxTokens };
       if (it.subject) return { label: it.label, prompt: it.prompt, owner: it.subject.name, reply: await ask(it.subject, [{ role: 'user', content: it.prompt }], { ...params, seed: hashSeed(ctx.seed, it.subject.name, it.i) }) };
-      const owner = ownerOf(ctx, generator, it.label);
-      return { label: it.label, prompt: it.prompt, ...(owner ? { owner } : {}), reply: await ask({ ...generator, systemPrompt: undefined }, [{ role: 'user', content: it.prompt }], { ...params, seed: hashSeed(ctx.seed, it.label, it.i) }, it.systemPrompt) };
+      return { label: it.label, prompt: it.prompt, reply: await ask({ ...generator, systemPrompt: undefined }, [{ role: 'user', content: it.prompt }], { ...params, seed: hashSeed(ctx.seed, it.label, it.i) }, it.systemPrompt) };
     },
     { concurrency: ctx.options.concurrency, onProgress: (done, total) => ctx.onProgress?.({ eval: 'classifier', subject: 'classifier training data', done, total }) },
   );
 
+  // The classifier's own held-out set is split by prompt: no held-out prompt is answered in its training replies.
+  const prompts = shuffle([...new Set(replies.map((r) => r.prompt))], createRng(hashSeed(ctx.seed, 'classifier-holdout')));
+  const heldPrompts = new Set(prompts.slice(0, Math.min(prompts.length - 1, Math.max(1, Math.round(prompts.length * o.heldOutFraction)))));
   const held = replies.filter((r) => heldPrompts.has(r.prompt));
   const fit = replies.filter((r) => !heldPrompts.has(r.prompt));
   const embedder = o.embedder === 'judge' ? ctx.judges[0]?.model : generator.model;

@@ -112,7 +112,7 @@ export const personaClassifierEval: Eval = {
             trainingReplies: handle.trainingReplies,
             testPrompts: handle.testPrompts.length,
             suffixes: suffixes.length,
-            heldOutAccuracy: mean(handle.heldOut.truth.map((t, i) => (t === handle.heldOut.predicted[i] ? 1 : 0))),
+            heldOutAccuracy: handle.heldOut.truth.length ? mean(handle.heldOut.truth.map((t, i) => (t === handle.heldOut.predicted[i] ? 1 : 0))) : 'none: the training replies answer one prompt',
           },
         };
       },
