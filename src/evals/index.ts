@@ -3,7 +3,6 @@
  * scored sample as soon as it is done (resumable, SIGKILL-safe) and writes evals/summary.json.
  */
 import { judgedOutcome } from './outcome.js';
-import { z } from 'zod';
 import { personaSystemPrompt, type Constitution } from '../constitution/index.js';
 import { personaSlug } from '../core/slug.js';
 import { InputError } from '../core/errors.js';
