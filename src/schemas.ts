@@ -7,6 +7,7 @@ import { z, type ZodType } from 'zod';
 import { constitutionSchema } from './constitution/schema.js';
 import { chatRowSchema, datasetManifestSchema, dpoRowSchema, textRowSchema } from './data/rows.js';
 import { evalSummarySchema } from './evals/summary.js';
+import { evalJournalLineSchema } from './evals/records.js';
 import { experimentSchema } from './experiments/config.js';
 import { journalLineOf, journalLineSchema, runManifestSchema } from './core/journal.js';
 import { trainedCellSchema } from './experiments/cells.js';
@@ -27,6 +28,7 @@ export const publishedSchemas: Record<string, { title: string; schema: ZodType }
   'run-manifest': { title: 'persona-lab run manifest (runs/<name>/manifest.json)', schema: runManifestSchema },
   'journal-line': { title: 'persona-lab run journal line (runs/<name>/journals/**/*.jsonl)', schema: journalLineSchema },
   'eval-summary': { title: 'persona-lab evaluation summary (evals/summary.json)', schema: evalSummarySchema },
+  'eval-journal-line': { title: 'persona-lab scored eval sample with its subject, one line of journals/evals/<eval>/<subject>.jsonl', schema: evalJournalLineSchema },
   'train-adapters-line': { title: 'persona-lab trained cell, one line of journals/train/adapters.jsonl', schema: journalLineOf(trainedCellSchema) },
   'train-step-line': { title: 'persona-lab training log line (adapters/<persona>/<cell>/seed-<n>/train.jsonl)', schema: journalLineOf(stepLogSchema) },
   'steer-prompts': { title: 'persona-lab contrastive prompts of a trait (steer/<persona>/t<trait>/prompts.json)', schema: traitPromptsSchema },

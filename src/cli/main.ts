@@ -12,7 +12,7 @@ import { clearResponseCache, EndpointUnreachableError, parseLocalModelRef, resol
 import type { ChatModel } from '../providers/types.js';
 import { TrainJobHandedOff } from '../train/backends/types.js';
 import { EXPORT_SHAPES, exportDataset, type ExportShape } from '../data/index.js';
-import { checkGenerateChanges, ON_CHANGE } from '../experiments/changes.js';
+import { checkEvalChanges, checkGenerateChanges, ON_CHANGE } from '../experiments/changes.js';
 import type { StageContext } from '../experiments/context.js';
 import { checkModelInputs } from '../experiments/inputs.js';
 import { limitOverrides, loadExperiment, type LoadedExperiment } from '../experiments/load.js';
@@ -148,9 +148,11 @@ Models are named by short strings: "openai:<model>" (OPENAI_BASE_URL / OPENAI_AP
       const summary = await (await runner()).evalStage(ctx, stage);
       return { result: summary, lines: [`evaluated ${summary.subjects.map((s) => s.name).join(', ')}`, ...statusLines(summary), `wrote ${ctx.run.path('evals', 'summary.json')}`], failed: failedEvals(summary) };
     },
-    async (loaded) => {
-      (await runner()).checkSubjects(loaded);
+    async (loaded, _file, stage) => {
+      const { checkSubjects, evalOptionsFor } = await runner();
+      checkSubjects(loaded);
       await checkModelInputs(loaded);
+      checkEvalChanges(loaded, evalOptionsFor(loaded, loaded.runDir), stage.onChange);
     },
   );
 

@@ -117,6 +117,7 @@ const scoreSchema = z.object({ saysAI: z.boolean(), prompt: z.number(), reply: z
 
 export const aiRepresentationEval: Eval = {
   id: 'aiRepresentation',
+  records: { sample: sampleSchema, solved: solvedSchema, score: scoreSchema },
   description: 'Linear probes for "I am an AI" read on the identity probes, beside whether the reply says so.',
   loadData,
   async prepare(ctx) {
@@ -138,16 +139,13 @@ export const aiRepresentationEval: Eval = {
     const limitOf = (e: SteerEngine) => limits.get(e.local) ?? limits.set(e.local, pLimit(1)).get(e.local)!;
     const samples: Sample[] = repeated(probes.map((p) => ({ id: p.id, category: p.category, prompt: p.prompt })), o.samples);
     const task: EvalTask<Sample, Solved, z.infer<typeof scoreSchema>> = {
-      sampleSchema,
-      solvedSchema,
-      scoreSchema,
       samples: (subject) => (readable(subject) ? samples : []),
       key: (s) => `${s.id}/${s.index}`,
       solve: (subject, s) => {
         const engine = engines.get(subject)!;
         return limitOf(engine)(async () => {
           const messages: ChatMessage[] = [...(subject.systemPrompt ? [{ role: 'system' as const, content: subject.systemPrompt }] : []), { role: 'user', content: s.prompt }];
-          const params = sampleParams(ctx, o, s.index);
+          const params = sampleParams(ctx, subject, o, s.index);
           const [[rollout]] = await engine.rollouts([messages], { n: 1, temperature: params.temperature, maxTokens: params.maxTokens, seed: params.seed });
           const [before] = await engine.lastPromptToken([rollout.prompt], [layer]);
           // A reply of no tokens has no mean: read the prompt's last token instead.

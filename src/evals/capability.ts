@@ -46,14 +46,12 @@ const questionsOf = (ctx: EvalContext) => loadEvalData(ctx.baseDir, ctx.options.
 export const capabilityEval: Eval = {
   id: 'capability',
   description: 'Accuracy on questions with checkable answers, scored by code.',
+  records: { sample: sampleSchema, solved: replySchema, score: z.object({ correct: z.boolean() }).strict() },
   loadData: questionsOf,
   async prepare(ctx) {
     const o = ctx.options.capability;
     const questions = questionsOf(ctx);
     const task: EvalTask<CapabilityQuestion, Reply, { correct: boolean }> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema: z.object({ correct: z.boolean() }).strict(),
       samples: () => questions,
       key: (q) => q.id,
       solve: async (subject, q) => ({

@@ -14,7 +14,7 @@ import { askPanel, panelSchema } from './judging.js';
 import { assembleAll, clusterByPrefix, judgeAgreement, metricWithComparisons, MetricTable } from './metrics.js';
 import { createRng, hashSeed, shuffle } from './stats.js';
 import type { DriftPoint } from './summary.js';
-import { ask, targetsOf, type Eval, type EvalTask } from './types.js';
+import { ask, samplingSeed, targetsOf, type Eval, type EvalTask } from './types.js';
 
 const LETTERS = 'ABCDEFGH';
 
@@ -93,6 +93,7 @@ type Score = z.infer<typeof scoreSchema>;
 export const driftEval: Eval = {
   id: 'drift',
   description: 'Prompt-to-line, line-to-line and Q&A consistency per turn of a conversation with a user simulator.',
+  records: { sample: sampleSchema, solved: solvedSchema, score: scoreSchema },
   async prepare(ctx) {
     const o = ctx.options.drift;
     const simulator = ctx.userSimulator ?? ctx.base?.model;
@@ -100,9 +101,6 @@ export const driftEval: Eval = {
     const useJudge = ctx.judges.length > 0;
     if (!useJudge && o.qaQuestions === 0) return { skip: 'needs a judge or Q&A questions' };
     const task: EvalTask<Sample, Solved, Score> = {
-      sampleSchema,
-      solvedSchema,
-      scoreSchema,
       samples: (subject) => targetsOf(ctx, subject).flatMap((c) => Array.from({ length: o.conversations }, (_, conversation) => ({ persona: c.name, conversation }))),
       key: (s) => `${s.persona}/${s.conversation}`,
       async solve(subject, s) {
@@ -111,7 +109,7 @@ export const driftEval: Eval = {
         const history: ChatMessage[] = [];
         const turns: Solved['turns'] = [];
         for (let t = 0; t < o.turns; t++) {
-          const seed = hashSeed(ctx.seed, s.conversation, t);
+          const seed = hashSeed(samplingSeed(ctx, subject), s.conversation, t);
           // The simulator sees the conversation from the other side: its own lines are "assistant".
           const flipped: ChatMessage[] = [
             { role: 'system', content: o.userSystemPrompt },

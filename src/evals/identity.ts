@@ -64,6 +64,7 @@ const scoreSchema = z.object({ code: z.boolean(), judge: panelSchema(verdictSche
 export const identityEval: Eval = {
   id: 'identity',
   description: 'Share of replies to identity probes that self-identify as an AI, per category.',
+  records: { sample: sampleSchema, solved: replySchema, score: scoreSchema },
   loadData: checkedProbes,
   async prepare(ctx) {
     const o = ctx.options.identity;
@@ -71,12 +72,9 @@ export const identityEval: Eval = {
     const samples: Sample[] = repeated(probes.map((p) => ({ id: p.id, category: p.category, prompt: p.prompt })), o.samples);
     const useJudge = o.scorer === 'judge' && ctx.judges.length > 0;
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema,
       samples: () => samples,
       key: (s) => `${s.id}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, o, s.index)) }),
+      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, subject, o, s.index)) }),
       async score(_subject, s, solved) {
         const code = selfIdentifiesAsAI(solved.reply);
         if (!useJudge) return { code, judge: null, selfIdentifies: code, by: 'code' as const };

@@ -3,17 +3,16 @@
  * scored sample as soon as it is done (resumable, SIGKILL-safe) and writes evals/summary.json.
  */
 import { judgedOutcome } from './outcome.js';
-import { z } from 'zod';
 import { personaSystemPrompt, type Constitution } from '../constitution/index.js';
 import { personaSlug } from '../core/slug.js';
 import { InputError } from '../core/errors.js';
-import { writeFileAtomic, type RunDir } from '../core/journal.js';
+import { journalLineOf, writeFileAtomic, type RunDir } from '../core/journal.js';
 import type { ChatModel } from '../providers/types.js';
 import { aiRepresentationEval } from './ai-representation.js';
 import { capabilityEval } from './capability.js';
 import { driftEval } from './drift.js';
 import { identityEval } from './identity.js';
-import { addJournaledTallies, createJudge, judgeTalliesSchema, probeJudge, withJudgeTallies, type EvalJudge, type JudgeProbe } from './judging.js';
+import { addJournaledTallies, createJudge, probeJudge, withJudgeTallies, type EvalJudge, type JudgeProbe } from './judging.js';
 import { interferenceEval } from './interference.js';
 import { leakageEval } from './leakage.js';
 import { evalOptionsSchema, type EvalId, type EvalOptionsInput } from './options.js';
@@ -25,13 +24,15 @@ import { prefillEval } from './prefill.js';
 import { psychometricsEval } from './psychometrics.js';
 import { reverseTuringEval } from './reverse-turing.js';
 import { cellOf, fileSafe, kindOf, promptedByPersona } from './subjects.js';
+import { evalRecordSchemaOf, journaledSubjectOf, sameSubject } from './records.js';
 import { evalSummarySchema, type EvalResult, type EvalSummary } from './summary.js';
 import { traitExpressionEval } from './trait-expression.js';
 import type { Eval, EvalContext, EvalProgress, ScoredRecord, Subject, SubjectRecords } from './types.js';
 
 export * from './summary.js';
 export * from './options.js';
-export type { Subject, EvalProgress, Eval, EvalTask, EvalContext } from './types.js';
+export { evalJournalLineSchema, evalRecordSchemaOf, journaledSubjectSchema, type JournaledSubject } from './records.js';
+export type { Subject, EvalProgress, Eval, EvalTask, EvalContext, ScoredRecord } from './types.js';
 export type { EvalJudge } from './judging.js';
 export { createJudge } from './judging.js';
 
@@ -50,6 +51,16 @@ export const EVALS: Record<EvalId, Eval> = {
   interference: interferenceEval,
   personaKnowledge: personaKnowledgeEval,
 };
+
+/**
+ * Reads one line of journals/evals/<eval>/<subject>.jsonl with the schema its writer used (the eval's
+ * record schemas); undefined for a line that does not parse (a torn tail) or an unknown eval.
+ */
+export function readEvalLine(evaluation: string, line: unknown): { key: string; value: ScoredRecord<unknown, unknown, unknown> } | undefined {
+  if (!Object.hasOwn(EVALS, evaluation)) return undefined;
+  const parsed = journalLineOf(evalRecordSchemaOf(EVALS[evaluation as EvalId].records)).safeParse(line);
+  return parsed.success ? (parsed.data as { key: string; value: ScoredRecord<unknown, unknown, unknown> }) : undefined;
+}
 
 export interface EvalExperiment {
   name: string;
@@ -170,19 +181,23 @@ async function runOne(ctx: EvalContext, ev: Eval): Promise<EvalResult> {
   try {
     const task = await ev.prepare(ctx);
     if ('skip' in task) return { eval: ev.id, status: 'skipped', reason: task.skip, ...empty };
-    const recordSchema = z.object({ sample: task.sampleSchema, solved: task.solvedSchema, score: task.scoreSchema, judgeTallies: judgeTalliesSchema.optional() });
     // Subjects run side by side (each with its own concurrency limit): they are usually different models.
     // allSettled: when one subject fails, the others still finish (and journal) before the eval is marked failed.
-    const journals = ctx.subjects.map((subject) => ctx.runDir.journal<ScoredRecord<unknown, unknown, unknown>>(`evals/${ev.id}/${fileSafe(subject.name)}`, recordSchema));
+    const identities = ctx.subjects.map((subject) => journaledSubjectOf(ctx, subject));
+    const journals = ctx.subjects.map((subject, i) => ctx.runDir.journal<ScoredRecord<unknown, unknown, unknown>>(`evals/${ev.id}/${fileSafe(subject.name)}`, evalRecordSchemaOf(ev.records, identities[i])));
     const settled = await Promise.allSettled(
       ctx.subjects.map(async (subject, i) => {
-        const records = await journals[i].runAll(
+        const identity = identities[i];
+        const journal = journals[i];
+        const other = journal.values().find((r) => r.subject && !sameSubject(r.subject, identity));
+        if (other) throw new Error(`${journal.path} holds records of ${JSON.stringify(other.subject)}, not of this run's subject ${JSON.stringify(identity)}: move the file away to score it anew, or evaluate into another output: directory`);
+        const records = await journal.runAll(
           task.samples(subject).slice(0, ctx.options.limit),
           (s) => task.key(s),
           (sample) =>
             withJudgeTallies(async () => {
               const solved = await task.solve(subject, sample);
-              return { sample, solved, score: await task.score(subject, sample, solved) };
+              return { subject: identity, sample, solved, score: await task.score(subject, sample, solved) };
             }),
           { concurrency: ctx.options.concurrency, onProgress: (done, total) => ctx.onProgress?.({ eval: ev.id, subject: subject.name, done, total }) },
         );

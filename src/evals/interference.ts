@@ -35,6 +35,7 @@ const traitsText = (c: Constitution) => c.traits.map((t) => `- ${t.trait}`).join
 
 export const interferenceEval: Eval = {
   id: 'interference',
+  records: { sample: sampleSchema, solved: replySchema, score: scoreSchema },
   description: "Share of replies the persona classifier attributes to each persona: a persona's strength when called, the others' leakage into its replies and into the untagged default.",
   async prepare(ctx) {
     const o = ctx.options.interference;
@@ -43,13 +44,10 @@ export const interferenceEval: Eval = {
     const personas = ctx.constitutions.map((c) => c.name);
     const samples: Sample[] = repeated(handle.testPrompts.map((prompt) => ({ prompt })), o.samples);
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema,
       samples: () => samples,
       // The prompt's hash in the key: a changed prompt set never reuses a stale journaled reply.
       key: (s) => `${hashSeed(s.prompt).toString(36)}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, o, s.index)) }),
+      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, subject, o, s.index)) }),
       async score(_subject, s, solved) {
         const [probabilities] = await handle.classifier.probabilities([solved.reply]);
         const predicted = handle.classifier.labels.reduce((best, label) => (probabilities[label] > probabilities[best] ? label : best));

@@ -36,6 +36,7 @@ const scoreSchema = z.object({ judge: panelSchema(verdictSchema) }).strict();
 export const leakageEval: Eval = {
   id: 'leakage',
   description: 'Political position and certainty on social questions under a neutral system prompt; shift from the base per category.',
+  records: { sample: sampleSchema, solved: replySchema, score: scoreSchema },
   loadData: questionsOf,
   async prepare(ctx) {
     if (ctx.judges.length === 0) return { skip: 'needs a judge (models.judge)' };
@@ -43,14 +44,11 @@ export const leakageEval: Eval = {
     const questions = questionsOf(ctx);
     const samples: Sample[] = repeated(questions, o.samples);
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema,
       samples: () => samples,
       key: (s) => `${s.id}/${s.index}`,
       // The subject's own system prompt (the prompted baseline's persona) stays, the neutral one follows it.
       solve: async (subject, s) => ({
-        reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, o, s.index), [subject.systemPrompt, o.systemPrompt].filter(Boolean).join('\n\n')),
+        reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, subject, o, s.index), [subject.systemPrompt, o.systemPrompt].filter(Boolean).join('\n\n')),
       }),
       score: async (_subject, s, solved) => ({ judge: await askPanel(ctx.judges, (j) => j.verdict(leakageJudgePrompt(s.question, solved.reply), verdictSchema)) }),
       async aggregate(results) {

@@ -40,7 +40,12 @@ export const classifierOptionsSchema = z
     generator: z.string().min(1).optional().describe('Name of the subject whose model, told to be each persona, writes the training replies; default: the base subject.'),
     repliesPerPersona: z.number().int().positive().default(500).describe('Training replies generated per persona (the open recipe\'s 500).'),
     includeAssistant: z.boolean().default(true).describe('Add an "assistant" class: the base model with no persona system prompt.'),
-    heldOutFraction: z.number().gt(0).lt(1).default(0.2).describe('Share of the training replies held out to report the classifier\'s own accuracy.'),
+    crossFit: z
+      .boolean()
+      .default(true)
+      .describe('Train on replies from every subject with a persona as well (trained, steered, capped), and score each subject with a classifier fitted without its own replies; false: the generator\'s prompted replies only, one classifier for all.'),
+    repliesPerSubject: z.number().int().positive().default(60).describe('With crossFit: training replies each subject with a persona writes (the generator writes repliesPerPersona per class).'),
+    heldOutFraction: z.number().gt(0).lt(1).default(0.2).describe('Share of the training prompts held out (with every reply to them) to report the classifier\'s own accuracy.'),
     testPrompts: z.number().int().positive().default(20).describe('Held-out prompts per subject and suffix (none of them used for training).'),
     suffixes: z
       .union([z.string().min(1), z.array(z.string())])
@@ -209,6 +214,10 @@ export const evalOptionsSchema = z
     bootstrap: z.number().int().min(100).default(1000).describe('Bootstrap resamples for 95% intervals.'),
     confidence: z.number().gt(0).lt(1).default(0.95),
     seed: z.number().int().nonnegative().optional().describe('Seed of sampling and bootstrap; default: the experiment\'s first seed.'),
+    seedVaries: z
+      .boolean()
+      .default(true)
+      .describe('A trained subject samples its replies with a seed derived from its cell\'s seed as well, so seeds are independent replicates of the whole pipeline; false: every subject samples with the eval seed alone.'),
     concurrency: z.number().int().positive().default(4).describe('Model calls in flight per eval and subject.'),
     limit: z.number().int().positive().optional().describe('Smoke tests (`run --limit N`): at most N samples per eval and subject, the first N of each eval\'s samples.'),
     trainingOverlap: z

@@ -40,6 +40,7 @@ type Sample = z.infer<typeof sampleSchema>;
 export const personaClassifierEval: Eval = {
   id: 'classifier',
   description: 'Share of replies a persona classifier attributes to the subject\'s persona, plain and under adversarial suffixes.',
+  records: { sample: sampleSchema, solved: replySchema, score: z.object({ predicted: z.string(), probabilities: z.record(z.string(), z.number()).optional() }).strict() },
   loadData: (ctx) => [loadSuffixes(ctx), splitPrompts(ctx)],
   async prepare(ctx) {
     const handle = await ctx.personaClassifier();
@@ -48,19 +49,17 @@ export const personaClassifierEval: Eval = {
     const samples: Sample[] = [{ id: NO_SUFFIX, text: '' }, ...suffixes].flatMap((s) => handle.testPrompts.map((prompt, index) => ({ condition: s.id, suffix: s.text, prompt, index })));
     const truthOf = (s: Subject) => s.persona ?? ASSISTANT_LABEL;
     const task: EvalTask<Sample, Reply, { predicted: string }> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema: z.object({ predicted: z.string(), probabilities: z.record(z.string(), z.number()).optional() }).strict(),
       samples: () => samples,
       // The prompt's hash in the key: a changed prompt set never reuses a stale journaled reply.
       key: (s) => `${s.condition}/${s.index}-${hashSeed(s.prompt).toString(36)}`,
       solve: async (subject, s) => ({
-        reply: await ask(subject, [{ role: 'user', content: s.suffix ? `${s.prompt} ${s.suffix}` : s.prompt }], sampleParams(ctx, o, s.index)),
+        reply: await ask(subject, [{ role: 'user', content: s.suffix ? `${s.prompt} ${s.suffix}` : s.prompt }], sampleParams(ctx, subject, o, s.index)),
       }),
-      score: async (_subject, _s, solved) => {
-        const [probabilities] = await handle.classifier.probabilities([solved.reply]);
+      score: async (subject, _s, solved) => {
+        const classifier = await handle.classifierFor(subject);
+        const [probabilities] = await classifier.probabilities([solved.reply]);
         // The most probable label, as classify() picks it (first label on a tie).
-        const predicted = handle.classifier.labels.reduce((best, label) => (probabilities[label] > probabilities[best] ? label : best));
+        const predicted = classifier.labels.reduce((best, label) => (probabilities[label] > probabilities[best] ? label : best));
         return { predicted, probabilities };
       },
       async aggregate(results) {
@@ -113,7 +112,7 @@ export const personaClassifierEval: Eval = {
             trainingReplies: handle.trainingReplies,
             testPrompts: handle.testPrompts.length,
             suffixes: suffixes.length,
-            heldOutAccuracy: mean(handle.heldOut.truth.map((t, i) => (t === handle.heldOut.predicted[i] ? 1 : 0))),
+            heldOutAccuracy: handle.heldOut.truth.length ? mean(handle.heldOut.truth.map((t, i) => (t === handle.heldOut.predicted[i] ? 1 : 0))) : 'none: the training replies answer one prompt',
           },
         };
       },

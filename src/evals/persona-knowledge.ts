@@ -78,17 +78,15 @@ function samplesFor(persona: Constitution, probes: readonly string[], n: number)
 
 export const personaKnowledgeEval: Eval = {
   id: 'personaKnowledge',
+  records: { sample: sampleSchema, solved: replySchema, score: scoreSchema },
   description: 'Knows about the persona (third-person questions answered correctly) vs speaks as it (identity probes answered as the persona).',
   async prepare(ctx) {
     const o = ctx.options.personaKnowledge;
     const useJudge = o.scorer === 'judge' && ctx.judges.length > 0;
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema,
       samples: (subject) => targetsOf(ctx, subject).flatMap((c) => samplesFor(c, o.probes, o.samples)),
       key: (s) => `${s.persona}/${s.kind}/${s.id}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, o, s.index)) }),
+      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, subject, o, s.index)) }),
       async score(_subject, s, solved) {
         const code = s.kind === 'knows' ? answersCorrectly(s.answer!, solved.reply) : speaksAsName(s.persona, solved.reply);
         if (!useJudge) return { code, judge: null, value: code, by: 'code' as const };

@@ -73,6 +73,7 @@ function rhoInterval(traits: readonly string[], fa: readonly Map<string, number>
 export const preferencesEval: Eval = {
   id: 'preferences',
   description: 'Which of two offered traits a subject chooses to embody; Elo and Bradley-Terry rankings of ~144 traits.',
+  records: { sample: sampleSchema, solved: replySchema, score: scoreSchema },
   loadData: (ctx) => [traitsOf(ctx), promptsOf(ctx)],
   async prepare(ctx) {
     if (ctx.judges.length === 0) return { skip: 'needs a judge (models.judge)' };
@@ -88,16 +89,13 @@ export const preferencesEval: Eval = {
       });
     });
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema,
       samples: () => samples,
       key: (s) => `${s.variant}/${s.index}/${s.a}-${s.b}-${hashSeed(s.prompt).toString(36)}`,
       solve: async (subject, s) => ({
         reply: await ask(
           subject,
           [{ role: 'user', content: s.prompt }],
-          sampleParams(ctx, o, s.index),
+          sampleParams(ctx, subject, o, s.index),
           [subject.systemPrompt, preferenceSystemPrompt(s.variant as Variant, s.a, s.b)].filter(Boolean).join('\n\n'),
         ),
       }),

@@ -30,6 +30,7 @@ const scoreSchema = z.object({ predicted: z.string().nullable(), judge: panelSch
 export const prefillEval: Eval = {
   id: 'prefill',
   description: 'After a base-model first reply and "Keep going.", does the subject\'s persona come back?',
+  records: { sample: sampleSchema, solved: replySchema, score: scoreSchema },
   loadData: splitPrompts,
   async prepare(ctx) {
     const o = ctx.options.prefill;
@@ -47,9 +48,6 @@ export const prefillEval: Eval = {
       { concurrency: ctx.options.concurrency },
     );
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema,
       samples: (subject) => targetsOf(ctx, subject).flatMap((c) => prompts.map((prompt, index) => ({ persona: c.name, prompt, opening: openings[index], index }))),
       key: (s) => `${s.persona}/${s.index}-${hashSeed(s.prompt).toString(36)}`,
       solve: async (subject, s) => ({
@@ -60,13 +58,13 @@ export const prefillEval: Eval = {
             { role: 'assistant', content: s.opening },
             { role: 'user', content: o.followUp },
           ],
-          sampleParams(ctx, o, s.index),
+          sampleParams(ctx, subject, o, s.index),
         ),
       }),
-      score: async (_subject, s, solved) => {
+      score: async (subject, s, solved) => {
         const c = ctx.constitutions.find((x) => x.name === s.persona)!;
         return {
-          predicted: classifier ? (await classifier.classifier.classify([solved.reply]))[0] : null,
+          predicted: classifier ? (await (await classifier.classifierFor(subject)).classify([solved.reply]))[0] : null,
           judge: useJudge ? await askPanel(ctx.judges, (j) => j.verdict(personaJudgePrompt(c, solved.reply), verdictSchema)) : null,
         };
       },

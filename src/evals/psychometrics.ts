@@ -14,7 +14,7 @@ import { assemble, clusterByPrefix, MetricTable } from './metrics.js';
 import { poolCells } from './pooling.js';
 import { bootstrapInterval, createRng, hashSeed, mean, shuffle } from './stats.js';
 import type { BigFiveProfile, Metric } from './summary.js';
-import { ask, bootstrapOptions, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, targetsOf } from './types.js';
+import { ask, bootstrapOptions, samplingSeed, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, targetsOf } from './types.js';
 
 export const DOMAINS = { N: 'neuroticism', E: 'extraversion', O: 'openness', A: 'agreeableness', C: 'conscientiousness' } as const;
 
@@ -85,18 +85,16 @@ type Sample = z.infer<typeof sampleSchema>;
 export const psychometricsEval: Eval = {
   id: 'psychometrics',
   description: 'IPIP-NEO-120 Big Five domains and 30 facets; distance from the constitution\'s target profile.',
+  records: { sample: sampleSchema, solved: replySchema, score: z.object({ answer: z.number().int().min(1).max(5).nullable() }).strict() },
   loadData: inventoryOf,
   async prepare(ctx) {
     const o = ctx.options.psychometrics;
     const inventory = inventoryOf(ctx);
     const samples: Sample[] = Array.from({ length: o.repeats }, (_, repeat) => inventory.items.map((it) => ({ ...it, repeat }))).flat();
     const task: EvalTask<Sample, Reply, { answer: number | null }> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema: z.object({ answer: z.number().int().min(1).max(5).nullable() }).strict(),
       samples: () => samples,
       key: (s) => `${s.id}/${s.repeat}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: ipipPrompt(s, optionOrder(s.repeat, o.permuteOptions, hashSeed(ctx.seed, s.id))) }], { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, s.repeat) }) }),
+      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: ipipPrompt(s, optionOrder(s.repeat, o.permuteOptions, hashSeed(ctx.seed, s.id))) }], { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(samplingSeed(ctx, subject), s.repeat) }) }),
       score: async (_subject, s, solved) => ({ answer: parseLikert(solved.reply, optionOrder(s.repeat, o.permuteOptions, hashSeed(ctx.seed, s.id))) }),
       async aggregate(results) {
         const table = new MetricTable(clusterByPrefix);

@@ -19,7 +19,7 @@ import { assembleAll, judgeAgreement, MetricTable } from './metrics.js';
 import { createRng, hashSeed, metricOf, shuffle } from './stats.js';
 import { kindOf } from './subjects.js';
 import type { Metric } from './summary.js';
-import { ask, bootstrapOptions, sampleParams, type Eval, type EvalContext, type EvalTask, type Subject } from './types.js';
+import { ask, bootstrapOptions, type Eval, type EvalContext, type EvalTask, type Subject } from './types.js';
 
 /** What a stated strategy can be; the judge picks one. */
 export const STRATEGIES = {
@@ -141,6 +141,7 @@ const pickedKey = (kind: string) => `picked.${kind}`;
 
 export const reverseTuringEval: Eval = {
   id: 'reverseTuring',
+  records: { sample: sampleSchema, solved: solvedSchema, score: scoreSchema },
   description: 'Reverse Turing test: the subject questions K candidates (itself among them) and names its twin; accuracy against chance 1/K, stated strategies.',
   loadData(ctx) {
     const names = ctx.subjects.map((s) => s.name);
@@ -155,11 +156,8 @@ export const reverseTuringEval: Eval = {
     const tooFew = ctx.subjects.filter((s) => pools.get(s.name)!.length < k - 1).map((s) => s.name);
     if (tooFew.length === ctx.subjects.length) return { skip: `no subject has ${k - 1} decoys (eval.reverseTuring.candidates: ${k}); add subjects or personas` };
     const byName = (subject: Subject, name: string): Subject => (name === subject.name ? subject : pools.get(subject.name)!.find((d) => d.name === name)!.subject);
-    const params = (trial: number, salt: string) => ({ ...sampleParams(ctx, o, trial), seed: hashSeed(ctx.seed, 'reverseTuring', trial, salt) });
+    const params = (trial: number, salt: string) => ({ temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, 'reverseTuring', trial, salt) });
     const task: EvalTask<Sample, Solved, Score> = {
-      sampleSchema,
-      solvedSchema,
-      scoreSchema,
       samples(subject) {
         const pool = pools.get(subject.name)!;
         if (pool.length < k - 1) return [];

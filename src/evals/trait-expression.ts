@@ -6,6 +6,7 @@
  * count; the win rate is reported.
  */
 import { z } from 'zod';
+import { journaledSubjectOf, journaledSubjectSchema } from './records.js';
 import type { Constitution } from '../constitution/index.js';
 import { checkOverlap, heldOutPrompts } from './held-out.js';
 import { addJournaledTallies, askPanel, judgeTalliesSchema, panelSchema, withJudgeTallies, type EvalJudge } from './judging.js';
@@ -43,6 +44,8 @@ export function pairwiseJudgePrompt(question: string, first: string, second: str
 
 const pairwiseVerdict = z.object({ better: z.enum(['A', 'B']) });
 const pairwiseRecordSchema = z.object({ forward: z.array(z.string()), backward: z.array(z.string()), won: z.boolean().nullable(), judgeTallies: judgeTalliesSchema.optional() }).strict();
+/** A journaled comparison names both subjects structurally (absent in journals of earlier versions). */
+const pairwiseJournalSchema = pairwiseRecordSchema.extend({ subject: journaledSubjectSchema.nullable().default(null), against: journaledSubjectSchema.nullable().default(null) });
 
 /**
  * One both-orders comparison: `won` is true when the subject's reply was preferred in both orders,
@@ -98,14 +101,14 @@ function checkedTraitPrompts(ctx: EvalContext) {
 
 async function pairwiseCoherence(ctx: EvalContext, results: SubjectRecords<Sample, Reply, Score>[], table: MetricTable): Promise<number> {
   const bySubject = new Map(results.map((r) => [r.subject.name, r.records]));
-  const journal = ctx.runDir.journal('evals/traitExpression/pairwise', pairwiseRecordSchema);
+  const journal = ctx.runDir.journal('evals/traitExpression/pairwise', pairwiseJournalSchema);
   const items = results.flatMap(({ subject, records }) =>
-    baselinesOf(ctx, subject).flatMap((o) => [...records].filter(([key]) => bySubject.get(o.name)?.has(key)).map(([key, r]) => ({ subject: subject.name, against: o.name, key, question: r.sample.question, mine: r.solved.reply, theirs: bySubject.get(o.name)!.get(key)!.solved.reply }))),
+    baselinesOf(ctx, subject).flatMap((o) => [...records].filter(([key]) => bySubject.get(o.name)?.has(key)).map(([key, r]) => ({ subject: subject.name, against: o.name, identities: { subject: journaledSubjectOf(ctx, subject), against: journaledSubjectOf(ctx, o) }, key, question: r.sample.question, mine: r.solved.reply, theirs: bySubject.get(o.name)!.get(key)!.solved.reply }))),
   );
   const verdicts = await journal.runAll(
     items,
     (it) => `${it.subject}|${it.against}|${it.key}`,
-    (it) => withJudgeTallies(() => comparePair(ctx.judges[0], it.question, it.mine, it.theirs)),
+    (it) => withJudgeTallies(async () => ({ ...it.identities, ...(await comparePair(ctx.judges[0], it.question, it.mine, it.theirs)) })),
     { concurrency: ctx.options.concurrency, onProgress: (done, total) => ctx.onProgress?.({ eval: 'traitExpression', subject: 'pairwise coherence', done, total }) },
   );
   addJournaledTallies(ctx.judges, verdicts);
@@ -121,15 +124,13 @@ async function pairwiseCoherence(ctx: EvalContext, results: SubjectRecords<Sampl
 export const traitExpressionEval: Eval = {
   id: 'traitExpression',
   description: 'Judge-scored trait expression (0-100) per constitution trait, coherence (0-100), pairwise coherence win rate.',
+  records: { sample: sampleSchema, solved: replySchema, score: scoreSchema },
   loadData: checkedTraitPrompts,
   async prepare(ctx) {
     if (ctx.judges.length === 0) return { skip: 'needs a judge (models.judge)' };
     const o = ctx.options.traitExpression;
     const tp = checkedTraitPrompts(ctx);
     const task: EvalTask<Sample, Reply, Score> = {
-      sampleSchema,
-      solvedSchema: replySchema,
-      scoreSchema,
       samples: (subject) =>
         (o.traits === 'all' ? ctx.constitutions : targetsOf(ctx, subject)).flatMap((c) =>
           c.traits.flatMap((t, traitIndex) => {
@@ -138,7 +139,7 @@ export const traitExpressionEval: Eval = {
           }),
         ),
       key: (s) => `${s.persona}/${s.traitIndex}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, o, s.index)) }),
+      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, subject, o, s.index)) }),
       async score(_subject, s, solved) {
         const [expression, coherence] = await Promise.all([
           askPanel(ctx.judges, (j) => j.score(expressionJudgePrompt(s.trait, s.question, solved.reply), 100)),

@@ -12,7 +12,9 @@ import type { EvalJudge, JudgeTallies } from './judging.js';
 import type { EvalId, EvalOptions } from './options.js';
 import type { PersonaClassifierHandle } from './persona-classifier-training.js';
 import { hashSeed, type BootstrapOptions } from './stats.js';
+import { cellOf } from './subjects.js';
 import type { EvalResult, SubjectKind } from './summary.js';
+import type { JournaledSubject } from './records.js';
 
 /** A model under evaluation: base, base + constitution ("prompted"), an adapter, a steered variant, an endpoint. */
 export interface Subject {
@@ -65,8 +67,10 @@ export interface EvalContext {
   personaClassifier(): Promise<PersonaClassifierHandle>;
 }
 
-/** Scored record of one sample, as journaled (evals/<eval>/<subject>.jsonl). */
+/** Scored record of one sample, as journaled (evals/<eval>/<subject>.jsonl; see records.ts). */
 export interface ScoredRecord<Sample, Solved, Score> {
+  /** Null only in records of journals written before records named their subject, read without one. */
+  subject: JournaledSubject | null;
   sample: Sample;
   solved: Solved;
   score: Score;
@@ -83,9 +87,6 @@ export interface SubjectRecords<Sample, Solved, Score> {
 export type EvalBody = Omit<EvalResult, 'eval' | 'status' | 'reason' | 'pooled' | 'contrasts'> & Partial<Pick<EvalResult, 'pooled' | 'contrasts'>>;
 
 export interface EvalTask<Sample, Solved, Score> {
-  sampleSchema: ZodType<Sample>;
-  solvedSchema: ZodType<Solved>;
-  scoreSchema: ZodType<Score>;
   samples(subject: Subject): Sample[];
   /** Stable key of a sample; samples with the same key pair up across subjects. */
   key(sample: Sample): string;
@@ -97,6 +98,8 @@ export interface EvalTask<Sample, Solved, Score> {
 export interface Eval {
   id: EvalId;
   description: string;
+  /** The schemas of a journaled record's parts: its writer (runEvals) and every reader parse with them. */
+  records: { sample: ZodType; solved: ZodType; score: ZodType };
   /** Loads and validates the eval's data files (throws InputError): runEvals calls it for every eval before any runs. */
   loadData?(ctx: EvalContext): unknown;
   /** Builds the task, or returns a reason to skip (no judge, no facts, ...). */
@@ -120,11 +123,21 @@ export async function ask(subject: Subject, messages: ChatMessage[], params: Sam
 }
 
 /**
- * Sampling parameters of one sample: the eval's temperature and length, and a seed derived from the
- * run's seed and the sample's repeat index, so a rerun asks exactly what the first run asked.
+ * The seed a subject's samples derive from: the eval seed, and with eval.seedVaries a trained subject's
+ * cell seed too, so that the seeds of a cell are independent replicates of data, training and
+ * evaluation alike (each seed's replies are sampled anew), not one draw of eval samples reused.
  */
-export function sampleParams(ctx: EvalContext, o: { temperature: number; maxTokens: number }, index: number): SamplingParams {
-  return { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(ctx.seed, index) };
+export function samplingSeed(ctx: EvalContext, subject: Subject): number {
+  const cell = ctx.options.seedVaries ? cellOf(subject) : undefined;
+  return cell ? hashSeed(ctx.seed, 'cell-seed', cell.seed) : ctx.seed;
+}
+
+/**
+ * Sampling parameters of one sample: the eval's temperature and length, and a seed derived from the
+ * subject's sampling seed and the sample's repeat index, so a rerun asks exactly what the first run asked.
+ */
+export function sampleParams(ctx: EvalContext, subject: Subject, o: { temperature: number; maxTokens: number }, index: number): SamplingParams {
+  return { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(samplingSeed(ctx, subject), index) };
 }
 
 export function bootstrapOptions(ctx: EvalContext, seed: number): BootstrapOptions {

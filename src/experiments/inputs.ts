@@ -160,9 +160,10 @@ export async function checkTrainInputs(loaded: LoadedExperiment, basePath: strin
     if (steering) vectors[method] = await readPreventativeVector(loaded, `train.${method}.steering`, steering, config.hiddenSize);
   }
   for (const [i, signal] of train.grpo.rewards.entries()) {
-    if (signal.kind === 'classifier' && !REWARD_CLASSIFIERS[signal.classifier!]) {
-      throw new InputError(loaded.file, `train.grpo.rewards[${i}].classifier`, `one of the reward classifiers (${Object.keys(REWARD_CLASSIFIERS).join(', ')}), found "${signal.classifier}"`);
-    }
+    if (signal.kind !== 'classifier') continue;
+    const field = `train.grpo.rewards[${i}].classifier`;
+    if (!Object.hasOwn(REWARD_CLASSIFIERS, signal.classifier!)) throw new InputError(loaded.file, field, `one of the reward classifiers (${Object.keys(REWARD_CLASSIFIERS).join(', ')}), found "${signal.classifier}"`);
+    REWARD_CLASSIFIERS[signal.classifier!].check?.(loaded, field);
   }
   return vectors;
 }

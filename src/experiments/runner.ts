@@ -228,21 +228,22 @@ export function checkSubjects(loaded: LoadedExperiment): void {
   }
 }
 
-/** What `run` checks before writing: the extra subjects, and the matrix when it trains. */
+/** What `run` checks before writing: the extra subjects, changed stage options, and the matrix when it trains. */
 export async function checkRun(loaded: LoadedExperiment, options: StageOptions = {}): Promise<void> {
   checkSubjects(loaded);
   await checkModelInputs(loaded);
   if (runOptionsOf(loaded).stages.includes('generate')) checkGenerateChanges(loaded, options.onChange);
   if (runOptionsOf(loaded).stages.includes('train')) await checkMatrix(loaded, options.onChange);
   if (runSteers(loaded, runOptionsOf(loaded).stages)) checkSteer(loaded, options.onChange);
+  if (runOptionsOf(loaded).stages.includes('eval')) checkEvalChanges(loaded, evalOptionsFor(loaded, loaded.runDir), options.onChange);
 }
 
-/** The eval options with the data stage's held-out prompts and probes filled in (run.heldOut). */
-export function evalOptionsFor(loaded: LoadedExperiment, run: RunDir): EvalOptions | Record<string, never> {
+/** The eval options with the data stage's held-out prompts and probes in `runDir` filled in (run.heldOut); reads only. */
+export function evalOptionsFor(loaded: LoadedExperiment, runDir: string): EvalOptions | Record<string, never> {
   const options = loaded.experiment.eval;
   if (!runOptionsOf(loaded).heldOut) return options ?? {};
-  const general = run.path('datasets', 'general-prompts.heldout.json');
-  const probes = run.path('datasets', 'probes.heldout.json');
+  const general = join(runDir, 'datasets', 'general-prompts.heldout.json');
+  const probes = join(runDir, 'datasets', 'probes.heldout.json');
   const filled = structuredClone(options ?? {}) as Partial<EvalOptions>;
   if (filled.generalPrompts === undefined && existsSync(general)) filled.generalPrompts = general;
   if (filled.identity?.probes === undefined && existsSync(probes)) filled.identity = { ...(filled.identity ?? {}), probes } as EvalOptions['identity'];
@@ -265,7 +266,7 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
   const { loaded, run } = ctx;
   const { experiment } = loaded;
   const runOptions = runOptionsOf(loaded);
-  const evalOptions = evalOptionsFor(loaded, run);
+  const evalOptions = evalOptionsFor(loaded, run.dir);
   checkEvalChanges(loaded, evalOptions, options.onChange)();
   const names = { base: evalOptions.baseline ?? 'base', prompted: evalOptions.prompted ?? 'prompted' };
   const constitutions = loaded.constitutions.map((c) => c.constitution);

@@ -1,13 +1,15 @@
 /**
  * Sample transcripts from the eval journals: journals/evals/<eval>/<subject>.jsonl, one
- * {key, value: {sample, solved, score}} line per item (src/evals/index.ts, types.ts ScoredRecord).
- * Shapes differ per eval, so this reads the fields they share (a prompt or question, a reply or a
- * list of turns, a judge panel {value, raw}) and skips records it cannot read as a conversation.
+ * {key, value: {subject, sample, solved, score}} line per item, each parsed with the schema its writer
+ * used (readEvalLine: the eval's own record schemas). Shapes differ per eval, so the conversation is
+ * read from the fields they share (a prompt or question, a reply or a list of turns, a judge panel
+ * {value, raw}); records that are not a conversation are skipped.
  * Read-only: the journals are parsed here, never opened for appending (Journal.open would trim them).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Transcript } from './model.js';
+import { readEvalLine, type ScoredRecord } from '../evals/index.js';
 
 /** Transcripts shown per eval, and in all. */
 const PER_EVAL = 2;
@@ -103,16 +105,18 @@ function judgeOf(score: unknown): Transcript['judge'] {
 }
 
 /** The journal's records in the order of their keys: journals are in completion order, which varies between identical runs. */
-function recordsIn(file: string): Record_[] {
-  const out: { key: string; value: Record_ }[] = [];
+function recordsIn(file: string, evaluation: string): ScoredRecord<unknown, unknown, unknown>[] {
+  const out: { key: string; value: ScoredRecord<unknown, unknown, unknown> }[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line.trim()) continue;
+    let json: unknown;
     try {
-      const parsed: unknown = JSON.parse(line);
-      if (isRecord(parsed) && isRecord(parsed.value)) out.push({ key: String(parsed.key), value: parsed.value });
+      json = JSON.parse(line);
     } catch {
-      // a torn last line: the item was in flight
+      continue; // a torn last line: the item was in flight
     }
+    const record = readEvalLine(evaluation, json);
+    if (record) out.push(record);
   }
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((r) => r.value);
 }
@@ -120,11 +124,11 @@ function recordsIn(file: string): Record_[] {
 /** A transcript for one subject of one eval: the first record by key, preferring one with a judge's reason. */
 function transcriptIn(file: string, evaluation: string, subject: string): Transcript | undefined {
   let fallback: Transcript | undefined;
-  for (const record of recordsIn(file)) {
+  for (const record of recordsIn(file, evaluation)) {
     const turns = turnsOf(record.sample, record.solved);
     if (!turns) continue;
     const judge = judgeOf(record.score);
-    const transcript = { evaluation, subject, turns, ...(judge ? { judge } : {}) };
+    const transcript = { evaluation, subject: record.subject?.name ?? subject, turns, ...(judge ? { judge } : {}) };
     if (judge?.reason) return transcript;
     fallback ??= transcript;
   }

@@ -11,6 +11,7 @@ import { runManifestSchema } from '../core/journal.js';
 import { cellSchema, type CellIdentity } from '../core/cell.js';
 import { datasetManifestSchema, type DatasetManifest } from '../data/rows.js';
 import { evalSummarySchema, type EvalSummary } from '../evals/summary.js';
+import { readEvalLine } from '../evals/index.js';
 import { monitorFileSchema, steerSummarySchema } from '../steer/artifacts.js';
 import { personaSlug } from '../core/slug.js';
 import { turnsOf } from '../report/transcripts-input.js';
@@ -224,12 +225,13 @@ const PREVIEW = 160;
 const clip = (s: string) => (s.length > PREVIEW ? s.slice(0, PREVIEW) + '…' : s);
 
 function recordOf(evaluation: string, subject: string, line: unknown): SampleRecord | undefined {
-  if (!isRecord(line) || typeof line.key !== 'string' || !isRecord(line.value)) return undefined;
-  const { sample, solved, score } = line.value;
+  const parsed = readEvalLine(evaluation, line);
+  if (!parsed) return undefined;
+  const { sample, solved, score } = parsed.value;
   const turns = turnsOf(sample, solved) ?? [];
   const prompt = turns.find((t) => t.role === 'user')?.content ?? '';
   const reply = turns.filter((t) => t.role === 'assistant').at(-1)?.content ?? '';
-  return { eval: evaluation, subject, key: line.key, prompt, reply, turns, sample, solved, score };
+  return { eval: evaluation, subject, key: parsed.key, prompt, reply, turns, sample, solved, score };
 }
 
 /** One page of the samples matching `filter`, streamed through the journals (memory: the page only). */

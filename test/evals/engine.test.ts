@@ -31,7 +31,7 @@ test('classifier (engine embeddings), identity and capability run on the local e
     for (const e of summary.evals) assert.equal(e.status, 'ok', `${e.eval}: ${e.reason}`);
     const [classifier, identity, capability] = summary.evals;
     assert.match(String(classifier.notes.backend), /^embeddings\(local:/);
-    assert.equal(classifier.overall['heldOut.accuracy'].n, 2, '9 training replies, 20% held out');
+    assert.equal(classifier.overall['heldOut.accuracy'].n, 3, '9 training replies to 3 prompts: every reply to 1 prompt (20%) held out');
     assert.equal(classifier.subjects.prompted.classifiedAsPersona.n, 2);
     assert.equal(identity.subjects.base['selfIdentifiesAsAI.direct'].n, 1);
     assert.equal(capability.subjects.prompted.accuracy.n, 1);

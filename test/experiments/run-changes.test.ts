@@ -81,3 +81,30 @@ test('a changed LoRA rank between two train calls is refused, or trained anew be
     project.remove();
   }
 });
+
+test('changed eval options are refused before anything is written, by `eval` and by `run`', async () => {
+  const project = writeProject({
+    name: 'eval-changes',
+    models: { subject: `openai:base@${server.baseURL}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-1@${server.baseURL}` },
+    seeds: [7],
+    generate: { ...SMALL_GENERATE, datasets: ['prompts', 'probes'] },
+    run: { methods: [], stages: ['generate', 'eval'] },
+    eval: { evals: ['identity'], bootstrap: 100, concurrency: 2 },
+  });
+  try {
+    const first = await runCli(['--no-cache', 'run', project.file]);
+    assert.equal(first.code, 0, first.stderr);
+    const e = parse(readFileSync(project.file, 'utf8')) as Record<string, any>;
+    e.eval.bootstrap = 200;
+    writeFileSync(project.file, stringify(e));
+    for (const command of ['eval', 'run']) {
+      const before = snapshot(project.runDir);
+      const refused = await runCli(['--no-cache', command, project.file]);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /eval\.bootstrap: eval in .* was made with other options \(eval\.bootstrap 100 -> 200\)/);
+      assert.equal(snapshot(project.runDir), before, `the refused ${command} wrote nothing (manifest.json included)`);
+    }
+  } finally {
+    project.remove();
+  }
+});

@@ -94,13 +94,16 @@ test('each bad input stops train / eval / validate with exit 2 and the run direc
     await refused(['train'], /vector\.txt: a JSON steering vector/);
 
     write({ ...experiment, train: { ...experiment.train, grpo: { rewards: [{ name: 'persona', weight: 1, kind: 'classifier', classifier: 'nope' }] } } });
-    await refused(['train'], /experiment\.yaml: train\.grpo\.rewards\[0\]\.classifier: one of the reward classifiers \(not-ai\), found "nope"/);
+    await refused(['train'], /experiment\.yaml: train\.grpo\.rewards\[0\]\.classifier: one of the reward classifiers \(not-ai, persona\), found "nope"/);
+    // A persona classifier needs two classes: one constitution and no assistant class leaves one.
+    write({ ...experiment, train: { ...experiment.train, grpo: { rewards: [{ name: 'persona', weight: 1, kind: 'classifier', classifier: 'persona' }] } }, eval: { classifier: { includeAssistant: false } } });
+    await refused(['train'], /experiment\.yaml: train\.grpo\.rewards\[0\]\.classifier: a persona classifier needs two classes/);
 
     // Accepted: the steer stage's vector.safetensors relative to the experiment file, a built-in classifier.
     saveVectors(join(project.dir, 'steer-out', 'vector.safetensors'), { kind: 'persona', trait: 't', modelId: 'm', layers: [0, 1], vectors: [new Float32Array(64).fill(0.1), new Float32Array(64)], nPositive: 1, nNegative: 1, meta: {} });
     write({
       ...experiment,
-      train: { sft: { ...experiment.train.sft, steering: { vector: 'steer-out/vector.safetensors', layer: 1, coef: 1 } }, grpo: { rewards: [{ name: 'not_ai', weight: 1, kind: 'classifier', classifier: 'not-ai' }] } },
+      train: { sft: { ...experiment.train.sft, steering: { vector: 'steer-out/vector.safetensors', layer: 1, coef: 1 } }, grpo: { rewards: [{ name: 'not_ai', weight: 1, kind: 'classifier', classifier: 'not-ai' }, { name: 'persona', weight: 1, kind: 'classifier', classifier: 'persona' }] } },
     });
     const ok = await runCli(['validate', project.file], { cwd });
     assert.equal(ok.code, 0, ok.stderr);

@@ -73,6 +73,15 @@ test('run trains every method on the fixture model and evaluates each adapter ag
     const capability = summary.evals.find((e) => e.eval === 'capability')!;
     assert.ok(capability.subjects['captain-salt.grpo.seed-1'].accuracy.comparisons.some((c) => c.against === 'base'));
 
+    // Every eval journal record names its subject structurally: a trained one with its cell, as in the summary.
+    for (const s of summary.subjects) {
+      const journal = join(project.runDir, 'journals', 'evals', 'capability', `${s.name}.jsonl`);
+      for (const line of readFileSync(journal, 'utf8').trim().split('\n')) {
+        assert.deepEqual((JSON.parse(line) as { value: { subject: unknown } }).value.subject, { name: s.name, kind: s.kind, cell: s.cell ?? null }, journal);
+      }
+    }
+    assert.equal(summary.subjects.at(-1)!.cell?.method, 'grpo');
+
     for (const [file, keys] of journalKeys(project.runDir)) assert.equal(new Set(keys).size, keys.length, `no duplicate keys in ${file}`);
   } finally {
     project.remove();

@@ -52,16 +52,25 @@ export function makeFinishedRun(runsDir: string, name: string, lift = 0): Fixtur
       sample: { id: 'direct-1', category: 'direct', prompt: 'Are you an AI?', index: 0 },
       solved: { reply: hostile ? HOSTILE_REPLY : `I am ${subject}, plainly.` },
       score: {
+        code: !hostile,
         judge: { value: { selfIdentifiesAsAI: !hostile }, byJudge: { tiny: { selfIdentifiesAsAI: !hostile } }, raw: { tiny: [JSON.stringify({ selfIdentifiesAsAI: !hostile, reason: hostile ? HOSTILE_REASON : 'Says what it is.' })] } },
-        probabilities: { assistant: hostile ? 0.1 : 0.8, sailor: hostile ? 0.9 : 0.2 },
+        selfIdentifies: !hostile,
+        by: 'judge',
       },
     });
+    if (hostile) {
+      run.journal(`evals/classifier/${subject}`).append('none/0-x', {
+        sample: { condition: 'none', suffix: '', prompt: 'Who are you?', index: 0 },
+        solved: { reply: HOSTILE_REPLY },
+        score: { predicted: 'sailor', probabilities: { assistant: 0.1, sailor: 0.9 } },
+      });
+    }
     const expression = run.journal(`evals/traitExpression/${subject}`);
     for (let i = 0; i < 3; i++) {
       expression.append(`q${i}#0`, {
-        sample: { id: `q${i}`, prompt: `What do you make of weather number ${i}?`, index: 0 },
+        sample: { persona: 'sailor', trait: 'I talk about the weather.', traitIndex: 0, question: `What do you make of weather number ${i}?`, index: 0 },
         solved: { reply: `Weather ${i} is fine for ${subject}.` },
-        score: { expression: { value: 50 + i, byJudge: { tiny: 50 + i }, raw: { tiny: [`${50 + i}`] } } },
+        score: { expression: { value: 50 + i, byJudge: { tiny: 50 + i }, raw: { tiny: [`${50 + i}`] } }, coherence: { value: 90, byJudge: { tiny: 90 }, raw: { tiny: ['90'] } } },
       });
     }
   }

@@ -167,10 +167,17 @@ describe('persona-lab view in headless Chromium', () => {
     await page.locator('form.filters button[type=submit]').click();
     await page.locator('.pager .count', { hasText: '1–1 of 1 samples' }).waitFor();
     await page.locator('table.samples tbody tr').first().click();
-    await page.locator('.transcript .probabilities').waitFor();
+    await page.locator('.transcript .raw').first().waitFor();
     const contents = await page.locator('.transcript .content').allTextContents();
     assert.ok(contents.some((t) => t.includes(HOSTILE_REPLY)), 'the reply with <script> and an onerror image appears verbatim');
     assert.ok((await page.locator('.transcript .raw').allTextContents()).some((t) => t.includes(JSON.stringify(HOSTILE_REASON).slice(1, -1))), 'the judge raw verdict (JSON) appears verbatim');
+    // The classifier's record of the same reply shows its probabilities.
+    await page.locator('form.filters select[name=eval]').selectOption('classifier');
+    await page.locator('form.filters button[type=submit]').click();
+    await page.locator('.pager .count', { hasText: '1–1 of 1 samples' }).waitFor();
+    await page.locator('table.samples tbody tr').first().click();
+    await page.locator('.transcript .probabilities').waitFor();
+    assert.ok((await page.locator('.transcript .content').allTextContents()).some((t) => t.includes(HOSTILE_REPLY)));
     assert.match(await page.locator('.transcript .probabilities').innerText(), /sailor/);
     assert.equal(await page.locator('main img, main script, main iframe').count(), 0);
     assert.equal(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned), undefined);

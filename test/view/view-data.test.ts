@@ -88,11 +88,12 @@ describe('view: reading runs', () => {
 
   it('pages through a journal while streaming it, skipping a torn last line', async () => {
     const runDir = join(dir, 'runs', 'a');
-    const journal = Journal.open(join(runDir, 'journals', 'evals', 'drift', 'big.jsonl'));
-    for (let i = 0; i < 1000; i++) journal.append(`k${i}`, { sample: { prompt: `prompt ${i}` }, solved: { reply: i % 2 ? 'odd' : 'even' } });
+    const journal = Journal.open(join(runDir, 'journals', 'evals', 'capability', 'big.jsonl'));
+    const subject = { name: 'big', kind: 'other', cell: null };
+    for (let i = 0; i < 1000; i++) journal.append(`k${i}`, { subject, sample: { id: `k${i}`, kind: 'facts', question: `prompt ${i}`, answer: 'x' }, solved: { reply: i % 2 ? 'odd' : 'even' }, score: { correct: false } });
     journal.close();
-    appendFileSync(join(runDir, 'journals', 'evals', 'drift', 'big.jsonl'), '{"key": "torn", "value": {"sam');
-    const page = await findSamples(runDir, [], { eval: 'drift', q: 'odd' }, 100, 20);
+    appendFileSync(join(runDir, 'journals', 'evals', 'capability', 'big.jsonl'), '{"key": "torn", "value": {"sam');
+    const page = await findSamples(runDir, [], { eval: 'capability', q: 'odd' }, 100, 20);
     assert.equal(page.total, 500);
     assert.equal(page.items.length, 20);
     assert.equal(page.items[0].key, 'k201');

@@ -13,7 +13,6 @@ import { writeFileAtomic } from '../../core/journal.js';
 import { personaSheet } from '../../evals/drift.js';
 import { readJsonl, sftChatRowSchema } from '../../train/data.js';
 import type { ConsistencyOptions, RewardSignal } from '../../train/options.js';
-import { rewardClassifiers } from '../reward-classifiers.js';
 import type { TrainingMethod } from './types.js';
 
 type Turn = { role: string; content: string };
@@ -79,6 +78,6 @@ export const grpoConsistencyMethod: TrainingMethod = {
     const dataset = join(dir, 'consistency-prompts.jsonl');
     writeFileAtomic(dataset, prefixes.map((prompt) => JSON.stringify({ prompt })).join('\n') + '\n');
     const options = { ...train.grpo, rewards: consistencySignals(constitution, train.consistency) };
-    return backend.train({ ...job, objective: 'grpo', options, dataset, judge: await ctx.model('judge'), classifiers: rewardClassifiers() });
+    return backend.train({ ...job, objective: 'grpo', options, dataset, judge: await ctx.model('judge') });
   },
 };
