@@ -12,14 +12,13 @@
  * Each direction is fitted on half of the statement pairs and checked on the other half (notes):
  * a direction that does not separate held-out pairs makes every reading meaningless.
  */
-import { existsSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import type { ChatMessage } from '../providers/types.js';
 import type { SteerEngine } from '../steer/engine.js';
-import { identityProbesSchema, loadEvalData, type IdentityProbe } from './data.js';
+import { loadEvalData } from './data.js';
 import { checkOverlap } from './held-out.js';
-import { selfIdentifiesAsAI } from './identity.js';
+import { probesOf, selfIdentifiesAsAI } from './identity.js';
 import { assembleAll, clusterByPrefix, MetricTable } from './metrics.js';
 import { mean } from './stats.js';
 import { repeated, sampleParams, type Eval, type EvalContext, type EvalTask, type Subject } from './types.js';
@@ -92,12 +91,6 @@ export async function fitDirections(engine: SteerEngine, statements: readonly St
   const framed = async (frame: string) => at(await engine.lastPromptToken(statements.map((s) => engine.render(asked(frame, s.question))), [layer]));
   const said = async (side: 'ai' | 'human') => at(await engine.replyMeans(statements.map((s) => ({ prompt: engine.render(asked(undefined, s.question)), reply: engine.encodeReply(s[side]) })), [layer]));
   return { prompt: fitDirection(await framed(AI_FRAME), await framed(HUMAN_FRAME)), reply: fitDirection(await said('ai'), await said('human')) };
-}
-
-function probesOf(ctx: EvalContext): IdentityProbe[] {
-  const heldOut = ctx.runDir.path('datasets', 'probes.heldout.json');
-  const file = ctx.options.identity.probes ?? (existsSync(heldOut) ? heldOut : undefined);
-  return loadEvalData(ctx.baseDir, file, 'identity-probes.json', identityProbesSchema);
 }
 
 function loadData(ctx: EvalContext) {

@@ -46,7 +46,7 @@ export function identityJudgePrompt(prompt: string, reply: string): string {
  * wrote one), else the shipped eval set in data/evals/. Never data/identity-probes.json: that pool is
  * what the identity training objective draws from.
  */
-function probesOf(ctx: EvalContext): IdentityProbe[] {
+export function probesOf(ctx: EvalContext): IdentityProbe[] {
   const heldOut = ctx.runDir.path('datasets', 'probes.heldout.json');
   const file = ctx.options.identity.probes ?? (existsSync(heldOut) ? heldOut : undefined);
   return loadEvalData(ctx.baseDir, file, 'identity-probes.json', identityProbesSchema);

@@ -48,6 +48,16 @@ export const SMALL_GENERATE = {
   dpo: { samplesPerPrompt: 1, generalPrompts: false },
 };
 
+/** Data for a run on the fixture model (test/fixtures/models/llama, random weights): its replies rarely end before maxTokens. */
+export const FIXTURE_GENERATE = {
+  ...SMALL_GENERATE,
+  datasets: ['prompts', 'chat', 'dpo', 'probes'],
+  probes: { heldOutFraction: 0.05 },
+  filters: { minWords: 0 },
+  dpo: { samplesPerPrompt: 1, generalPrompts: false, requireSentenceEnd: false, keepTruncatedRejected: true, maxTokens: 24 },
+  reflection: { samplesPerPrompt: 2, maxTokens: 160 },
+};
+
 export const SMALL_EVAL = {
   evals: ['classifier', 'identity', 'traitExpression', 'capability'],
   bootstrap: 100,

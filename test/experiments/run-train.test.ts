@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { evalSummarySchema } from '../../src/evals/index.js';
 import { runCli } from '../support/cli.js';
 import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_GENERATE, journalKeys, killRunWhen, worldChat, writeProject } from './run-support.js';
+import { FIXTURE_GENERATE, journalKeys, killRunWhen, worldChat, writeProject } from './run-support.js';
 
 let server: FakeServer;
 before(async () => {
@@ -31,15 +31,7 @@ test('run trains every method on the fixture model and evaluates each adapter ag
     name: 'offline',
     models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-1@${server.baseURL}` },
     seeds: [1],
-    generate: {
-      ...SMALL_GENERATE,
-      datasets: ['prompts', 'chat', 'dpo', 'probes'],
-      probes: { heldOutFraction: 0.05 },
-      filters: { minWords: 0 },
-      // the fixture model is random: its replies rarely end before maxTokens
-      dpo: { samplesPerPrompt: 1, generalPrompts: false, requireSentenceEnd: false, keepTruncatedRejected: true, maxTokens: 24 },
-      reflection: { samplesPerPrompt: 2, maxTokens: 160 },
-    },
+    generate: FIXTURE_GENERATE,
     train: { sft: short, dpo: { ...short, maxSteps: 3 }, grpo: { ...short, groupSize: 2, maxNewTokens: 6, maxSteps: 1 } },
     run: { formats: ['chat'], methods: ['sft', 'dpo-introspection', 'grpo'], introspection: { datasets: ['reflection'] }, threads: 1 },
     eval: { evals: ['identity', 'capability'], bootstrap: 100, identity: { maxTokens: 8 }, capability: { maxTokens: 8, questions: 'capability.json' } },

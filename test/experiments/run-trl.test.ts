@@ -17,7 +17,7 @@ import { evalSummarySchema } from '../../src/evals/index.js';
 import { defaultTrlVenv, probeTrl } from '../../src/train/backends/trl.js';
 import { runCli } from '../support/cli.js';
 import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_GENERATE, worldChat, writeProject } from './run-support.js';
+import { FIXTURE_GENERATE, worldChat, writeProject } from './run-support.js';
 
 const venv = defaultTrlVenv();
 const skip = (await probeTrl(venv)) ? false : `no trl venv at ${venv} (run \`persona-lab setup trl\` or set PERSONA_LAB_TRL_VENV)`;
@@ -37,14 +37,7 @@ test('run trains SFT, DPO and GRPO on TRL and evaluates the adapters the engine 
     name: 'trl',
     models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-1@${server.baseURL}` },
     seeds: [1],
-    generate: {
-      ...SMALL_GENERATE,
-      datasets: ['prompts', 'chat', 'dpo', 'probes'],
-      probes: { heldOutFraction: 0.05 },
-      filters: { minWords: 0 },
-      dpo: { samplesPerPrompt: 1, generalPrompts: false, requireSentenceEnd: false, keepTruncatedRejected: true, maxTokens: 16 },
-      reflection: { samplesPerPrompt: 1, maxTokens: 48 },
-    },
+    generate: FIXTURE_GENERATE,
     train: {
       backend: 'trl',
       backendOptions: { venv, device: 'cpu' },
