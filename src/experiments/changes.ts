@@ -19,7 +19,7 @@ import { trainingFile } from '../data/index.js';
 import { trainOptionsSchema } from '../train/options.js';
 import { runOptionsSchema } from './config.js';
 import type { LoadedExperiment } from './load.js';
-import { METHODS } from './methods/index.js';
+import { methodOf, parentOf, stageOf, stageOptions } from './continued.js';
 
 export const ON_CHANGE = ['refuse', 'redo'] as const;
 export type OnChange = (typeof ON_CHANGE)[number];
@@ -170,10 +170,13 @@ type CellOf = { persona: string; slug: string; method: string; format: string | 
 export function cellOptions(loaded: LoadedExperiment, cell: CellOf, basePath: string): unknown {
   const train = trainOptionsSchema.parse(loaded.experiment.train ?? {});
   const run = loaded.experiment.run ?? runOptionsSchema.parse({});
-  const method = METHODS[cell.method];
+  const method = methodOf(run, cell.method, loaded.file);
+  const stage = stageOf(run, cell.method);
   const datasets = method.datasets(cell.format).map((d) => [d, trainingFile(join(loaded.runDir, 'datasets'), cell.slug, d)?.manifest.configHash ?? null]);
   const requires = (method.requires ?? []).map((m) => cellOptions(loaded, { ...cell, method: m, format: null }, basePath));
-  const own = method.options(train, run, loaded.experiment) as { train?: Record<string, unknown> };
+  // A run.continue stage: its own options, and everything that trained the cell it starts from.
+  if (stage) requires.push(cellOptions(loaded, { ...cell, ...parentOf(run, stage, loaded.file) }, basePath));
+  const own = (stage ? stageOptions(loaded, stage, cell.slug, train) : method.options(train, run, loaded.experiment)) as { train?: Record<string, unknown> };
   return {
     ...own,
     train: { ...own.train, backend: train.backend, backendOptions: train.backendOptions },

@@ -170,7 +170,7 @@ export async function checkTrainInputs(loaded: LoadedExperiment, basePath: strin
 export function checkDatasetFiles(loaded: LoadedExperiment, cells: { persona: string; slug: string; method: string; format: string | null }[]): void {
   const datasets = join(loaded.runDir, 'datasets');
   for (const c of cells) {
-    for (const dataset of METHODS[c.method].datasets(c.format)) {
+    for (const dataset of METHODS[c.method]?.datasets(c.format) ?? []) {
       if (!trainingFile(datasets, c.slug, dataset)) {
         throw new InputError(join(datasets, c.slug), dataset, `the ${dataset} dataset of ${c.persona} (not found or empty: run \`persona-lab generate ${loaded.file}\` first, or check the data stage's manifest for what its filters dropped)`);
       }

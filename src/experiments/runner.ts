@@ -23,7 +23,8 @@ import { runOptionsSchema, type RunOptions } from './config.js';
 import { checkDatasetFiles, checkModelInputs, checkTrainInputs } from './inputs.js';
 import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
-import { METHODS } from './methods/index.js';
+import { METHODS, plannedMethods } from './methods/index.js';
+import { cellModelRef, checkStages, continuedStages, methodOf } from './continued.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from './stages.js';
 
 export function runOptionsOf(loaded: LoadedExperiment): RunOptions {
@@ -42,22 +43,12 @@ function matrixPersonas(loaded: LoadedExperiment): Constitution[] {
   });
 }
 
-/** run.methods with every method they require, in the registry's (training) order. */
-function matrixMethods(run: RunOptions): string[] {
-  const wanted = new Set<string>();
-  const add = (name: string) => {
-    if (wanted.has(name)) return;
-    wanted.add(name);
-    for (const required of METHODS[name].requires ?? []) add(required);
-  };
-  run.methods.forEach(add);
-  return Object.keys(METHODS).filter((m) => wanted.has(m));
-}
+const matrixMethods = plannedMethods;
 
-/** Every trained cell, in training order (a DPO cell before the dpo-introspection cell that builds on it). */
+/** Every trained cell, in training order (a DPO cell before the dpo-introspection cell that builds on it; run.continue stages last, in order). */
 export function planMatrix(loaded: LoadedExperiment): PlannedCell[] {
   const run = runOptionsOf(loaded);
-  const methods = matrixMethods(run).flatMap((method) => METHODS[method].formats(run).map((format) => ({ method, format })));
+  const methods = [...matrixMethods(run), ...continuedStages(run).map((s) => s.name)].flatMap((method) => methodOf(run, method, loaded.file).formats(run).map((format) => ({ method, format })));
   return matrixPersonas(loaded).flatMap((c) => loaded.experiment.seeds.flatMap((seed) => methods.map(({ method, format }) => ({ persona: c.name, slug: personaSlug(c.name), method, format, seed }))));
 }
 
@@ -93,6 +84,7 @@ function trainBackendOf(loaded: LoadedExperiment, train: TrainOptions): TrainBac
  * trains on among generate.datasets.
  */
 export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange, datasets = false): Promise<PlannedCell[]> {
+  checkStages(runOptionsOf(loaded), loaded.file);
   const cells = planMatrix(loaded);
   if (cells.length === 0) return cells;
   const base = trainableBase(loaded).path;
@@ -101,7 +93,7 @@ export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange,
   trainBackendOf(loaded, train);
   for (const method of matrixMethods(runOptionsOf(loaded))) METHODS[method].check?.(train, loaded.file);
   const generated = new Set(loaded.experiment.generate?.datasets ?? ['prompts', 'chat', 'introspective', 'documents', 'dpo', 'reflection', 'interaction', 'probes']);
-  const needed = new Set(cells.flatMap((c) => METHODS[c.method].datasets(c.format)));
+  const needed = new Set(cells.flatMap((c) => methodOf(runOptionsOf(loaded), c.method, loaded.file).datasets(c.format)));
   const missing = [...needed].filter((d) => !generated.has(d));
   if (missing.length > 0) throw new InputError(loaded.file, 'generate.datasets', `also ${missing.join(', ')} (the run's methods train on them)`);
   if (datasets) checkDatasetFiles(loaded, cells);
@@ -110,8 +102,8 @@ export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange,
 }
 
 /** The files a cell trains on, as the data stage's manifests name them, with the manifests' config hashes. */
-function cellDatasets(run: RunDir, c: PlannedCell): { files: string[]; hashes: string[] } {
-  const found = METHODS[c.method].datasets(c.format).map((dataset) => {
+function cellDatasets(loaded: LoadedExperiment, run: RunDir, c: PlannedCell): { files: string[]; hashes: string[] } {
+  const found = methodOf(runOptionsOf(loaded), c.method, loaded.file).datasets(c.format).map((dataset) => {
     const located = trainingFile(run.path('datasets'), c.slug, dataset);
     if (!located) throw new Error(`train: the ${dataset} dataset of ${c.persona} is missing or empty under ${run.path('datasets')}: run \`persona-lab generate\` first (or check the data stage's manifest for what its filters dropped)`);
     return located;
@@ -152,12 +144,12 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
       cellKey,
       async (c): Promise<TrainedCell> => {
         changes.record(c);
-        const datasets = cellDatasets(run, c);
+        const datasets = cellDatasets(loaded, run, c);
         const cell = identityOf(c);
         const dir = cellDir(run, c);
         const label = `train ${cellKey(c)}`;
         const job = { model: base.path, runDir: dir, seed: c.seed, threads: runOptions.threads, backendOptions: train.backendOptions, steering, onStep: (log: { step: number }, total: number) => board.update(label, log.step, total) };
-        const out = await METHODS[c.method].train({
+        const out = await methodOf(runOptions, c.method, loaded.file).train({
           ctx,
           cell,
           dir,
@@ -173,7 +165,7 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
         });
         trained += 1;
         const kind = existsSync(join(out.outputDir, 'adapter_config.json')) ? 'adapter' : 'model';
-        return { cell, slug: c.slug, ...(c.variant ? { variant: c.variant } : {}), output: relative(run.dir, out.outputDir), kind, metrics: out.metrics, resumedFrom: out.resumedFrom };
+        return { cell, slug: c.slug, ...(c.variant ? { variant: c.variant } : {}), output: relative(run.dir, out.outputDir), kind, metrics: out.metrics, resumedFrom: out.resumedFrom, ...(out.start ? { start: out.start } : {}) };
       },
       { concurrency: 1 },
     );
@@ -244,8 +236,7 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
     for (const cell of trained) {
       const output = resolve(run.dir, cell.output);
       if (!existsSync(output)) continue;
-      const ref: LocalModelRef =
-        cell.kind === 'adapter' ? { provider: 'local', path: baseRef!.path, adapters: [{ path: output, scale: 1 }], concurrency: baseRef!.concurrency } : { provider: 'local', path: output, adapters: [], concurrency: baseRef!.concurrency };
+      const ref = cellModelRef(run.dir, baseRef!, cell);
       const model = await createChatModel(ref, { noCache: options.noCache, accounting: ctx.accounting });
       owned.push(model);
       subjects.push({ name: cellSubjectName({ ...cell.cell, slug: cell.slug, variant: cell.variant }), model, persona: cell.cell.persona, kind: 'trained', cell: cell.cell });

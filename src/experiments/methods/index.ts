@@ -6,6 +6,7 @@ import { dpoIntrospectionMethod } from './dpo-introspection.js';
 import { dpoMethod } from './dpo.js';
 import { grpoMethod } from './grpo.js';
 import { sftMethod } from './sft.js';
+import type { RunOptions } from '../config.js';
 import type { TrainingMethod } from './types.js';
 
 export type { JobCommon, MethodInput, TrainingMethod } from './types.js';
@@ -16,6 +17,18 @@ export const METHODS: Record<string, TrainingMethod> = {
   'dpo-introspection': dpoIntrospectionMethod,
   grpo: grpoMethod,
 };
+
+/** run.methods with every method they require, in the registry's (training) order. */
+export function plannedMethods(run: Pick<RunOptions, 'methods'>): string[] {
+  const wanted = new Set<string>();
+  const add = (name: string) => {
+    if (wanted.has(name)) return;
+    wanted.add(name);
+    for (const required of METHODS[name].requires ?? []) add(required);
+  };
+  run.methods.forEach(add);
+  return Object.keys(METHODS).filter((m) => wanted.has(m));
+}
 
 /** The cell's directory and journal name within a persona and seed: the method, with its format (sft-chat). */
 export const cellLabel = (method: string, format: string | null): string => (format === null ? method : `${method}-${format}`);
