@@ -11,6 +11,7 @@ import { readRun } from './run-input.js';
 import type { Section } from './section.js';
 import { bigFiveSection } from './sections/bigfive.js';
 import { capabilitySection } from './sections/capability.js';
+import { continuedSection } from './sections/continued.js';
 import { comparisonSection, confusionSection } from './sections/classifier.js';
 import { driftSection } from './sections/drift.js';
 import { headlineSection } from './sections/headline.js';
@@ -55,6 +56,7 @@ export function reportSections(data: ReportData): Section[] {
     driftSection(data.drift),
     bigFiveSection(data.bigFive),
     capabilitySection(data.capability),
+    continuedSection(data.continued),
     scoresSection(data.scores),
     transcriptsSection(data.transcripts),
     runSection(data),

@@ -172,6 +172,22 @@ export interface Transcript {
   judge?: { verdict: string; reason: string };
 }
 
+/** One metric of a continued-training stage against the cell it was trained from, pooled over seeds. */
+export interface ContinuedLink {
+  persona: string;
+  /** The stage's cell ("generic") and the cell it started from ("sft/chat"). */
+  stage: string;
+  from: string;
+  mode: string;
+  evaluation: string;
+  metric: string;
+  before?: Estimate;
+  after?: Estimate;
+  /** Paired after − before on the same prompts, seed by seed, pooled over seeds. */
+  difference?: Estimate;
+  seeds: number;
+}
+
 export interface ReportData {
   title: string;
   run: {
@@ -203,4 +219,6 @@ export interface ReportData {
   capability?: CapabilityRow[];
   scores?: ScoreRow[];
   transcripts?: Transcript[];
+  /** Continued training (run.continue): each stage against the cell it started from. */
+  continued?: ContinuedLink[];
 }

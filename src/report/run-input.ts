@@ -12,6 +12,7 @@ import { fromSummary } from './from-summary.js';
 import { readAccountingFile } from '../providers/accounting-file.js';
 import type { ReportData } from './model.js';
 import { readTranscripts } from './transcripts-input.js';
+import { readContinued } from './continued-input.js';
 
 /** Where the eval stage writes its summary, relative to the run directory. */
 export const SUMMARY_PATH = join('evals', 'summary.json');
@@ -83,5 +84,5 @@ export function readRun(runDir: string): ReportData {
     evalStatus: [],
     transcripts: readTranscripts(runDir, summary ? [summary.baseline, summary.prompted].filter((s): s is string => !!s) : ['base', 'prompted']),
   };
-  return summary ? { ...base, ...fromSummary(summary) } : base;
+  return summary ? { ...base, ...fromSummary(summary), continued: readContinued(runDir, summary) } : base;
 }
