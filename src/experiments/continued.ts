@@ -165,7 +165,8 @@ export function continuedMethod(stage: ContinuedStage, parent: { method: string;
       const start = join(dir, 'start');
       if (!existsSync(join(start, 'config.json'))) {
         const { exportModel } = await import('../engine/export.js');
-        exportModel(parentRef, 'hf', start);
+        // float32, so the start is the earlier cell's function exactly (not rounded to the base's dtype).
+        exportModel(parentRef, 'hf', start, { dtype: 'F32' });
       }
       let dataset = data;
       if (stage.objective === 'grpo') {

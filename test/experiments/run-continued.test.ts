@@ -94,7 +94,7 @@ test('a continued cell trains from its parent\'s merged weights, is keyed by its
     const section = report.slice(report.indexOf('Continued training'));
     assert.ok(report.includes('Continued training'), 'the report has the continued-training section');
     assert.match(section, /generic ← sft\/chat[^\n]*capability · accuracy[^\n]*\[−?\d+\.\d+, −?\d+\.\d+\]/, 'an erosion row with its interval');
-    assert.match(section, /generic_stack ← generic/);
+    assert.match(section, /generic\\?_stack ← generic/);
   } finally {
     project.remove();
   }
