@@ -99,3 +99,23 @@ test('a continued cell trains from its parent\'s merged weights, is keyed by its
     project.remove();
   }
 });
+
+test('the research examples parse and plan their chains of cells', async () => {
+  const { planMatrix } = await import('../../src/experiments/runner.js');
+  const cells = (file: string) => planMatrix(loadExperiment(file)).filter((c) => c.seed === 1).map((c) => `${c.slug}/${c.method}${c.format ? `-${c.format}` : ''}`);
+  assert.deepEqual(cells('examples/research/erosion-tiny.yaml'), ['skeptic/sft-chat', 'skeptic/generic', 'skeptic/generic_inoculated', 'skeptic/digits_reward']);
+  assert.deepEqual(cells('examples/research/stages-tiny.yaml'), ['skeptic/dpo', 'skeptic/introspection', 'skeptic/unrelated']);
+  assert.equal(cells('examples/research/erosion.yaml').length, 14);
+});
+
+test('a stage naming a cell the matrix does not train first is refused, naming the field', async () => {
+  const project = writeProject({ name: 'bad', models: { subject: `local:${BASE}` }, run: { methods: ['sft'], formats: ['chat'], continue: [{ name: 'later', from: 'dpo', file: 'x.jsonl' }] } });
+  writeFileSync(join(project.dir, 'x.jsonl'), '');
+  try {
+    const result = await runCli(['run', '--dry-run', project.file]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /run\.continue\[0\]\.from: .*sft-chat.*found "dpo"/);
+  } finally {
+    project.remove();
+  }
+});
