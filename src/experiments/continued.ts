@@ -106,6 +106,18 @@ function stageDataFile(loaded: LoadedExperiment, stage: ContinuedStage, slug: st
   return datasetFile(join(loaded.runDir, 'datasets', slug), stage.dataset!)?.file ?? null;
 }
 
+/** Every stage's data exists for each persona it trains, before anything is written. */
+export function checkStageData(loaded: LoadedExperiment, cells: { persona: string; slug: string; method: string }[]): void {
+  const run = loaded.experiment.run;
+  if (!run) return;
+  for (const c of cells) {
+    const stage = stageOf(run, c.method);
+    if (stage && !stageDataFile(loaded, stage, c.slug)) {
+      throw new InputError(join(loaded.runDir, 'datasets', c.slug), stage.dataset!, `the ${stage.dataset} dataset of ${c.persona} that run.continue stage ${stage.name} trains on (not found or empty: generate it; an inoculated copy needs generate.inoculation)`);
+    }
+  }
+}
+
 /** The stage's own options (part of its cells' options hash): the stage, its objective's options and its data's content hash. */
 export function stageOptions(loaded: LoadedExperiment, stage: ContinuedStage, slug: string, train: Record<string, unknown>): unknown {
   const data = stageDataFile(loaded, stage, slug);

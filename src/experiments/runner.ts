@@ -24,7 +24,7 @@ import { checkDatasetFiles, checkModelInputs, checkTrainInputs } from './inputs.
 import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
 import { METHODS, plannedMethods } from './methods/index.js';
-import { cellModelRef, checkStages, continuedStages, methodOf } from './continued.js';
+import { cellModelRef, checkStageData, checkStages, continuedStages, methodOf } from './continued.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from './stages.js';
 
 export function runOptionsOf(loaded: LoadedExperiment): RunOptions {
@@ -96,7 +96,10 @@ export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange,
   const needed = new Set(cells.flatMap((c) => methodOf(runOptionsOf(loaded), c.method, loaded.file).datasets(c.format)));
   const missing = [...needed].filter((d) => !generated.has(d));
   if (missing.length > 0) throw new InputError(loaded.file, 'generate.datasets', `also ${missing.join(', ')} (the run's methods train on them)`);
-  if (datasets) checkDatasetFiles(loaded, cells);
+  if (datasets) {
+    checkDatasetFiles(loaded, cells);
+    checkStageData(loaded, cells);
+  }
   checkCellChanges(loaded, cells, cellKey, base, onChange);
   return cells;
 }

@@ -34,9 +34,12 @@ function stageLinks(runDir: string): { persona: string; cell: CellRef; from: Cel
   return [...links.values()];
 }
 
-export function readContinued(runDir: string, summary: EvalSummary): ContinuedLink[] {
+/** Undefined when the run trained no continued stage (the report then has no such section). */
+export function readContinued(runDir: string, summary: EvalSummary): ContinuedLink[] | undefined {
+  const links = stageLinks(runDir);
+  if (links.length === 0) return undefined;
   const out: ContinuedLink[] = [];
-  for (const link of stageLinks(runDir)) {
+  for (const link of links) {
     for (const result of summary.evals.filter((e) => e.status === 'ok')) {
       const pooled = (c: CellRef, metric: string): PooledCell | undefined => result.pooled.find((p) => p.persona === link.persona && p.metric === metric && same(p, c));
       for (const metric of [...new Set(result.pooled.filter((p) => p.persona === link.persona && same(p, link.cell)).map((p) => p.metric))]) {

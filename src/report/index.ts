@@ -56,7 +56,8 @@ export function reportSections(data: ReportData): Section[] {
     driftSection(data.drift),
     bigFiveSection(data.bigFive),
     capabilitySection(data.capability),
-    continuedSection(data.continued),
+    // Only runs with run.continue stages have this section.
+    ...(data.continued ? [continuedSection(data.continued)] : []),
     scoresSection(data.scores),
     transcriptsSection(data.transcripts),
     runSection(data),

@@ -84,5 +84,6 @@ export function readRun(runDir: string): ReportData {
     evalStatus: [],
     transcripts: readTranscripts(runDir, summary ? [summary.baseline, summary.prompted].filter((s): s is string => !!s) : ['base', 'prompted']),
   };
-  return summary ? { ...base, ...fromSummary(summary), continued: readContinued(runDir, summary) } : base;
+  const continued = summary && readContinued(runDir, summary);
+  return summary ? { ...base, ...fromSummary(summary), ...(continued ? { continued } : {}) } : base;
 }

@@ -33,10 +33,10 @@ function chainRows(links: ContinuedLink[]): string[][] {
   return rows;
 }
 
-export function continuedSection(links: ContinuedLink[] | undefined): Section {
+export function continuedSection(links: ContinuedLink[]): Section {
   const id = 'continued';
   const title = 'Continued training: what survives further training';
-  if (!links || links.length === 0) return absent(id, title, 'No continued-training stages (run.continue) in this run.');
+  if (links.length === 0) return absent(id, title, 'No metrics of the continued-training cells in the evaluation summary.');
   return {
     id,
     title,
