@@ -6,6 +6,7 @@
  * that can be built, and the datasets a trained cell reads. Each failure is one InputError naming
  * the file and the field; `validate` and every stage run these checks first.
  */
+import { checkStages } from './continued.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, isAbsolute, join, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
@@ -187,6 +188,7 @@ export async function checkModelInputs(loaded: LoadedExperiment): Promise<void> 
 /** `validate`'s deeper check of an experiment: models, and what training reads when it trains. */
 export async function checkExperimentInputs(loaded: LoadedExperiment): Promise<void> {
   await checkModelInputs(loaded);
+  if (loaded.experiment.run) checkStages(loaded.experiment.run, loaded.file);
   const subject = await localRef(loaded.experiment.models.subject);
   if (subject && (loaded.experiment.run?.methods ?? ['sft']).length > 0) await checkTrainInputs(loaded, subject.path);
 }
