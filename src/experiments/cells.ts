@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { cellSchema } from '../core/cell.js';
 import type { RunDir } from '../core/journal.js';
 import { personaSlug } from '../core/slug.js';
+import { cellStartSchema } from './continued.js';
 import { cellLabel } from './methods/index.js';
 
 /** A cell as the matrix plans it, before its options hash is known (that needs its datasets). */
@@ -33,6 +34,7 @@ export const trainedCellSchema = z
     kind: z.enum(['adapter', 'model']),
     metrics: z.record(z.string(), z.unknown()),
     resumedFrom: z.number().int().nonnegative().describe('The trainer checkpoint step this invocation continued from (0: trained from the start).'),
+    start: cellStartSchema.optional().describe('Set for a continued cell (run.continue): the cell it was trained from and what its adapter applies to.'),
   })
   .strict();
 export type TrainedCell = z.infer<typeof trainedCellSchema>;

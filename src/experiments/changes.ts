@@ -20,7 +20,7 @@ import { trainingFile } from '../data/index.js';
 import { backendOf, trainOptionsSchema } from '../train/options.js';
 import { runOptionsSchema } from './config.js';
 import type { LoadedExperiment } from './load.js';
-import { METHODS } from './methods/index.js';
+import { methodOf, parentOf, stageOf, stageOptions } from './continued.js';
 
 export const ON_CHANGE = ['refuse', 'redo'] as const;
 export type OnChange = (typeof ON_CHANGE)[number];
@@ -177,12 +177,15 @@ type CellOf = { persona: string; slug: string; method: string; format: string | 
 export function cellOptions(loaded: LoadedExperiment, cell: CellOf, basePath: string): unknown {
   const train = trainOptionsSchema.parse(loaded.experiment.train ?? {});
   const run = loaded.experiment.run ?? runOptionsSchema.parse({});
-  const method = METHODS[cell.method];
+  const method = methodOf(run, cell.method, loaded.file);
+  const stage = stageOf(run, cell.method);
   const hashOf = (slug: string, d: DatasetId) => trainingFile(join(loaded.runDir, 'datasets'), slug, d)?.manifest.configHash ?? null;
   // A mixture cell reads each member's datasets, keyed <slug>/<dataset>.
   const datasets = cell.members ? cell.members.map(personaSlug).flatMap((slug) => method.datasets(cell.format).map((d) => [`${slug}/${d}`, hashOf(slug, d)])) : method.datasets(cell.format).map((d) => [d, hashOf(cell.slug, d)]);
   const requires = (method.requires ?? []).map((m) => cellOptions(loaded, { ...cell, method: m, format: null }, basePath));
-  const own = method.options(train, run, loaded.experiment) as { train?: Record<string, unknown> };
+  // A run.continue stage: its own options, and everything that trained the cell it starts from.
+  if (stage) requires.push(cellOptions(loaded, { ...cell, ...parentOf(run, stage, loaded.file) }, basePath));
+  const own = (stage ? stageOptions(loaded, stage, cell.slug, train) : method.options(train, run, loaded.experiment)) as { train?: Record<string, unknown> };
   return {
     ...own,
     train: { ...own.train, ...backendOf(train, cell.method) },

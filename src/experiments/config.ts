@@ -5,6 +5,7 @@ import { evalOptionsSchema } from '../evals/options.js';
 import { modelRefSchema } from '../providers/refs/index.js';
 import { steerOptionsSchema } from '../steer/options.js';
 import { trainOptionsSchema } from '../train/options.js';
+import { continuedStageSchema } from './continued.js';
 import { METHODS } from './methods/index.js';
 
 /** The data formats the format comparison trains one SFT adapter each on (docs/protocols.md §2). */
@@ -53,6 +54,7 @@ export const runOptionsSchema = z
       .strict()
       .prefault({})
       .describe('The `mixture` method: several personas in one adapter, on their chat demonstrations in equal shares.'),
+    continue: z.array(continuedStageSchema).optional().describe('Continued training: cells trained further from another cell of the matrix (docs/research.md).'),
     threads: z.number().int().positive().optional().describe('onnxruntime threads for training; default: its own choice.'),
     heldOut: z.boolean().default(true).describe('Evaluate on the data stage\'s held-out general prompts and probes when `eval:` names no files of its own.'),
     subjects: z.array(extraSubjectSchema).default([]).describe('Further subjects the eval stage measures beside base, prompted and the trained adapters.'),

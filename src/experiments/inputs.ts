@@ -6,6 +6,7 @@
  * that can be built, and the datasets a trained cell reads. Each failure is one InputError naming
  * the file and the field; `validate` and every stage run these checks first.
  */
+import { checkStages } from './continued.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, isAbsolute, join, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
@@ -173,7 +174,7 @@ export function checkDatasetFiles(loaded: LoadedExperiment, cells: { persona: st
   const datasets = join(loaded.runDir, 'datasets');
   for (const c of cells) {
     for (const slug of datasetSlugs(c)) {
-      for (const dataset of METHODS[c.method].datasets(c.format)) {
+      for (const dataset of METHODS[c.method]?.datasets(c.format) ?? []) {
         if (!trainingFile(datasets, slug, dataset)) {
           throw new InputError(join(datasets, slug), dataset, `the ${dataset} dataset of ${slug} (not found or empty: run \`persona-lab generate ${loaded.file}\` first, or check the data stage's manifest for what its filters dropped)`);
         }
@@ -191,6 +192,7 @@ export async function checkModelInputs(loaded: LoadedExperiment): Promise<void> 
 /** `validate`'s deeper check of an experiment: models, and what training reads when it trains. */
 export async function checkExperimentInputs(loaded: LoadedExperiment): Promise<void> {
   await checkModelInputs(loaded);
+  if (loaded.experiment.run) checkStages(loaded.experiment.run, loaded.file);
   const subject = await localRef(loaded.experiment.models.subject);
   if (subject && (loaded.experiment.run?.methods ?? ['sft']).length > 0) await checkTrainInputs(loaded, subject.path);
 }

@@ -23,8 +23,9 @@ import { runOptionsSchema, type RunOptions } from './config.js';
 import { checkDatasetFiles, checkModelInputs, checkTrainInputs } from './inputs.js';
 import type { StageContext } from './context.js';
 import type { LoadedExperiment } from './load.js';
-import { METHODS } from './methods/index.js';
+import { METHODS, plannedMethods } from './methods/index.js';
 import { mixtureSubjects } from './mixture-subjects.js';
+import { cellModelRef, checkStageData, checkStages, continuedStages, methodOf } from './continued.js';
 import { generateStage, prepareStage, progressBoard, type StageOptions } from './stages.js';
 import { checkSteer, runSteers, steerStage, steeringSubjects } from './steer-stage.js';
 import type { SteerSummary } from '../steer/index.js';
@@ -45,24 +46,14 @@ function matrixPersonas(loaded: LoadedExperiment): Constitution[] {
   });
 }
 
-/** run.methods with every method they require, in the registry's (training) order. */
-function matrixMethods(run: RunOptions): string[] {
-  const wanted = new Set<string>();
-  const add = (name: string) => {
-    if (wanted.has(name)) return;
-    wanted.add(name);
-    for (const required of METHODS[name].requires ?? []) add(required);
-  };
-  run.methods.forEach(add);
-  return Object.keys(METHODS).filter((m) => wanted.has(m));
-}
+const matrixMethods = plannedMethods;
 
-/** Every trained cell, in training order (a DPO cell before the dpo-introspection cell that builds on it). */
+/** Every trained cell, in training order (a DPO cell before the dpo-introspection cell that builds on it; run.continue stages last, in order). */
 export function planMatrix(loaded: LoadedExperiment): PlannedCell[] {
   const run = runOptionsOf(loaded);
-  const methods = matrixMethods(run).flatMap((method) => METHODS[method].formats(run).map((format) => ({ method, format })));
-  const perPersona = methods.filter((m) => !METHODS[m.method].acrossPersonas);
-  const across = methods.filter((m) => METHODS[m.method].acrossPersonas);
+  const methods = [...matrixMethods(run), ...continuedStages(run).map((s) => s.name)].flatMap((method) => methodOf(run, method, loaded.file).formats(run).map((format) => ({ method, format })));
+  const perPersona = methods.filter((m) => !METHODS[m.method]?.acrossPersonas);
+  const across = methods.filter((m) => METHODS[m.method]?.acrossPersonas);
   const cells: PlannedCell[] = matrixPersonas(loaded).flatMap((c) => loaded.experiment.seeds.flatMap((seed) => perPersona.map(({ method, format }) => ({ persona: c.name, slug: personaSlug(c.name), method, format, seed }))));
   if (across.length === 0) return cells;
   const members = mixturePersonas(loaded).map((c) => c.name);
@@ -119,6 +110,7 @@ function trainBackendOf(loaded: LoadedExperiment, train: TrainOptions, method: s
  * trains on among generate.datasets.
  */
 export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange, datasets = false): Promise<PlannedCell[]> {
+  checkStages(runOptionsOf(loaded), loaded.file);
   const cells = planMatrix(loaded);
   if (cells.length === 0) return cells;
   const base = trainableBase(loaded).path;
@@ -132,18 +124,22 @@ export async function checkMatrix(loaded: LoadedExperiment, onChange?: OnChange,
     METHODS[method].check?.(train, loaded.file);
   }
   const generated = new Set(loaded.experiment.generate?.datasets ?? ['prompts', 'chat', 'introspective', 'documents', 'dpo', 'reflection', 'interaction', 'probes']);
-  const needed = new Set(cells.flatMap((c) => METHODS[c.method].datasets(c.format)));
+  const needed = new Set(cells.flatMap((c) => methodOf(runOptionsOf(loaded), c.method, loaded.file).datasets(c.format)));
   const missing = [...needed].filter((d) => !generated.has(d));
   if (missing.length > 0) throw new InputError(loaded.file, 'generate.datasets', `also ${missing.join(', ')} (the run's methods train on them)`);
-  if (datasets) checkDatasetFiles(loaded, cells);
+  if (datasets) {
+    checkDatasetFiles(loaded, cells);
+    checkStageData(loaded, cells);
+  }
   checkCellChanges(loaded, cells, cellKey, base, onChange);
   return cells;
 }
 
 /** The files a cell trains on, as the data stage's manifests name them, with the manifests' config hashes. */
-function cellDatasets(run: RunDir, c: PlannedCell): { files: string[]; hashes: string[] } {
+function cellDatasets(loaded: LoadedExperiment, run: RunDir, c: PlannedCell): { files: string[]; hashes: string[] } {
+  const method = methodOf(runOptionsOf(loaded), c.method, loaded.file);
   const found = datasetSlugs(c).flatMap((slug) =>
-    METHODS[c.method].datasets(c.format).map((dataset) => {
+    method.datasets(c.format).map((dataset) => {
       const located = trainingFile(run.path('datasets'), slug, dataset);
       if (!located) throw new Error(`train: the ${dataset} dataset of ${slug} is missing or empty under ${run.path('datasets')}: run \`persona-lab generate\` first (or check the data stage's manifest for what its filters dropped)`);
       return located;
@@ -184,12 +180,12 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
       cellKey,
       async (c): Promise<TrainedCell> => {
         changes.record(c);
-        const datasets = cellDatasets(run, c);
+        const datasets = cellDatasets(loaded, run, c);
         const cell = identityOf(c);
         const dir = cellDir(run, c);
         const label = `train ${cellKey(c)}`;
         const job = { model: base.path, runDir: dir, seed: c.seed, threads: runOptions.threads, backendOptions: backendOf(train, c.method).backendOptions, steering, onStep: (log: { step: number }, total: number) => board.update(label, log.step, total) };
-        const out = await METHODS[c.method].train({
+        const out = await methodOf(runOptions, c.method, loaded.file).train({
           ctx,
           cell,
           dir,
@@ -206,7 +202,7 @@ export async function trainStage(ctx: StageContext, options: StageOptions = {}):
         });
         trained += 1;
         const kind = existsSync(join(out.outputDir, 'adapter_config.json')) ? 'adapter' : 'model';
-        return { cell, slug: c.slug, ...(c.members ? { members: c.members } : {}), ...(c.variant ? { variant: c.variant } : {}), output: relative(run.dir, out.outputDir), kind, metrics: out.metrics, resumedFrom: out.resumedFrom };
+        return { cell, slug: c.slug, ...(c.members ? { members: c.members } : {}), ...(c.variant ? { variant: c.variant } : {}), output: relative(run.dir, out.outputDir), kind, metrics: out.metrics, resumedFrom: out.resumedFrom, ...(out.start ? { start: out.start } : {}) };
       },
       { concurrency: 1 },
     );
@@ -279,8 +275,7 @@ export async function evalStage(ctx: StageContext, options: StageOptions = {}): 
     for (const cell of trained) {
       const output = resolve(run.dir, cell.output);
       if (!existsSync(output)) continue;
-      const ref: LocalModelRef =
-        cell.kind === 'adapter' ? { provider: 'local', path: baseRef!.path, adapters: [{ path: output, scale: 1 }], concurrency: baseRef!.concurrency } : { provider: 'local', path: output, adapters: [], concurrency: baseRef!.concurrency };
+      const ref = cellModelRef(run.dir, baseRef!, cell);
       const model = await createChatModel(ref, { noCache: options.noCache, accounting: ctx.accounting });
       owned.push(model);
       const name = cellSubjectName({ ...cell.cell, slug: cell.slug, variant: cell.variant });

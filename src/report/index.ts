@@ -11,6 +11,7 @@ import { readRun } from './run-input.js';
 import type { Section } from './section.js';
 import { bigFiveSection } from './sections/bigfive.js';
 import { capabilitySection } from './sections/capability.js';
+import { continuedSection } from './sections/continued.js';
 import { comparisonSection, confusionSection } from './sections/classifier.js';
 import { driftSection } from './sections/drift.js';
 import { headlineSection } from './sections/headline.js';
@@ -66,6 +67,8 @@ export function reportSections(data: ReportData): Section[] {
     steeringShiftSection(data.steering, data.steeringNote),
     multiPersonaSection(data.multiPersona),
     personaKnowledgeSection(data.personaKnowledge),
+    // Only runs with run.continue stages have this section.
+    ...(data.continued ? [continuedSection(data.continued)] : []),
     scoresSection(data.scores),
     transcriptsSection(data.transcripts),
     runSection(data),

@@ -177,6 +177,21 @@ export interface Transcript {
 
 /** The steer stage's summary (steer/summary.json) as its published schema reads it. */
 export type SteeringReport = z.infer<typeof steerSummarySchema>;
+/** One metric of a continued-training stage against the cell it was trained from, pooled over seeds. */
+export interface ContinuedLink {
+  persona: string;
+  /** The stage's cell ("generic") and the cell it started from ("sft/chat"). */
+  stage: string;
+  from: string;
+  mode: string;
+  evaluation: string;
+  metric: string;
+  before?: Estimate;
+  after?: Estimate;
+  /** Paired after − before on the same prompts, seed by seed, pooled over seeds. */
+  difference?: Estimate;
+  seeds: number;
+}
 
 export interface ReportData {
   title: string;
@@ -217,6 +232,8 @@ export interface ReportData {
   steeringNote?: string;
   multiPersona?: MultiPersonaMatrix[];
   personaKnowledge?: PersonaKnowledgeRow[];
+  /** Continued training (run.continue): each stage against the cell it started from. */
+  continued?: ContinuedLink[];
 }
 
 /** One row of a multi-persona matrix: replies of one condition, the share attributed to each label. */

@@ -15,6 +15,7 @@ import { readAccountingFile } from '../providers/accounting-file.js';
 import type { ReportData } from './model.js';
 import { readTranscripts } from './transcripts-input.js';
 import { traitAxisAlignment } from './trait-axis-input.js';
+import { readContinued } from './continued-input.js';
 
 /** Where the eval stage writes its summary, relative to the run directory. */
 export const SUMMARY_PATH = join('evals', 'summary.json');
@@ -94,7 +95,8 @@ export function readRun(runDir: string): ReportData {
     else base.steeringNote = 'steer/summary.json is not in the current shape (written before the sweep chose on one half of the questions and reported on the other): rerun the steer stage.';
   }
   if (!summary) return base;
-  const data = { ...base, ...fromSummary(summary), multiPersona: multiPersonaMatrices(summary), personaKnowledge: personaKnowledgeRows(summary) };
+  const continued = readContinued(runDir, summary);
+  const data = { ...base, ...fromSummary(summary), multiPersona: multiPersonaMatrices(summary), personaKnowledge: personaKnowledgeRows(summary), ...(continued ? { continued } : {}) };
   const axis = data.traitSpace && traitAxisAlignment(runDir, data.traitSpace);
   return axis ? { ...data, traitSpace: { ...data.traitSpace!, axis } } : data;
 }

@@ -10,6 +10,7 @@ import type { LocalModelRef } from '../../providers/refs/index.js';
 import type { TrainBackend, TrainJobResult } from '../../train/backends/index.js';
 import type { StepLog } from '../../train/index.js';
 import type { TrainOptions } from '../../train/options.js';
+import type { CellStart } from '../continued.js';
 import type { Experiment, RunOptions } from '../config.js';
 import type { StageContext } from '../context.js';
 
@@ -59,5 +60,6 @@ export interface TrainingMethod {
   options(train: TrainOptions, run: RunOptions, experiment: Experiment): unknown;
   /** Refuses options the method cannot train with, before anything is written (InputError naming `file`). */
   check?(train: TrainOptions, file: string): void;
-  train(input: MethodInput): Promise<TrainJobResult>;
+  /** `start`: where a continued cell's adapter applies (src/experiments/continued.ts). */
+  train(input: MethodInput): Promise<TrainJobResult & { start?: CellStart }>;
 }
