@@ -81,6 +81,10 @@ export function poolReplicates(replicates: Replicates, clusterOf: (key: string) 
     const at = (q: number) => stats[Math.min(stats.length - 1, Math.max(0, Math.round(q * (stats.length - 1))))];
     ci = { low: at((1 - o.confidence) / 2), high: at(1 - (1 - o.confidence) / 2) };
   }
+  // A rate (every score 0 or 1), or a paired difference of rates, cannot leave [0, 1] or [-1, 1]: nor does its interval.
+  const all = groups.flatMap((r) => r.values);
+  const bounds = all.every((v) => v === 0 || v === 1) ? [0, 1] : all.every((v) => v === 0 || v === 1 || v === -1) ? [-1, 1] : null;
+  if (ci && bounds) ci = { low: Math.max(bounds[0], ci.low), high: Math.min(bounds[1], ci.high) };
   return { value, betweenSeedSd: sd(perSeed.map((r) => r.value)), ci, seeds: k, n, perSeed };
 }
 

@@ -107,3 +107,17 @@ test('poolCells: every cell pooled over its seeds, compared with base and its ow
   assert.equal(contrasts.filter((c) => c.kind === 'method').length, 2, 'dpo against each sft format');
   assert.ok(contrasts.every((c) => c.persona === 'Captain Salt'), 'no contrast across personas');
 });
+
+test('a rate pooled over few seeds keeps its interval inside [0, 1], and a difference of rates inside [-1, 1]', () => {
+  // Two seeds never, one seed half the time: the t interval over 3 seed means would reach below 0.
+  const rates = (ones: number[]): Replicates => new Map(ones.map((k, s) => [s + 1, new Map(Array.from({ length: 10 }, (_, i) => [`p${i}/0`, i < k ? 1 : 0]))]));
+  const pooled = poolReplicates(rates([0, 0, 5]), byPrompt, { resamples: 500, confidence: 0.95, seed: 1 });
+  assert.ok(Math.abs(pooled.value! - 1 / 6) < 1e-9);
+  assert.equal(pooled.ci!.low, 0);
+  assert.ok(pooled.ci!.high > pooled.value! && pooled.ci!.high <= 1);
+  const difference = poolReplicates(pairedReplicates(rates([10, 10, 5]), rates([0, 0, 0])), byPrompt, { resamples: 500, confidence: 0.95, seed: 1 });
+  assert.ok(difference.ci!.high <= 1 && difference.ci!.low < difference.value!, `${JSON.stringify(difference.ci)}`);
+  // Scores on a wider scale are left as they are.
+  const scores = poolReplicates(new Map([1, 2, 3].map((s) => [s, new Map([['p0/0', s === 3 ? 90 : 2]])])), byPrompt, { resamples: 200, confidence: 0.95, seed: 1 });
+  assert.ok(scores.ci!.low < 0, 'a 0-100 score is not clamped to [0, 1]');
+});
