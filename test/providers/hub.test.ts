@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { downloadFileToCacheDir, scanCacheDir } from '@huggingface/hub';
 import { InputError } from '../../src/core/errors.js';
-import { cachedHubModel, hubRepoOfDir, parseHubRef, pullHubModels, pullModel, resolveHubModel } from '../../src/providers/hub/index.js';
+import { cachedHubModel, hubRepoOfDir, hubSnapshotOfDir, parseHubRef, pullHubModels, pullModel, resolveHubModel } from '../../src/providers/hub/index.js';
 import { parseLocalModelRef } from '../../src/providers/index.js';
 import { Model } from '../../src/engine/generate/model.js';
 import { setup } from '../../src/train/setup.js';
@@ -216,17 +216,24 @@ describe('Hugging Face Hub cache', () => {
     }
   });
 
-  test('adapters trained on a Hub model record its Hub id as base_model_name_or_path; local bases their absolute path', async () => {
+  test('adapters trained on a Hub model record its Hub id as base_model_name_or_path and the commit as revision; local bases their absolute path', async () => {
     const { dir } = await pullModel(parseHubRef('acme/tiny-llama'), { env });
+    const { dir: v1Dir } = await pullModel(parseHubRef('acme/tiny-llama@v1'), { env });
     assert.equal(hubRepoOfDir(dir), 'acme/tiny-llama');
+    assert.deepEqual(hubSnapshotOfDir(v1Dir), { repo: 'acme/tiny-llama', commit: v1 });
     assert.equal(hubRepoOfDir(MODEL), undefined);
     const out = mkdtempSync(join(tmpdir(), 'hub-adapter-'));
     try {
       const shape = { lora: { rank: 2, alpha: 4, dropout: 0, targets: ['q' as const, 'v' as const] }, fullParameter: false };
-      for (const [base, expected] of [[dir, 'acme/tiny-llama'], [MODEL, MODEL]] as const) {
+      for (const [base, name, revision] of [[dir, 'acme/tiny-llama', main], [v1Dir, 'acme/tiny-llama', v1], [MODEL, MODEL, null]] as const) {
         const s = await setup({ model: base, options: shape, seed: 1, objective: 'sft', threads: 1 });
         s.writeOutput(join(out, 'adapter'));
-        assert.equal(loadLoraAdapter(join(out, 'adapter')).config.baseModelNameOrPath, expected);
+        const written = JSON.parse(readFileSync(join(out, 'adapter', 'adapter_config.json'), 'utf8'));
+        assert.equal(written.base_model_name_or_path, name);
+        assert.equal(written.revision, revision);
+        const loaded = loadLoraAdapter(join(out, 'adapter')).config;
+        assert.equal(loaded.baseModelNameOrPath, name);
+        assert.equal(loaded.revision, revision);
       }
     } finally {
       rmSync(out, { recursive: true, force: true });

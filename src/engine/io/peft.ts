@@ -22,6 +22,8 @@ export interface LoraConfig {
   loraDropout: number;
   useRslora: boolean;
   baseModelNameOrPath: string | null;
+  /** The base's Hub revision (PEFT's `revision`, which loaders pass to from_pretrained); null for a local base. */
+  revision?: string | null;
   /** Per-module rank / alpha where a module differs from r / loraAlpha (PEFT's rank_pattern, alpha_pattern). */
   rankPattern: Record<string, number>;
   alphaPattern: Record<string, number>;
@@ -56,6 +58,7 @@ export const adapterConfigSchema = z
     use_dora: z.boolean().optional(),
     fan_in_fan_out: z.boolean().optional(),
     base_model_name_or_path: z.string().nullable().optional(),
+    revision: z.string().nullable().optional(),
     rank_pattern: z.record(z.string(), z.number().int().positive()).nullable().optional(),
     alpha_pattern: z.record(z.string(), z.number().positive()).nullable().optional(),
     modules_to_save: z.array(z.string()).nullable().optional(),
@@ -97,6 +100,7 @@ export function loadLoraAdapter(dir: string): LoraAdapter {
     loraDropout: raw.lora_dropout ?? 0,
     useRslora: raw.use_rslora ?? false,
     baseModelNameOrPath: raw.base_model_name_or_path ?? null,
+    revision: raw.revision ?? null,
     rankPattern: raw.rank_pattern ?? {},
     alphaPattern: raw.alpha_pattern ?? {},
   };
@@ -182,7 +186,7 @@ export function saveLoraAdapter(dir: string, adapter: LoraAdapter, options: { dt
     peft_type: 'LORA',
     r: config.r,
     rank_pattern: rankPattern,
-    revision: null,
+    revision: config.revision ?? null,
     target_modules: targetModules,
     task_type: 'CAUSAL_LM',
     use_rslora: config.useRslora,

@@ -70,10 +70,10 @@ export function cachedSnapshot(repo: string, revision: string, env: NodeJS.Proce
 }
 
 /**
- * The Hub id (`org/name`) of a directory that is a snapshot in a Hub cache
+ * The Hub id (`org/name`) and commit of a directory that is a snapshot in a Hub cache
  * (.../models--org--name/snapshots/<commit>), or undefined for any other directory.
  */
-export function hubRepoOfDir(dir: string): string | undefined {
+export function hubSnapshotOfDir(dir: string): { repo: string; commit: string } | undefined {
   let abs = resolve(dir);
   try {
     abs = realpathSync(abs);
@@ -85,5 +85,10 @@ export function hubRepoOfDir(dir: string): string | undefined {
   if (basename(snapshots) !== 'snapshots' || !COMMIT_HASH.test(basename(abs))) return undefined;
   const m = /^models--(.+)$/.exec(basename(repoDir));
   if (!m || abs.split(sep).length < 4) return undefined;
-  return m[1].split('--').join('/');
+  return { repo: m[1].split('--').join('/'), commit: basename(abs) };
+}
+
+/** The Hub id (`org/name`) of a Hub cache snapshot directory, or undefined for any other directory. */
+export function hubRepoOfDir(dir: string): string | undefined {
+  return hubSnapshotOfDir(dir)?.repo;
 }

@@ -9,7 +9,7 @@ import { cachedSnapshot, hubOffline } from './cache.js';
 import { parseHubRef, pullModel, type PullOptions, type PullProgress, type PullResult } from './pull.js';
 import { InputError } from '../../core/errors.js';
 
-export { cachedSnapshot, hfHome, hubCacheDir, hubEndpoint, hubOffline, hubRepoOfDir, repoCacheDir, repoFolderName } from './cache.js';
+export { cachedSnapshot, hfHome, hubCacheDir, hubEndpoint, hubOffline, hubRepoOfDir, hubSnapshotOfDir, repoCacheDir, repoFolderName } from './cache.js';
 export { DEFAULT_INCLUDE, parseHubRef, pullModel, type HubRef, type PullOptions, type PullProgress, type PullResult, type PulledFile } from './pull.js';
 
 export const isHubRef = (ref: unknown): ref is string => typeof ref === 'string' && ref.startsWith('hf:');
