@@ -173,10 +173,11 @@ export async function checkTrainInputs(loaded: LoadedExperiment, basePath: strin
 export function checkDatasetFiles(loaded: LoadedExperiment, cells: { persona: string; slug: string; method: string; format: string | null; members?: string[] }[]): void {
   const datasets = join(loaded.runDir, 'datasets');
   for (const c of cells) {
-    for (const slug of datasetSlugs(c)) {
+    const names = c.members ?? [c.persona];
+    for (const [i, slug] of datasetSlugs(c).entries()) {
       for (const dataset of METHODS[c.method]?.datasets(c.format) ?? []) {
         if (!trainingFile(datasets, slug, dataset)) {
-          throw new InputError(join(datasets, slug), dataset, `the ${dataset} dataset of ${slug} (not found or empty: run \`persona-lab generate ${loaded.file}\` first, or check the data stage's manifest for what its filters dropped)`);
+          throw new InputError(join(datasets, slug), dataset, `the ${dataset} dataset of ${names[i]} (not found or empty: run \`persona-lab generate ${loaded.file}\` first, or check the data stage's manifest for what its filters dropped)`);
         }
       }
     }
