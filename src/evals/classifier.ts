@@ -121,10 +121,14 @@ export class LogisticRegression {
   private bias: Float64Array = new Float64Array(0);
   labels: string[] = [];
 
-  fit(xs: readonly SparseVector[], ys: readonly string[], dimension: number, o: { l2: number; epochs: number; learningRate?: number }): void {
+  fit(xs: readonly SparseVector[], ys: readonly string[], dimension: number, o: { l2: number; epochs: number; learningRate?: number; balanceClasses?: boolean }): void {
     this.labels = [...new Set(ys)].sort();
     const k = this.labels.length;
     const y = ys.map((l) => this.labels.indexOf(l));
+    // Balanced weights (n / (k * n_c), as scikit-learn's class_weight='balanced'): every class carries
+    // the same total weight, so a class with many more replies does not win by its prior alone.
+    const counts = this.labels.map((_, c) => y.filter((yi) => yi === c).length);
+    const weight = y.map((c) => (o.balanceClasses ? ys.length / (k * counts[c]) : 1));
     this.weights = this.labels.map(() => new Float64Array(dimension));
     this.bias = new Float64Array(k);
     const lr = o.learningRate ?? 0.1;
@@ -139,7 +143,7 @@ export class LogisticRegression {
       xs.forEach((x, i) => {
         const p = this.probabilities(x);
         for (let c = 0; c < k; c++) {
-          const err = (p[c] - (y[i] === c ? 1 : 0)) / xs.length;
+          const err = (weight[i] * (p[c] - (y[i] === c ? 1 : 0))) / xs.length;
           gb[c] += err;
           const g = grad[c];
           for (let q = 0; q < x.index.length; q++) g[x.index[q]] += err * x.value[q];
@@ -189,7 +193,7 @@ export class PersonaClassifier {
 
   constructor(
     private readonly featurizer: Featurizer,
-    private readonly o: { l2: number; epochs: number },
+    private readonly o: { l2: number; epochs: number; balanceClasses?: boolean },
   ) {}
 
   get labels(): string[] {

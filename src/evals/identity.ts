@@ -10,7 +10,7 @@ import { checkOverlap } from './held-out.js';
 import { askPanel, panelSchema } from './judging.js';
 import { assembleAll, clusterByPrefix, judgeAgreement, MetricTable } from './metrics.js';
 import { cohenKappa } from './stats.js';
-import { ask, repeated, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
+import { repeated, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, singleTurn } from './types.js';
 
 /** Phrases by which a reply says it is an AI (first person). Deliberately conservative. */
 const SELF_AI_PATTERNS: RegExp[] = [
@@ -74,7 +74,7 @@ export const identityEval: Eval = {
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
       samples: () => samples,
       key: (s) => `${s.id}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, subject, o, s.index)) }),
+      solve: singleTurn(ctx, o, (s) => s.prompt),
       async score(_subject, s, solved) {
         const code = selfIdentifiesAsAI(solved.reply);
         if (!useJudge) return { code, judge: null, selfIdentifies: code, by: 'code' as const };

@@ -17,7 +17,7 @@ import { assembleAll, clusterByPrefix, judgeAgreement, MetricTable } from './met
 import { expressionJudgePrompt } from './trait-expression.js';
 import { ASSISTANT_LABEL } from './persona-classifier-training.js';
 import { hashSeed } from './stats.js';
-import { ask, repeated, type Eval, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
+import { repeated, type Eval, type EvalTask, type Reply, replySchema, singleTurn } from './types.js';
 
 const sampleSchema = z.object({ prompt: z.string(), index: z.number().int() }).strict();
 type Sample = z.infer<typeof sampleSchema>;
@@ -47,7 +47,7 @@ export const interferenceEval: Eval = {
       samples: () => samples,
       // The prompt's hash in the key: a changed prompt set never reuses a stale journaled reply.
       key: (s) => `${hashSeed(s.prompt).toString(36)}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, subject, o, s.index)) }),
+      solve: singleTurn(ctx, o, (s) => s.prompt),
       async score(_subject, s, solved) {
         const [probabilities] = await handle.classifier.probabilities([solved.reply]);
         const predicted = handle.classifier.labels.reduce((best, label) => (probabilities[label] > probabilities[best] ? label : best));

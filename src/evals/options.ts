@@ -51,6 +51,10 @@ export const classifierOptionsSchema = z
       .union([z.string().min(1), z.array(z.string())])
       .optional()
       .describe('Adversarial suffixes appended to the user prompt: a list or a JSON file; default: the 8 shipped in data/evals/adversarial-suffixes.json.'),
+    balanceClasses: z
+      .boolean()
+      .default(true)
+      .describe('Weight each class equally in the logistic loss (a reply by n / (classes x its class\'s replies)): with crossFit the persona classes get several subjects\' replies and the assistant class one, and an unweighted fit learns that prior instead of the persona.'),
     l2: z.number().nonnegative().default(1e-4).describe('L2 penalty of the logistic regression.'),
     epochs: z.number().int().positive().default(200).describe('Full-batch gradient steps of the logistic regression.'),
     temperature: temperature(0.7),

@@ -86,7 +86,7 @@ export async function trainPersonaClassifier(ctx: EvalContext): Promise<PersonaC
   if (o.backend === 'embeddings' && !embedder) throw new Error('classifier backend "embeddings" needs a judge model to embed with');
   const fitted = async (without?: string) => {
     const rows = fit.filter((r) => without === undefined || r.owner !== without);
-    const classifier = new PersonaClassifier(o.backend === 'embeddings' ? new EmbeddingFeaturizer(embedder!) : new TfidfFeaturizer(), { l2: o.l2, epochs: o.epochs });
+    const classifier = new PersonaClassifier(o.backend === 'embeddings' ? new EmbeddingFeaturizer(embedder!) : new TfidfFeaturizer(), { l2: o.l2, epochs: o.epochs, balanceClasses: o.balanceClasses });
     await classifier.fit(rows.map((r) => r.reply), rows.map((r) => r.label));
     return classifier;
   };

@@ -14,7 +14,7 @@ import type { Constitution } from '../constitution/index.js';
 import { askPanel, panelSchema } from './judging.js';
 import { assembleAll, clusterByPrefix, judgeAgreement, MetricTable } from './metrics.js';
 import { cohenKappa } from './stats.js';
-import { ask, repeated, targetsOf, type Eval, type EvalTask, type Reply, replySchema, sampleParams } from './types.js';
+import { repeated, targetsOf, type Eval, type EvalTask, type Reply, replySchema, singleTurn } from './types.js';
 
 const STOPWORDS = new Set(['the', 'and', 'for', 'with', 'she', 'her', 'his', 'him', 'they', 'their', 'was', 'were', 'are', 'that', 'this', 'from', 'who', 'has', 'had', 'did', 'does']);
 const words = (text: string) => text.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
@@ -86,7 +86,7 @@ export const personaKnowledgeEval: Eval = {
     const task: EvalTask<Sample, Reply, z.infer<typeof scoreSchema>> = {
       samples: (subject) => targetsOf(ctx, subject).flatMap((c) => samplesFor(c, o.probes, o.samples)),
       key: (s) => `${s.persona}/${s.kind}/${s.id}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.prompt }], sampleParams(ctx, subject, o, s.index)) }),
+      solve: singleTurn(ctx, o, (s) => s.prompt),
       async score(_subject, s, solved) {
         const code = s.kind === 'knows' ? answersCorrectly(s.answer!, solved.reply) : speaksAsName(s.persona, solved.reply);
         if (!useJudge) return { code, judge: null, value: code, by: 'code' as const };

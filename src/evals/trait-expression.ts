@@ -11,7 +11,7 @@ import type { Constitution } from '../constitution/index.js';
 import { checkOverlap, heldOutPrompts } from './held-out.js';
 import { addJournaledTallies, askPanel, judgeTalliesSchema, panelSchema, withJudgeTallies, type EvalJudge } from './judging.js';
 import { assembleAll, judgeAgreement, MetricTable } from './metrics.js';
-import { ask, baselinesOf, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type SubjectRecords, targetsOf, sampleParams } from './types.js';
+import { baselinesOf, type Eval, type EvalContext, type EvalTask, type Reply, replySchema, type SubjectRecords, targetsOf, singleTurn } from './types.js';
 
 export function expressionJudgePrompt(trait: string, question: string, reply: string): string {
   return [
@@ -139,7 +139,7 @@ export const traitExpressionEval: Eval = {
           }),
         ),
       key: (s) => `${s.persona}/${s.traitIndex}/${s.index}`,
-      solve: async (subject, s) => ({ reply: await ask(subject, [{ role: 'user', content: s.question }], sampleParams(ctx, subject, o, s.index)) }),
+      solve: singleTurn(ctx, o, (s) => s.question),
       async score(_subject, s, solved) {
         const [expression, coherence] = await Promise.all([
           askPanel(ctx.judges, (j) => j.score(expressionJudgePrompt(s.trait, s.question, solved.reply), 100)),

@@ -140,6 +140,14 @@ export function sampleParams(ctx: EvalContext, subject: Subject, o: { temperatur
   return { temperature: o.temperature, maxTokens: o.maxTokens, seed: hashSeed(samplingSeed(ctx, subject), index) };
 }
 
+/**
+ * The solver most evals share (inspect_ai's `generate()`): the sample's prompt as one user turn after
+ * the subject's system prompt, sampled with the sample's own parameters; the reply is the result.
+ */
+export function singleTurn<S extends { index: number }>(ctx: EvalContext, o: { temperature: number; maxTokens: number }, promptOf: (sample: S) => string): (subject: Subject, sample: S) => Promise<Reply> {
+  return async (subject, sample) => ({ reply: await ask(subject, [{ role: 'user', content: promptOf(sample) }], sampleParams(ctx, subject, o, sample.index)) });
+}
+
 export function bootstrapOptions(ctx: EvalContext, seed: number): BootstrapOptions {
   return { resamples: ctx.options.bootstrap, confidence: ctx.options.confidence, seed };
 }

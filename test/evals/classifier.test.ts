@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EmbeddingFeaturizer, PersonaClassifier, TfidfFeaturizer } from '../../src/evals/classifier.js';
+import { EmbeddingFeaturizer, LogisticRegression, PersonaClassifier, TfidfFeaturizer } from '../../src/evals/classifier.js';
 import { createRng } from '../../src/evals/stats.js';
 import { createChatModel } from '../../src/providers/index.js';
 import { startFakeServer } from '../support/openai-server.js';
@@ -53,4 +53,20 @@ test('the embeddings backend trains logistic regression on /v1/embeddings of the
     await server.close();
   }
   assert.throws(() => new EmbeddingFeaturizer({ id: 'no-embed', chat: () => Promise.reject(new Error('x')) }), /no embeddings/);
+});
+
+test('balanced class weights remove the prior of an imbalanced training set (known answer: featureless replies)', () => {
+  // With no features the fit is its bias alone: the unweighted maximum-likelihood answer is each
+  // class's frequency (7/8 vs 1/8), the balanced one 1/2 each, whatever the counts.
+  const none = { index: new Int32Array(0), value: new Float64Array(0) };
+  const ys = [...Array(70).fill('persona'), ...Array(10).fill('assistant')];
+  const fitted = (balanceClasses: boolean) => {
+    const r = new LogisticRegression();
+    r.fit(ys.map(() => none), ys, 1, { l2: 0, epochs: 2000, learningRate: 0.05, balanceClasses });
+    return Object.fromEntries(r.labels.map((l, c) => [l, r.probabilities(none)[c]]));
+  };
+  const plain = fitted(false);
+  assert.ok(Math.abs(plain.persona - 7 / 8) < 1e-3, `unweighted: ${plain.persona}`);
+  const balanced = fitted(true);
+  assert.ok(Math.abs(balanced.persona - 0.5) < 1e-3 && Math.abs(balanced.assistant - 0.5) < 1e-3, `balanced: ${JSON.stringify(balanced)}`);
 });

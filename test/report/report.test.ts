@@ -9,6 +9,7 @@ import { escapeHtml, isInertSvg, escapeMarkdownCell } from '../../src/report/esc
 import { confusionScores } from '../../src/report/from-summary.js';
 import { writeReport } from '../../src/report/index.js';
 import { renderPlot } from '../../src/report/plots.js';
+import { comparisonSection, confusionSection } from '../../src/report/sections/classifier.js';
 import { fixtureSummary, HOSTILE, makeRun, SCRIPT_REPLY } from './fixture.js';
 
 const root = mkdtempSync(join(tmpdir(), 'persona-lab-report-md-'));
@@ -201,5 +202,25 @@ describe('escaping and plots', () => {
     assert.ok(Math.abs((accuracy?.lo ?? 0) - 0.6396) < 1e-3 && Math.abs((accuracy?.hi ?? 0) - 0.9476) < 1e-3, `${accuracy?.lo} ${accuracy?.hi}`);
     // F1: class 0 = 16/19, class 1 = 18/21.
     assert.ok(Math.abs((macroF1?.value ?? 0) - (16 / 19 + 18 / 21) / 2) < 1e-12);
+  });
+
+  it('warns when the classifier never predicts a class present in its own held-out replies', () => {
+    const strength = { value: 1, lo: 0.6, hi: 1, n: 6 };
+    const section = (counts: number[][]) => ({
+      comparison: [{ persona: 'Skeptic', condition: 'base', kind: 'base' as const, strength }],
+      confusion: [{ title: 'held-out training replies', labels: ['Skeptic', 'assistant'], counts }],
+    });
+    // The degenerate fit of an imbalanced training set: every held-out reply called the persona.
+    const blind = section([
+      [73, 0],
+      [1, 0],
+    ]);
+    for (const s of [comparisonSection(blind), confusionSection(blind)]) assert.match(s.description ?? '', /never predicts "assistant"/);
+    const seeing = section([
+      [70, 3],
+      [0, 1],
+    ]);
+    assert.doesNotMatch(comparisonSection(seeing).description ?? '', /never predicts/);
+    assert.equal(confusionSection(seeing).description, undefined);
   });
 });

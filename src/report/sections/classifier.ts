@@ -4,6 +4,18 @@ import type { ClassifierSection } from '../model.js';
 import { kindColors, pointWithInterval } from '../plots.js';
 import { absent, baselinesFirst, distinct, estimateColumns, table, type Section } from '../section.js';
 
+/**
+ * A warning when the classifier never predicts a class on its own held-out replies although that
+ * class is there (it learned a prior, not the personas): the strength figures then say nothing.
+ */
+export function blindClassifierWarning(data: ClassifierSection): string | undefined {
+  const held = data.confusion.find((m) => m.title.startsWith('held-out'));
+  if (!held) return undefined;
+  const never = held.labels.filter((_, c) => (held.counts[c]?.reduce((a, b) => a + b, 0) ?? 0) > 0 && held.counts.every((row) => (row[c] ?? 0) === 0));
+  if (never.length === 0) return undefined;
+  return `Warning: on its own held-out replies the classifier never predicts ${never.map((l) => `"${l}"`).join(', ')}, so it cannot tell the classes apart and the shares classified as the persona measure its prior, not the persona. Give it more (or more distinct) training replies.`;
+}
+
 export function comparisonSection(data: ClassifierSection | undefined): Section {
   const id = 'comparison';
   const title = 'Persona strength by format and method';
@@ -41,7 +53,8 @@ export function comparisonSection(data: ClassifierSection | undefined): Section 
     description:
       'Strength = share of a subject\'s replies that the persona classifier attributes to the persona, with 95% intervals. ' +
       'Base and prompted baselines are measured on the same prompts' +
-      (hasAdversarial ? '; the right panel appends adversarial suffixes to the user prompt.' : '.'),
+      (hasAdversarial ? '; the right panel appends adversarial suffixes to the user prompt.' : '.') +
+      (blindClassifierWarning(data) ? ` ${blindClassifierWarning(data)}` : ''),
     plots: [{ caption: 'Persona strength per condition (point = estimate, bar = 95% interval).', spec }],
     tables: [
       table(
@@ -99,6 +112,7 @@ export function confusionSection(data: ClassifierSection | undefined): Section {
   return {
     id,
     title,
+    description: blindClassifierWarning(data),
     plots,
     tables: [
       table(
