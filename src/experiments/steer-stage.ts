@@ -55,12 +55,12 @@ const steerSeeds = (loaded: LoadedExperiment): number[] => [...new Set(loaded.ex
 /** The run folder of a seed's steer files: steer/ for the first seed, steer/seed-<n>/ for the others. */
 export const steerFolder = (loaded: LoadedExperiment, seed: number): string => (seed === loaded.experiment.seeds[0] ? 'steer' : `steer/seed-${seed}`);
 
-/** A seed's finished stage: its summary.json, when written in the current shape. */
+/** A seed's finished stage: its summary.json, when written in the current shape (runSteerStage wrote it from a SteerSummary). */
 function finishedSeed(run: RunDir, folder: string): SteerSummary | undefined {
   const file = run.path(folder, 'summary.json');
   if (!existsSync(file)) return undefined;
   const parsed = steerSummarySchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  return parsed.success ? (parsed.data as SteerSummary) : undefined;
+  return parsed.success ? (parsed.data as unknown as SteerSummary) : undefined;
 }
 
 /**
