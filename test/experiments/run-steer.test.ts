@@ -216,6 +216,14 @@ test('with several seeds the steer stage runs once per seed; each seed\'s steere
   const again = await runCli(['--json', 'run', file], { env: env() });
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(sweepFiles.map((f) => readFileSync(f, 'utf8')), before);
+
+  // With generate.seedVaries each seed extracts from its own data: its own contrastive prompts file and extraction rollouts.
+  const varies = experiment('seeds-data', 'judge', { seeds: [1, 2], steer, generate: { seedVaries: true }, run: { stages: ['steer'], methods: [] } });
+  const own = await runCli(['--json', 'run', varies], { env: env() });
+  assert.equal(own.code, 0, own.stderr);
+  const extraction = (folder: string) => readFileSync(join(dir, 'seeds-data', 'journals', folder, 'skeptic', 't0', 'rollouts.jsonl'), 'utf8');
+  assert.notEqual(extraction(join('steer', 'seed-2')), extraction('steer'), 'seed 2 sampled its own extraction rollouts');
+  assert.ok(existsSync(join(dir, 'seeds-data', 'steer', 'seed-2', 'skeptic', 't0', 'prompts.json')));
 });
 
 test('an endpoint subject, an unknown trait or a trait without contrastive prompts: refused before anything is written', async () => {
