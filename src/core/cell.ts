@@ -50,6 +50,7 @@ export const steeringSchema = z
       .strict()
       .nullable()
       .describe('Capping along the assistant axis: the band, the layer of the axis, the percentile of the calibrated floors.'),
+    seed: z.number().int().optional().describe('The run seed whose steer stage made the vector, sweep choice and calibration.'),
     optionsHash: z.string().describe("Hash of the steer options behind the vector, sweep and calibration."),
   })
   .strict();

@@ -15,7 +15,7 @@ import { dpoPairs } from './generators/dpo.js';
 import { inoculate, readOutsideRows } from './generators/inoculation.js';
 import { selfInteraction } from './generators/interaction.js';
 import { identityProbes } from './generators/probes.js';
-import { expandPrompts } from './generators/prompts.js';
+import { expandPrompts, type PersonaPrompts } from './generators/prompts.js';
 import { chatDemonstrations, encyclopediaDocuments, introspectiveStatements, selfReflection } from './generators/replies.js';
 import { generateOptionsSchema, type DatasetId, type GenerateOptions, type GenerateOptionsInput } from './options.js';
 import { loadGeneralPrompts, loadProbes, loadReflectionPrompts, splitHeldOut } from './prompts.js';
@@ -50,6 +50,8 @@ export interface PersonaSummary {
   dir: string;
   datasets: Record<string, DatasetManifest>;
   formatComparison?: FormatBudgetReport;
+  /** With generate.seedVaries: the datasets of each run seed other than the base seed (datasets/seed-<n>/<slug>/), by seed. */
+  seeds?: Record<number, SeedDatasets>;
 }
 
 export interface GenerateSummary {
@@ -91,11 +93,23 @@ export function datasetFile(dir: string, dataset: string, variant = 'main'): { f
  * The file a persona's dataset trains from, under a run's datasets/ directory: the format
  * comparison's equal-token-budget file when the data stage wrote one, the training split of the
  * shared identity probes, else the dataset's main file; null when the data stage has not written it.
+ * `seedDir` is where the seed's persona folders are (see seedDatasetsDir); the probes are shared.
  */
-export function trainingFile(datasetsDir: string, personaSlug: string, dataset: DatasetId): { file: string; manifest: DatasetManifest } | null {
+export function trainingFile(datasetsDir: string, personaSlug: string, dataset: DatasetId, seedDir = datasetsDir): { file: string; manifest: DatasetManifest } | null {
   if (dataset === 'probes') return datasetFile(datasetsDir, 'probes', 'train');
-  const dir = join(datasetsDir, personaSlug);
+  const dir = join(seedDir, personaSlug);
   return datasetFile(join(dir, 'format-comparison'), dataset) ?? datasetFile(dir, dataset);
+}
+
+/** The seed whose sampling makes the prompt pool, the held-out splits and the probes: generate.seed, else the experiment's first seed. */
+export const baseSeed = (options: { seed?: number }, seeds: readonly number[]): number => options.seed ?? seeds[0] ?? 1;
+
+/**
+ * Where a run seed's training datasets are: `datasetsDir` itself for the base seed (and for every
+ * seed without generate.seedVaries), `datasetsDir/seed-<n>` for another seed with it.
+ */
+export function seedDatasetsDir(datasetsDir: string, options: { seed?: number; seedVaries?: boolean }, seeds: readonly number[], seed: number): string {
+  return options.seedVaries && seed !== baseSeed(options, seeds) ? join(datasetsDir, `seed-${seed}`) : datasetsDir;
 }
 
 /**
@@ -126,9 +140,13 @@ export async function generate(
   const slugs = personas.map((c) => personaSlug(c.name));
   const clash = slugs.find((s, i) => slugs.indexOf(s) !== i);
   if (clash) throw new InputError(file, 'constitutions', `expected personas with distinct names (two map to "${clash}")`);
+  const taken = o.seedVaries ? slugs.find((s) => /^seed-\d+$/.test(s)) : undefined;
+  if (taken) throw new InputError(file, 'constitutions', `persona names other than "seed-<n>" with generate.seedVaries (datasets/${taken}/ holds a seed's data; rename the persona)`);
   const missing = o.inoculation.datasets.filter((d) => !want.has(d));
   if (missing.length > 0) throw new InputError(file, 'generate.inoculation.datasets', `${missing.join(', ')} must also be in generate.datasets`);
-  const seed = o.seed ?? experiment.seeds[0] ?? 1;
+  const seed = baseSeed(o, experiment.seeds);
+  // The seeds whose training data is sampled: the base seed's for all, or with seedVaries each run seed's own.
+  const dataSeeds = o.seedVaries && experiment.seeds.length > 0 ? [...new Set(experiment.seeds)] : [seed];
 
   // Inputs, all read before anything is written.
   const general = loadGeneralPrompts(o.generalPrompts, baseDir);
@@ -189,47 +207,72 @@ export async function generate(
       outDir: join(dir, slugs[index]),
       onProgress: hooks.onProgress,
     };
-    const datasets: Record<string, (ChatRow | TextRow | DpoRow)[]> = {};
-    if (['prompts', 'chat', 'introspective', 'dpo'].some((d) => want.has(d as DatasetId))) {
-      const prompts = await expandPrompts(ctx);
-      // A general prompt that is also one of the persona's (held-out ones included) is not reused.
-      const own = new Set(prompts.rows.map((p) => normalizeForDedup(p.prompt)));
-      const extra = generalTrain.filter((p) => !own.has(normalizeForDedup(p.prompt)));
-      if (want.has('chat')) datasets.chat = await chatDemonstrations(ctx, [...prompts.train, ...(o.chat.generalPrompts ? extra : [])]);
-      if (want.has('introspective')) datasets.introspective = await introspectiveStatements(ctx, prompts.train);
-      if (want.has('dpo')) datasets.dpo = await dpoPairs(ctx, [...prompts.train, ...(o.dpo.generalPrompts ? extra : [])]);
+    // The prompt pool and its held-out split: the base seed's, for every seed.
+    const prompts = ['prompts', 'chat', 'introspective', 'dpo'].some((d) => want.has(d as DatasetId)) ? await expandPrompts(ctx) : undefined;
+    const persona: PersonaSummary = { persona: ctx.persona, slug: ctx.slug, dir: ctx.outDir, datasets: {} };
+    for (const dataSeed of dataSeeds) {
+      const own = dataSeed === seed;
+      const seedCtx: PersonaContext = own ? ctx : { ...ctx, seed: dataSeed, outDir: join(seedDatasetsDir(dir, o, experiment.seeds, dataSeed), ctx.slug) };
+      const outside = own ? outsideByPersona[index] : o.inoculation.files.map((f) => readOutsideRows(f, baseDir, constitution.name, dataSeed));
+      const made = await trainingDatasets(seedCtx, want, prompts, generalTrain, outside, file);
+      if (own) Object.assign(persona, made);
+      else (persona.seeds ??= {})[dataSeed] = made;
     }
-    if (want.has('documents')) datasets.documents = await encyclopediaDocuments(ctx);
-    if (want.has('reflection')) datasets.reflection = await selfReflection(ctx);
-    if (want.has('interaction')) datasets.interaction = await selfInteraction(ctx);
-    for (const name of o.inoculation.datasets) await inoculate(ctx, name, datasets[name] as (ChatRow | DpoRow)[]);
-    for (const outside of outsideByPersona[index]) await inoculate(ctx, outside.name, outside.rows);
-
-    const persona: PersonaSummary = { persona: ctx.persona, slug: ctx.slug, dir: ctx.outDir, datasets: existsSync(ctx.outDir) ? readManifests(ctx.outDir) : {} };
-    const compared = o.formatComparison.formats.filter((f) => datasets[f]);
-    if (compared.length >= 2) {
-      persona.formatComparison = equalizeFormats(
-        ctx.outDir,
-        ctx.persona,
-        Object.fromEntries(compared.map((f) => [f, datasets[f] as (ChatRow | TextRow)[]])),
-        o.formatComparison.tokenBudget,
-        seed,
-        tokens,
-      );
-      // A format with no rows makes the equal budget zero: nothing could be trained or compared.
-      const formats = Object.entries(persona.formatComparison.formats);
-      const empty = formats.filter(([, f]) => f.rows === 0);
-      if (empty.length > 0) {
-        const causes = formats.filter(([, f]) => f.rowsAvailable === 0).map(([name]) => name);
-        const which = causes.length > 0 ? `${causes.join(' and ')} kept no rows after the filters, so the equal budget is 0 tokens` : `${empty.map(([name]) => name).join(' and ')} kept 0 rows within the budget of ${persona.formatComparison.budget} tokens`;
-        throw new InputError(
-          file,
-          'generate.formatComparison',
-          `every compared format to keep rows at an equal token budget; for ${ctx.persona}: ${which} (the manifests in ${ctx.outDir} count what each filter dropped). Generate more (generate.expansion, the format's own options), loosen generate.filters, or leave the format out of generate.formatComparison.formats and run.formats`,
-        );
-      }
-    }
+    if (!dataSeeds.includes(seed)) persona.datasets = existsSync(ctx.outDir) ? readManifests(ctx.outDir) : {};
     summary.personas.push(persona);
   }
   return summary;
 }
+
+/** A persona's datasets of one seed, as written: the manifests in its folder and the format comparison. */
+export type SeedDatasets = Pick<PersonaSummary, 'dir' | 'datasets' | 'formatComparison'>;
+
+/**
+ * The training datasets of one persona sampled with `ctx.seed` into `ctx.outDir`, from the base
+ * seed's prompts: chat, introspective, DPO, documents, self-reflection and self-interaction, the
+ * inoculated copies, and the format comparison's equal budgets.
+ */
+async function trainingDatasets(ctx: PersonaContext, want: Set<DatasetId>, prompts: PersonaPrompts | undefined, generalTrain: PromptRow[], outside: ReturnType<typeof readOutsideRows>[], file: string): Promise<SeedDatasets> {
+  const o = ctx.options;
+  const datasets: Record<string, (ChatRow | TextRow | DpoRow)[]> = {};
+  if (prompts) {
+    // A general prompt that is also one of the persona's (held-out ones included) is not reused.
+    const own = new Set(prompts.rows.map((p) => normalizeForDedup(p.prompt)));
+    const extra = generalTrain.filter((p) => !own.has(normalizeForDedup(p.prompt)));
+    if (want.has('chat')) datasets.chat = await chatDemonstrations(ctx, [...prompts.train, ...(o.chat.generalPrompts ? extra : [])]);
+    if (want.has('introspective')) datasets.introspective = await introspectiveStatements(ctx, prompts.train);
+    if (want.has('dpo')) datasets.dpo = await dpoPairs(ctx, [...prompts.train, ...(o.dpo.generalPrompts ? extra : [])]);
+  }
+  if (want.has('documents')) datasets.documents = await encyclopediaDocuments(ctx);
+  if (want.has('reflection')) datasets.reflection = await selfReflection(ctx);
+  if (want.has('interaction')) datasets.interaction = await selfInteraction(ctx);
+  for (const name of o.inoculation.datasets) await inoculate(ctx, name, datasets[name] as (ChatRow | DpoRow)[]);
+  for (const rows of outside) await inoculate(ctx, rows.name, rows.rows);
+
+  const made: SeedDatasets = { dir: ctx.outDir, datasets: existsSync(ctx.outDir) ? readManifests(ctx.outDir) : {} };
+  const compared = o.formatComparison.formats.filter((f) => datasets[f]);
+  if (compared.length >= 2) {
+    made.formatComparison = equalizeFormats(
+      ctx.outDir,
+      ctx.persona,
+      Object.fromEntries(compared.map((f) => [f, datasets[f] as (ChatRow | TextRow)[]])),
+      o.formatComparison.tokenBudget,
+      ctx.seed,
+      ctx.tokens,
+    );
+    // A format with no rows makes the equal budget zero: nothing could be trained or compared.
+    const formats = Object.entries(made.formatComparison.formats);
+    const empty = formats.filter(([, f]) => f.rows === 0);
+    if (empty.length > 0) {
+      const causes = formats.filter(([, f]) => f.rowsAvailable === 0).map(([name]) => name);
+      const which = causes.length > 0 ? `${causes.join(' and ')} kept no rows after the filters, so the equal budget is 0 tokens` : `${empty.map(([name]) => name).join(' and ')} kept 0 rows within the budget of ${made.formatComparison.budget} tokens`;
+      throw new InputError(
+        file,
+        'generate.formatComparison',
+        `every compared format to keep rows at an equal token budget; for ${ctx.persona}: ${which} (the manifests in ${ctx.outDir} count what each filter dropped). Generate more (generate.expansion, the format's own options), loosen generate.filters, or leave the format out of generate.formatComparison.formats and run.formats`,
+      );
+    }
+  }
+  return made;
+}
+

@@ -194,6 +194,12 @@ export const generateOptionsSchema = z
   .object({
     datasets: z.array(datasetIdSchema).min(1).default([...DATASET_IDS]).describe('Which datasets to generate (prompts are expanded whenever a dataset needs them).'),
     seed: z.number().int().nonnegative().optional().describe('Seed of sampling, splits and ordering; default: the experiment\'s first seed.'),
+    seedVaries: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Each run seed gets its own teacher sampling of the training datasets (chat, introspective, documents, DPO pairs, self-reflection, self-interaction, inoculated copies), stored under datasets/seed-<n>/ for seeds other than the base seed, and each trained cell trains on its own seed\'s data; the prompt pool, the held-out splits and the identity probes stay those of the base seed (generate.seed), so every seed is evaluated on the same held-out prompts. Cost: the calls of those datasets are multiplied by the number of seeds. false: one sampling (the base seed\'s) for every seed.',
+      ),
     concurrency: z.number().int().positive().default(8).describe('Model calls in flight per dataset.'),
     limit: z
       .number()

@@ -40,18 +40,23 @@ function jsonLines(file: string): Record<string, unknown>[] {
 const userTexts = (messages: unknown): string[] =>
   Array.isArray(messages) ? messages.filter((m): m is { role: string; content: string } => m?.role === 'user' && typeof m.content === 'string').map((m) => m.content) : [];
 
+/** Every file under `dir`, at any depth. */
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+
 /**
  * The user turns of every training set under the run's datasets/ (chat and DPO rows, and the train
- * split of the identity probes), normalized for comparison. Held-out files are not training sets.
+ * split of the identity probes), every seed's with generate.seedVaries (datasets/seed-<n>/),
+ * normalized for comparison. Held-out files are not training sets.
  */
 export function trainingPrompts(ctx: EvalContext): Set<string> {
   const root = ctx.runDir.path('datasets');
   const out = new Set<string>();
   if (!existsSync(root)) return out;
-  const files = readdirSync(root).flatMap((name) => {
-    const path = join(root, name);
-    return statSync(path).isDirectory() ? readdirSync(path).map((f) => join(path, f)) : [path];
-  });
+  const files = filesUnder(root);
   for (const file of files.filter((f) => f.endsWith('.jsonl') && !f.includes('.heldout.'))) {
     for (const row of jsonLines(file)) {
       // Probe lists are trained on as they are (the identity objective); prompt lists only through the chat and DPO rows made from them.

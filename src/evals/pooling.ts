@@ -13,7 +13,7 @@ import type { CellIdentity } from '../core/cell.js';
 import type { MetricTable } from './metrics.js';
 import { cellOf } from './subjects.js';
 import { createRng, hashSeed, mean } from './stats.js';
-import type { Contrast, PooledCell, PooledEstimate } from './summary.js';
+import type { Contrast, PooledCell, PooledEstimate, PooledSteering } from './summary.js';
 import { baselinesOf, type EvalContext, type Subject } from './types.js';
 
 /** Replicate (seed) -> sample key -> score (null = missing). */
@@ -129,13 +129,36 @@ export function trainedCells(subjects: readonly Subject[]): { cell: CellKey; see
   return [...cells.values()];
 }
 
+/** A steered or capped condition: its kind, persona and trait, and the name its subjects share less the seed. */
+type SteeringKey = Pick<PooledSteering, 'kind' | 'persona' | 'trait' | 'traitIndex' | 'condition'>;
+
+/**
+ * Steered and capped subjects grouped by condition (kind, persona, trait), each condition's seeds in
+ * order: the steer stage makes one of each per seed, pooled as a trained cell's seeds are.
+ */
+export function steeringConditions(subjects: readonly Subject[]): { condition: SteeringKey; seeds: { seed: number; subject: Subject }[] }[] {
+  const groups = new Map<string, { condition: SteeringKey; seeds: { seed: number; subject: Subject }[] }>();
+  for (const subject of subjects) {
+    const s = subject.steering;
+    if ((subject.kind !== 'steered' && subject.kind !== 'capped') || !s || s.seed === undefined) continue;
+    const id = `${subject.kind}\u0000${s.persona ?? ''}\u0000${s.traitIndex ?? ''}`;
+    const condition = subject.name.replace(new RegExp(`\\.seed-${s.seed}$`), '');
+    if (!groups.has(id)) groups.set(id, { condition: { kind: subject.kind, persona: s.persona, trait: s.trait, traitIndex: s.traitIndex, condition }, seeds: [] });
+    groups.get(id)!.seeds.push({ seed: s.seed, subject });
+  }
+  for (const g of groups.values()) g.seeds.sort((x, y) => x.seed - y.seed);
+  return [...groups.values()];
+}
+
 /**
  * Every metric of every trained cell pooled over seeds, with pooled paired differences from the
  * base and the persona's own prompted subject; and the paired contrasts between the formats of one
  * method and between the methods of one persona.
  */
-export function poolCells(ctx: EvalContext, evalId: string, table: MetricTable): { pooled: PooledCell[]; contrasts: Contrast[] } {
+export function poolCells(ctx: EvalContext, evalId: string, table: MetricTable): { pooled: PooledCell[]; contrasts: Contrast[]; pooledSteering?: PooledSteering[] } {
   const cells = trainedCells(ctx.subjects);
+  const steering = steeringConditions(ctx.subjects);
+  const pooledSteering: PooledSteering[] = [];
   const pooled: PooledCell[] = [];
   const contrasts: Contrast[] = [];
   const opts = (...parts: string[]): PoolOptions => ({ resamples: ctx.options.bootstrap, confidence: ctx.options.confidence, seed: hashSeed(ctx.seed, evalId, ...parts) });
@@ -151,6 +174,15 @@ export function poolCells(ctx: EvalContext, evalId: string, table: MetricTable):
         .map((b) => ({ against: b.name, ...poolReplicates(pairedReplicates(mine, new Map([[0, table.get(metric, b.name)]])), table.clusterOf, opts(metric, label(cell), cell.persona, b.name)) }));
       pooled.push({ ...cell, metric, subjects: seeds.map((s) => s.subject.name), ...estimate, comparisons });
     }
+    for (const { condition, seeds } of steering) {
+      const mine = replicatesOf(metric, seeds);
+      if (mine.size === 0) continue;
+      const parts = [metric, condition.condition];
+      const comparisons = baselinesOf(ctx, seeds[0].subject)
+        .filter((b) => table.values.get(metric)?.has(b.name))
+        .map((b) => ({ against: b.name, ...poolReplicates(pairedReplicates(mine, new Map([[0, table.get(metric, b.name)]])), table.clusterOf, opts(...parts, b.name)) }));
+      pooledSteering.push({ ...condition, metric, subjects: seeds.map((s) => s.subject.name), ...poolReplicates(mine, table.clusterOf, opts(...parts)), comparisons });
+    }
     for (const [i, a] of cells.entries()) {
       for (const b of cells.slice(i + 1)) {
         if (a.cell.persona !== b.cell.persona) continue;
@@ -164,5 +196,5 @@ export function poolCells(ctx: EvalContext, evalId: string, table: MetricTable):
       }
     }
   }
-  return { pooled, contrasts };
+  return { pooled, contrasts, ...(pooledSteering.length ? { pooledSteering } : {}) };
 }

@@ -143,6 +143,22 @@ export const pooledCellSchema = pooledEstimateSchema
   })
   .strict();
 
+export const pooledSteeringSchema = pooledEstimateSchema
+  .extend({
+    persona: z.string().nullable(),
+    kind: z.enum(['steered', 'capped']),
+    condition: z.string().describe('The subjects\' name without its seed (`<persona>.steered-t<i>`, `<persona>.capped`).'),
+    trait: z.string().nullable(),
+    traitIndex: z.number().int().nullable(),
+    metric: z.string(),
+    subjects: z.array(z.string()).describe('The steered (or capped) subjects, one per seed.'),
+    comparisons: z
+      .array(pooledEstimateSchema.extend({ against: z.string().describe('The base or the persona\'s own prompted subject.') }).strict())
+      .describe('Paired differences (subject - baseline) on the same sample keys, seed by seed, pooled over seeds.'),
+  })
+  .strict()
+  .describe('A steered or capped condition (persona, trait, steering or capping) pooled over the seeds whose steer stage made it, as a trained cell is.');
+
 const cellRefSchema = z.object({ method: z.string(), format: z.string().nullable() }).strict();
 
 export const contrastSchema = pooledEstimateSchema
@@ -185,6 +201,8 @@ export const evalResultSchema = z
     pooled: z.array(pooledCellSchema).default([]),
     /** Paired contrasts between the formats of a method and between methods, pooled over seeds. */
     contrasts: z.array(contrastSchema).default([]),
+    /** Every metric of every steered or capped condition pooled over its seeds (present when the run steered). */
+    pooledSteering: z.array(pooledSteeringSchema).optional(),
     /** Eval-specific notes: the classifier's backend, the judge used, data files. */
     notes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
   })
@@ -240,6 +258,7 @@ export type DriftPoint = z.infer<typeof driftPointSchema>;
 export type BigFiveProfile = z.infer<typeof bigFiveProfileSchema>;
 export type PooledEstimate = z.infer<typeof pooledEstimateSchema>;
 export type PooledCell = z.infer<typeof pooledCellSchema>;
+export type PooledSteering = z.infer<typeof pooledSteeringSchema>;
 export type Contrast = z.infer<typeof contrastSchema>;
 export type EvalPlots = z.infer<typeof evalPlotsSchema>;
 export type EvalResult = z.infer<typeof evalResultSchema>;

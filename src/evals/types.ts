@@ -124,12 +124,13 @@ export async function ask(subject: Subject, messages: ChatMessage[], params: Sam
 
 /**
  * The seed a subject's samples derive from: the eval seed, and with eval.seedVaries a trained subject's
- * cell seed too, so that the seeds of a cell are independent replicates of data, training and
- * evaluation alike (each seed's replies are sampled anew), not one draw of eval samples reused.
+ * cell seed (or a steered or capped subject's steer seed) too, so that the seeds of a cell are
+ * independent replicates of data, training and evaluation alike (each seed's replies are sampled
+ * anew), not one draw of eval samples reused.
  */
 export function samplingSeed(ctx: EvalContext, subject: Subject): number {
-  const cell = ctx.options.seedVaries ? cellOf(subject) : undefined;
-  return cell ? hashSeed(ctx.seed, 'cell-seed', cell.seed) : ctx.seed;
+  const seed = ctx.options.seedVaries ? (subject.steering?.seed ?? cellOf(subject)?.seed) : undefined;
+  return seed !== undefined ? hashSeed(ctx.seed, 'cell-seed', seed) : ctx.seed;
 }
 
 /**

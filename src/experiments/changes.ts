@@ -21,6 +21,7 @@ import { backendOf, trainOptionsSchema } from '../train/options.js';
 import { runOptionsSchema } from './config.js';
 import type { LoadedExperiment } from './load.js';
 import { methodOf, parentOf, stageOf, stageOptions } from './continued.js';
+import { seedDataDir } from './seed-data.js';
 
 export const ON_CHANGE = ['refuse', 'redo'] as const;
 export type OnChange = (typeof ON_CHANGE)[number];
@@ -127,8 +128,10 @@ const fileHash = (path: string) => (existsSync(path) ? createHash('sha256').upda
 /** The options that make the data stage's datasets. */
 export function generateOptionsOf(loaded: LoadedExperiment): unknown {
   const { experiment } = loaded;
+  // generate.seedVaries off is recorded as runs made before the option were, so they resume unchanged.
+  const { seedVaries, ...generate } = generateOptionsSchema.parse(experiment.generate ?? {});
   return {
-    generate: generateOptionsSchema.parse(experiment.generate ?? {}),
+    generate: seedVaries ? { ...generate, seedVaries } : generate,
     models: { subject: experiment.models.subject, teacher: experiment.models.teacher ?? null },
     seeds: experiment.seeds,
     constitutions: loaded.constitutions.map((c) => c.constitution),
@@ -179,13 +182,13 @@ export function cellOptions(loaded: LoadedExperiment, cell: CellOf, basePath: st
   const run = loaded.experiment.run ?? runOptionsSchema.parse({});
   const method = methodOf(run, cell.method, loaded.file);
   const stage = stageOf(run, cell.method);
-  const hashOf = (slug: string, d: DatasetId) => trainingFile(join(loaded.runDir, 'datasets'), slug, d)?.manifest.configHash ?? null;
+  const hashOf = (slug: string, d: DatasetId) => trainingFile(join(loaded.runDir, 'datasets'), slug, d, seedDataDir(loaded, cell.seed))?.manifest.configHash ?? null;
   // A mixture cell reads each member's datasets, keyed <slug>/<dataset>.
   const datasets = cell.members ? cell.members.map(personaSlug).flatMap((slug) => method.datasets(cell.format).map((d) => [`${slug}/${d}`, hashOf(slug, d)])) : method.datasets(cell.format).map((d) => [d, hashOf(cell.slug, d)]);
   const requires = (method.requires ?? []).map((m) => cellOptions(loaded, { ...cell, method: m, format: null }, basePath));
   // A run.continue stage: its own options, and everything that trained the cell it starts from.
   if (stage) requires.push(cellOptions(loaded, { ...cell, ...parentOf(run, stage, loaded.file) }, basePath));
-  const own = (stage ? stageOptions(loaded, stage, cell.slug, train) : method.options(train, run, loaded.experiment)) as { train?: Record<string, unknown> };
+  const own = (stage ? stageOptions(loaded, stage, cell.slug, cell.seed, train) : method.options(train, run, loaded.experiment)) as { train?: Record<string, unknown> };
   return {
     ...own,
     train: { ...own.train, ...backendOf(train, cell.method) },

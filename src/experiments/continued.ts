@@ -20,6 +20,7 @@ import { grpoOptionsSchema, sftOptionsSchema } from '../train/options.js';
 import type { RunOptions } from './config.js';
 import type { TrainedCell } from './cells.js';
 import type { LoadedExperiment } from './load.js';
+import { seedDataDir } from './seed-data.js';
 import { cellLabel, METHODS, plannedMethods } from './methods/index.js';
 import type { TrainingMethod } from './methods/types.js';
 import { rewardClassifiers } from './reward-classifiers.js';
@@ -101,26 +102,26 @@ export function methodOf(run: RunOptions, name: string, file: string): TrainingM
 }
 
 /** The data file a stage's cell of `slug` trains on, or null when the data stage has not written it. */
-function stageDataFile(loaded: LoadedExperiment, stage: ContinuedStage, slug: string): string | null {
+function stageDataFile(loaded: LoadedExperiment, stage: ContinuedStage, slug: string, seed: number): string | null {
   if (stage.file !== undefined) return resolve(dirname(loaded.file), stage.file);
-  return datasetFile(join(loaded.runDir, 'datasets', slug), stage.dataset!)?.file ?? null;
+  return datasetFile(join(seedDataDir(loaded, seed), slug), stage.dataset!)?.file ?? null;
 }
 
 /** Every stage's data exists for each persona it trains, before anything is written. */
-export function checkStageData(loaded: LoadedExperiment, cells: { persona: string; slug: string; method: string }[]): void {
+export function checkStageData(loaded: LoadedExperiment, cells: { persona: string; slug: string; method: string; seed: number }[]): void {
   const run = loaded.experiment.run;
   if (!run) return;
   for (const c of cells) {
     const stage = stageOf(run, c.method);
-    if (stage && !stageDataFile(loaded, stage, c.slug)) {
-      throw new InputError(join(loaded.runDir, 'datasets', c.slug), stage.dataset!, `the ${stage.dataset} dataset of ${c.persona} that run.continue stage ${stage.name} trains on (not found or empty: generate it; an inoculated copy needs generate.inoculation)`);
+    if (stage && !stageDataFile(loaded, stage, c.slug, c.seed)) {
+      throw new InputError(join(seedDataDir(loaded, c.seed), c.slug), stage.dataset!, `the ${stage.dataset} dataset of ${c.persona} that run.continue stage ${stage.name} trains on (not found or empty: generate it; an inoculated copy needs generate.inoculation)`);
     }
   }
 }
 
 /** The stage's own options (part of its cells' options hash): the stage, its objective's options and its data's content hash. */
-export function stageOptions(loaded: LoadedExperiment, stage: ContinuedStage, slug: string, train: Record<string, unknown>): unknown {
-  const data = stageDataFile(loaded, stage, slug);
+export function stageOptions(loaded: LoadedExperiment, stage: ContinuedStage, slug: string, seed: number, train: Record<string, unknown>): unknown {
+  const data = stageDataFile(loaded, stage, slug, seed);
   const content = data && existsSync(data) ? createHash('sha256').update(readFileSync(data)).digest('hex').slice(0, 16) : null;
   return { stage, train: { [stage.objective]: objectiveOptions(stage, train) }, data: content };
 }
@@ -170,7 +171,7 @@ export function continuedMethod(stage: ContinuedStage, parent: { method: string;
         .values()
         .find((c) => c.cell.persona === cell.persona && c.cell.seed === cell.seed && resolve(run.dir, c.output).startsWith(parentDir + '/'));
       if (!earlier) throw new Error(`train: the cell ${cell.persona} ${cellLabel(parent.method, parent.format)} seed ${cell.seed} that ${stage.name} trains from has not finished (it trains first)`);
-      const data = stageDataFile(loaded, stage, personaSlug(cell.persona));
+      const data = stageDataFile(loaded, stage, personaSlug(cell.persona), cell.seed);
       if (!data) throw new Error(`train: the ${stage.dataset} dataset of ${cell.persona} (run.continue ${stage.name}) is missing or empty under ${run.path('datasets')}: add it to generate (an inoculated copy needs generate.inoculation)`);
       const parentRef = cellModelRef(run.dir, base, earlier);
       // The start: the earlier cell's adapters merged into its model (rewritten if a kill left none).

@@ -72,6 +72,8 @@ function estimateGenerate(ledger: Ledger, loaded: LoadedExperiment, g: GenerateO
   const cap = (n: number) => Math.min(n, g.limit ?? Infinity);
   const c = g.concurrency;
   const datasets = new Set(g.datasets);
+  // With generate.seedVaries every run seed samples its own training data: those calls once per seed (the prompt expansion once).
+  const copies = g.seedVaries ? new Set(loaded.experiment.seeds).size : 1;
   for (const { constitution } of loaded.constitutions) {
     const system = tokensOf(personaSystemPrompt(constitution)) + ASSUMED.promptTokens;
     const traits = constitution.traits.length;
@@ -80,17 +82,17 @@ function estimateGenerate(ledger: Ledger, loaded: LoadedExperiment, g: GenerateO
     const trainPrompts = Math.round(prompts * (1 - g.heldOutFraction));
     const rounds = constitution.traits.reduce((n, t) => n + Math.min(g.expansion.maxRounds, Math.ceil(Math.max(0, perTrait - t.questions.length) / g.expansion.batchSize)), 0);
     add(ledger, 'teacher', rounds, ASSUMED.promptTokens * 4, g.expansion.maxTokens, c);
-    if (datasets.has('chat')) add(ledger, 'teacher', cap(trainPrompts * g.chat.samplesPerPrompt), system, g.chat.maxTokens, c);
-    if (datasets.has('introspective')) add(ledger, 'teacher', cap(traits * g.introspective.perTrait), system, g.introspective.maxTokens, c);
-    if (datasets.has('documents')) add(ledger, 'teacher', cap(g.documents.count), system, g.documents.maxTokens, c);
+    if (datasets.has('chat')) add(ledger, 'teacher', copies * cap(trainPrompts * g.chat.samplesPerPrompt), system, g.chat.maxTokens, c);
+    if (datasets.has('introspective')) add(ledger, 'teacher', copies * cap(traits * g.introspective.perTrait), system, g.introspective.maxTokens, c);
+    if (datasets.has('documents')) add(ledger, 'teacher', copies * cap(g.documents.count), system, g.documents.maxTokens, c);
     if (datasets.has('dpo')) {
-      const pairs = cap((trainPrompts + (g.dpo.generalPrompts ? (g.generalPrompts.count ?? shippedCount('general-prompts.json')) : 0)) * g.dpo.samplesPerPrompt);
+      const pairs = copies * cap((trainPrompts + (g.dpo.generalPrompts ? (g.generalPrompts.count ?? shippedCount('general-prompts.json')) : 0)) * g.dpo.samplesPerPrompt);
       add(ledger, 'teacher', pairs, system, g.dpo.maxTokens, c);
       add(ledger, 'subject', pairs, ASSUMED.promptTokens, g.dpo.maxTokens, c);
     }
-    if (datasets.has('reflection')) add(ledger, 'subject', cap(fileCount(baseDir, g.reflection.prompts, '../self-reflection.json') * g.reflection.samplesPerPrompt), system, g.reflection.maxTokens, c);
+    if (datasets.has('reflection')) add(ledger, 'subject', copies * cap(fileCount(baseDir, g.reflection.prompts, '../self-reflection.json') * g.reflection.samplesPerPrompt), system, g.reflection.maxTokens, c);
     if (datasets.has('interaction')) {
-      const lines = cap(g.interaction.free + g.interaction.leading) * g.interaction.turns;
+      const lines = copies * cap(g.interaction.free + g.interaction.leading) * g.interaction.turns;
       add(ledger, 'subject', lines, system + (g.interaction.turns * g.interaction.maxTokens) / 2, g.interaction.maxTokens, c);
     }
   }

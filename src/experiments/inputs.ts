@@ -17,6 +17,7 @@ import { METHODS } from './methods/index.js';
 import { trainingFile } from '../data/index.js';
 import { REWARD_CLASSIFIERS } from './reward-classifiers.js';
 import { datasetSlugs } from './cells.js';
+import { seedDataDir } from './seed-data.js';
 
 /** The local model directory and adapters a reference names, or undefined for an endpoint. */
 async function localRef(ref: ModelRef): Promise<LocalModelRef | undefined> {
@@ -170,14 +171,14 @@ export async function checkTrainInputs(loaded: LoadedExperiment, basePath: strin
 }
 
 /** The dataset files trained cells read (as the data stage's manifests name them): each must exist and hold rows. */
-export function checkDatasetFiles(loaded: LoadedExperiment, cells: { persona: string; slug: string; method: string; format: string | null; members?: string[] }[]): void {
+export function checkDatasetFiles(loaded: LoadedExperiment, cells: { persona: string; slug: string; method: string; format: string | null; seed: number; members?: string[] }[]): void {
   const datasets = join(loaded.runDir, 'datasets');
   for (const c of cells) {
     const names = c.members ?? [c.persona];
     for (const [i, slug] of datasetSlugs(c).entries()) {
       for (const dataset of METHODS[c.method]?.datasets(c.format) ?? []) {
-        if (!trainingFile(datasets, slug, dataset)) {
-          throw new InputError(join(datasets, slug), dataset, `the ${dataset} dataset of ${names[i]} (not found or empty: run \`persona-lab generate ${loaded.file}\` first, or check the data stage's manifest for what its filters dropped)`);
+        if (!trainingFile(datasets, slug, dataset, seedDataDir(loaded, c.seed))) {
+          throw new InputError(join(seedDataDir(loaded, c.seed), slug), dataset, `the ${dataset} dataset of ${names[i]} (not found or empty: run \`persona-lab generate ${loaded.file}\` first, or check the data stage's manifest for what its filters dropped)`);
         }
       }
     }

@@ -17,6 +17,7 @@ import { createChatModel, resolveModelRef, type LocalModelRef, type ModelRef, ty
 import { TRAIN_BACKENDS, type TrainBackend } from '../train/backends/index.js';
 import type { ChatModel } from '../providers/types.js';
 import { backendOf, trainOptionsSchema, type TrainOptions } from '../train/options.js';
+import { seedDataDir } from './seed-data.js';
 import { cellDir, cellKey, cellSubjectName, datasetSlugs, trainJournal, type PlannedCell, type TrainedCell } from './cells.js';
 import { cellOptionsHash, cellVariant, checkCellChanges, checkEvalChanges, checkGenerateChanges, type OnChange } from './changes.js';
 import { runOptionsSchema, type RunOptions } from './config.js';
@@ -140,8 +141,8 @@ function cellDatasets(loaded: LoadedExperiment, run: RunDir, c: PlannedCell): { 
   const method = methodOf(runOptionsOf(loaded), c.method, loaded.file);
   const found = datasetSlugs(c).flatMap((slug) =>
     method.datasets(c.format).map((dataset) => {
-      const located = trainingFile(run.path('datasets'), slug, dataset);
-      if (!located) throw new Error(`train: the ${dataset} dataset of ${slug} is missing or empty under ${run.path('datasets')}: run \`persona-lab generate\` first (or check the data stage's manifest for what its filters dropped)`);
+      const located = trainingFile(run.path('datasets'), slug, dataset, seedDataDir(loaded, c.seed));
+      if (!located) throw new Error(`train: the ${dataset} dataset of ${slug} is missing or empty under ${seedDataDir(loaded, c.seed)}: run \`persona-lab generate\` first (or check the data stage's manifest for what its filters dropped)`);
       return located;
     }),
   );

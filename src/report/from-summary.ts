@@ -252,6 +252,12 @@ function headline(summary: EvalSummary): Headline | undefined {
   const rows: HeadlineRow[] = [];
   const contrasts: Headline['contrasts'] = [];
   const personas = distinctPersonas(summary);
+  // Pooled differences from the base and the persona's prompted baseline, as the headline shows them.
+  const pooledVersus = (comparisons: { against: string; value: number | null; ci: { low: number; high: number } | null; n: number }[]) =>
+    comparisons.flatMap((c) => {
+      const d = pooledEstimate(c);
+      return d ? [{ against: c.against === summary.baseline ? ('base' as const) : ('prompted' as const), difference: d }] : [];
+    });
   for (const result of summary.evals.filter((r) => r.status === 'ok')) {
     for (const metric of HEADLINE_METRICS[result.eval] ?? []) {
       const single = (persona: string, subject: string, condition: string) => {
@@ -268,15 +274,19 @@ function headline(summary: EvalSummary): Headline | undefined {
         if (summary.baseline) single(persona, summary.baseline, 'base');
         const prompted = summary.promptedByPersona[persona] ?? (persona === personas[0] ? summary.prompted : null);
         if (prompted) single(persona, prompted, 'prompted');
-        for (const s of summary.subjects.filter((x) => x.persona === persona && ['steered', 'capped', 'other'].includes(kindOf(summary, x.name)))) single(persona, s.name, s.name);
+        // Steered and capped conditions pooled over the seeds that made them, as trained cells are; any other subject alone.
+        const conditions = (result.pooledSteering ?? []).filter((p) => p.persona === persona && p.metric === metric);
+        const pooledSubjects = new Set(conditions.flatMap((p) => p.subjects));
+        for (const s of summary.subjects.filter((x) => x.persona === persona && !pooledSubjects.has(x.name) && ['steered', 'capped', 'other'].includes(kindOf(summary, x.name)))) single(persona, s.name, s.name);
+        for (const p of conditions) {
+          const score = pooledEstimate(p);
+          if (!score) continue;
+          rows.push({ evaluation: result.eval, metric, persona, condition: p.condition, kind: p.kind, score, seeds: p.seeds, ...(p.betweenSeedSd !== null ? { betweenSeedSd: p.betweenSeedSd } : {}), versus: pooledVersus(p.comparisons) });
+        }
         for (const cell of result.pooled.filter((p) => p.persona === persona && p.metric === metric)) {
           const score = pooledEstimate(cell);
           if (!score) continue;
-          const versus = cell.comparisons.flatMap((c) => {
-            const d = pooledEstimate(c);
-            return d ? [{ against: c.against === summary.baseline ? ('base' as const) : ('prompted' as const), difference: d }] : [];
-          });
-          rows.push({ evaluation: result.eval, metric, persona, condition: cellLabel(cell), kind: 'trained', score, seeds: cell.seeds, ...(cell.betweenSeedSd !== null ? { betweenSeedSd: cell.betweenSeedSd } : {}), versus });
+          rows.push({ evaluation: result.eval, metric, persona, condition: cellLabel(cell), kind: 'trained', score, seeds: cell.seeds, ...(cell.betweenSeedSd !== null ? { betweenSeedSd: cell.betweenSeedSd } : {}), versus: pooledVersus(cell.comparisons) });
         }
       }
       for (const c of result.contrasts.filter((x) => x.metric === metric)) {

@@ -202,6 +202,8 @@ export interface ReportData {
     startedAt: string;
     resumedAt: string[];
     seeds: number[];
+    /** What differs between the run's seeds (from options.json), when the run recorded its options. */
+    seedVaries?: string[];
     /** Model usage over every invocation (accounting.json), when the run has one. */
     usage?: { invocations: number; calls: number; promptTokens: number; completionTokens: number; retries: number; failures: number; costUSD: number | null };
   };

@@ -8,6 +8,7 @@ export function runFacts(data: ReportData): [string, string][] {
     ['persona-lab', r.version],
     ['git', r.gitRevision ? r.gitRevision.slice(0, 12) : 'unknown'],
     ['seeds', r.seeds.join(', ') || '–'],
+    ...(r.seedVaries ? ([['varies with the seed', r.seedVaries.join('; ')]] as [string, string][]) : []),
     ['started', r.startedAt],
     ...(r.usage
       ? ([['model usage', `${r.usage.calls} calls, ${r.usage.promptTokens} + ${r.usage.completionTokens} tokens, ${r.usage.retries} retries, ${r.usage.failures} failed, ${r.usage.costUSD === null ? 'cost unknown' : `$${r.usage.costUSD.toFixed(4)}`} over ${r.usage.invocations} invocation(s)`]] as [string, string][])

@@ -61,6 +61,29 @@ function usageTotals(runDir: string): ReportData['run']['usage'] {
   return { invocations: file.invocations.length, calls, promptTokens, completionTokens, retries, failures, costUSD };
 }
 
+/**
+ * What the run's seeds vary, from the options it recorded (options.json): training initialization
+ * and data order always; eval sampling with eval.seedVaries (on by default); the training data with
+ * generate.seedVaries; the steering sweep's rollouts when the run steered (and its extraction data
+ * with generate.seedVaries).
+ */
+function seedVariation(runDir: string): { seedVaries?: string[] } {
+  const file = join(runDir, 'options.json');
+  if (!existsSync(file)) return {};
+  let record: Record<string, { options?: Record<string, Record<string, unknown> | boolean | undefined> } | undefined>;
+  try {
+    record = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return {};
+  }
+  const varies = ['training initialization and data order'];
+  const section = (key: string, name: string) => record[key]?.options?.[name] as Record<string, unknown> | undefined;
+  if (section('generate', 'generate')?.seedVaries === true) varies.push('training data (generate.seedVaries)');
+  if (record.eval && section('eval', 'eval')?.seedVaries !== false) varies.push('eval sampling (eval.seedVaries)');
+  if (record.steer) varies.push(record.steer.options?.dataVaries ? 'steering (extraction data and sweep rollouts)' : 'steering (sweep rollouts)');
+  return { seedVaries: varies };
+}
+
 export function readRun(runDir: string): ReportData {
   if (!existsSync(runDir) || !statSync(runDir).isDirectory()) throw new InputError(runDir, '', 'expected a run directory (holding manifest.json)');
   const manifestFile = join(runDir, 'manifest.json');
@@ -77,6 +100,7 @@ export function readRun(runDir: string): ReportData {
       startedAt: manifest.startedAt,
       resumedAt: manifest.resumedAt ?? [],
       seeds: manifest.seeds,
+      ...seedVariation(runDir),
       usage: usageTotals(runDir),
     },
     journals: journalCounts(runDir),

@@ -43,9 +43,9 @@ export function resolveTrait(c: Constitution, ref: string | number, field = 'ste
 }
 
 
-/** Where a trait's files live in the run. */
-export function traitDir(run: RunDir, persona: string, traitIndex: number): string {
-  return run.path('steer', personaSlug(persona), `t${traitIndex}`);
+/** Where a trait's files live in the run: under `folder` (steer/, or a later seed's steer/seed-<n>/). */
+export function traitDir(run: RunDir, persona: string, traitIndex: number, folder = 'steer'): string {
+  return run.path(folder, personaSlug(persona), `t${traitIndex}`);
 }
 
 export interface TraitSummary {
@@ -77,7 +77,14 @@ export interface SteerStageInput {
   run: RunDir;
   /** Relative files in the options are resolved against it (the experiment file's directory). */
   baseDir: string;
+  /** Seed of the sweep's, monitoring's and the assistant axis's rollouts. */
   seed?: number;
+  /** Seed of the extraction data (the teacher's contrastive prompts and the extraction rollouts); default: `seed`. */
+  dataSeed?: number;
+  /** The run folder the stage writes (its files and journals): steer/ by default, steer/seed-<n>/ for a later seed of a run. */
+  folder?: string;
+  /** The run folder of the extraction data, shared by the seeds that extract with the same data seed; default: `folder`. */
+  dataFolder?: string;
   /** Adapters trained by the same run, measured for the fine-tuning shift beside monitor.adapters (`adapter` names it in the files). */
   trained?: { adapter: string; path: string; cell: CellIdentity }[];
   onProgress?: (label: string, done: number, total: number) => void;
@@ -108,7 +115,7 @@ async function traitPrompts(input: SteerStageInput, c: Constitution, trait: Trai
     if (!prompts) throw new InputError(o.promptsFile, 'trait', `an entry for the trait "${trait.label ?? trait.trait}" of ${c.name}`);
   } else {
     if (!input.teacher) throw new InputError('experiment', 'models.teacher', 'a teacher to write contrastive prompts (or steer.extract.promptsFile)');
-    prompts = await generateTraitPrompts(input.teacher, trait, { pairs: o.pairs, questions: o.questions, seed: input.seed });
+    prompts = await generateTraitPrompts(input.teacher, trait, { pairs: o.pairs, questions: o.questions, seed: input.dataSeed ?? input.seed });
   }
   writeFileAtomic(saved, JSON.stringify(prompts, null, 2) + '\n');
   return prompts;
@@ -120,23 +127,26 @@ export async function runSteerStage(input: SteerStageInput): Promise<SteerSummar
   const judge = new Judge(input.judge);
   const seed = input.seed ?? 1;
   const common = { concurrency: o.concurrency, batchSize: o.batchSize, seed };
+  const folder = input.folder ?? 'steer';
+  const dataFolder = input.dataFolder ?? folder;
   try {
     const traits: TraitSummary[] = [];
     for (const c of input.constitutions) {
       const indices = (o.traits ?? c.traits.map((_, i) => i)).map((ref) => resolveTrait(c, ref));
       for (const t of indices) {
-        const dir = traitDir(run, c.name, t);
+        const dir = traitDir(run, c.name, t, folder);
         const label = `${c.name} t${t}`;
-        const journalPrefix = `steer/${personaSlug(c.name)}/t${t}`;
-        const prompts = await traitPrompts(input, c, c.traits[t], dir);
+        const journalPrefix = `${folder}/${personaSlug(c.name)}/t${t}`;
+        const prompts = await traitPrompts(input, c, c.traits[t], traitDir(run, c.name, t, dataFolder));
         const extracted = await extractPersonaVector({
           ...common,
+          seed: input.dataSeed ?? seed,
           engine,
           judge,
           prompts,
           options: o.extract,
           runDir: run,
-          journalPrefix,
+          journalPrefix: `${dataFolder}/${personaSlug(c.name)}/t${t}`,
           onProgress: (phase, done, total) => input.onProgress?.(`${label} ${phase}`, done, total),
         });
         const sweep = await runSweep({
@@ -211,7 +221,7 @@ export async function runSteerStage(input: SteerStageInput): Promise<SteerSummar
     }
     const axis = o.axis ? await axisStage(input, engine) : null;
     const summary: SteerSummary = { model: engine.modelId, traits, axis };
-    writeSteerFile(run.path('steer', 'summary.json'), steerSummarySchema, summary);
+    writeSteerFile(run.path(folder, 'summary.json'), steerSummarySchema, summary);
     return summary;
   } finally {
     await engine.close();
@@ -234,10 +244,11 @@ async function axisStage(input: SteerStageInput, engine: SteerEngine): Promise<S
     onProgress: (done, total) => input.onProgress?.('assistant axis', done, total),
   });
   const calibration = await calibrateCapping({ engine, axis, assistant, options: a, batchSize: input.options.batchSize });
-  const file = input.run.path('steer', 'assistant-axis.safetensors');
+  const folder = input.folder ?? 'steer';
+  const file = input.run.path(folder, 'assistant-axis.safetensors');
   const { capping: _hook, ...rest } = calibration;
   saveVectors(file, { ...axis, meta: { ...axis.meta, band: JSON.stringify(calibration.layers), axisLayer: calibration.axisLayer, floors: JSON.stringify(calibration.floors), percentile: calibration.percentile } });
-  writeSteerFile(input.run.path('steer', 'capping.json'), cappingFileSchema, rest);
+  writeSteerFile(input.run.path(folder, 'capping.json'), cappingFileSchema, rest);
   return { ...rest, file };
 }
 

@@ -326,6 +326,9 @@ export interface DatasetEntry {
 /** Where the data stage writes a persona's equal-token-budget files (data/budget.ts). */
 const FORMAT_COMPARISON = 'format-comparison';
 
+/** The persona folders under datasets/: `<persona>`, and a later seed's own data (generate.seedVaries) as `seed-<n>/<persona>`. */
+const personaFolders = (root: string): string[] => dirsIn(root).flatMap((f) => (/^seed-\d+$/.test(f) ? dirsIn(join(root, f)).map((p) => `${f}/${p}`) : [f]));
+
 /** Every dataset manifest: shared ones, per persona folder, and the format comparison's. */
 export function readDatasets(dir: string): DatasetEntry[] {
   const root = join(dir, 'datasets');
@@ -334,7 +337,7 @@ export function readDatasets(dir: string): DatasetEntry[] {
       const manifest = readJson(join(root, folder, f), datasetManifestSchema);
       return manifest ? [{ folder, name: f.slice(0, -'.manifest.json'.length), manifest }] : [];
     });
-  const personas = dirsIn(root);
+  const personas = personaFolders(root);
   return [...inFolder(''), ...personas.flatMap(inFolder), ...personas.flatMap((p) => inFolder(`${p}/${FORMAT_COMPARISON}`))];
 }
 
@@ -351,7 +354,7 @@ export type BudgetEntry = z.infer<typeof budgetSchema> & { folder: string };
 /** The format comparison's token budget per persona folder (what each format had and kept). */
 export function readBudgets(dir: string): BudgetEntry[] {
   const root = join(dir, 'datasets');
-  return dirsIn(root).flatMap((folder) => {
+  return personaFolders(root).flatMap((folder) => {
     const budget = readJson(join(root, folder, FORMAT_COMPARISON, 'budget.json'), budgetSchema);
     return budget ? [{ ...budget, folder }] : [];
   });

@@ -133,7 +133,7 @@ test('run steers, then evaluates the chosen vector and the calibrated cap beside
   const steered = byName.get('skeptic.steered-t0')!;
   assert.equal(steered.persona, 'Skeptic');
   assert.equal(steered.hasSystemPrompt, false);
-  assert.deepEqual({ ...steered.steering, optionsHash: undefined }, { persona: 'Skeptic', trait: trait.trait, traitIndex: 0, layer: sweep.chosen.layer, coef: sweep.chosen.coef, positions: 'all', cap: null, optionsHash: undefined });
+  assert.deepEqual({ ...steered.steering, optionsHash: undefined }, { persona: 'Skeptic', trait: trait.trait, traitIndex: 0, layer: sweep.chosen.layer, coef: sweep.chosen.coef, positions: 'all', cap: null, seed: 1, optionsHash: undefined });
   assert.match(steered.steering!.optionsHash, /^[0-9a-f]{16}$/);
   assert.match(steered.model, /@steer@/);
   const capped = byName.get('skeptic.capped')!;
@@ -177,6 +177,53 @@ test('a sweep in which every cell lowers expression chooses nothing: no steered 
     'nothing steered; the cap does not depend on the sweep',
   );
   assert.match(readFileSync(join(run, 'report.md'), 'utf8'), /\| Skeptic · t0 \| no steering effect \|/);
+});
+
+test('with several seeds the steer stage runs once per seed; each seed\'s steered subject is evaluated and the headline pools them', async () => {
+  const { axis: _axis, ...steer } = (YAML.parse(readFileSync(experiment('seeds-template', 'judge'), 'utf8')) as { steer: Record<string, unknown> }).steer;
+  const file = experiment('seeds', 'judge', { seeds: [1, 2], steer });
+  const result = await runCli(['--json', 'run', file], { env: env() });
+  assert.equal(result.code, 0, result.stderr);
+  const run = join(dir, 'seeds');
+  const sweepFiles = [join(run, 'steer', 'skeptic', 't0', 'sweep.json'), join(run, 'steer', 'seed-2', 'skeptic', 't0', 'sweep.json')];
+  const sweeps = sweepFiles.map((f) => sweepFileSchema.parse(JSON.parse(readFileSync(f, 'utf8'))));
+  assert.ok(sweeps.every((s) => s.chosen), 'each seed\'s sweep chose a cell');
+  assert.notDeepEqual(sweeps[0].cells, sweeps[1].cells, 'the seeds\' sweeps sampled their own rollouts');
+  // Without generate.seedVaries both seeds extract from the first seed's data: the same contrastive prompts, one extraction journal.
+  assert.ok(!existsSync(join(run, 'steer', 'seed-2', 'skeptic', 't0', 'prompts.json')));
+  assert.ok(!existsSync(join(run, 'journals', 'steer', 'seed-2', 'skeptic', 't0', 'rollouts.jsonl')));
+
+  const summary = evalSummarySchema.parse(JSON.parse(readFileSync(join(run, 'evals', 'summary.json'), 'utf8')));
+  const steered = summary.subjects.filter((s) => s.kind === 'steered');
+  assert.deepEqual(steered.map((s) => [s.name, s.steering?.seed, s.steering?.layer]), [
+    ['skeptic.steered-t0.seed-1', 1, sweeps[0].chosen!.layer],
+    ['skeptic.steered-t0.seed-2', 2, sweeps[1].chosen!.layer],
+  ]);
+  const expression = summary.evals.find((e) => e.eval === 'traitExpression')!;
+  const pooled = expression.pooledSteering!.find((p) => p.metric === 'expression')!;
+  assert.equal(pooled.condition, 'skeptic.steered-t0');
+  assert.equal(pooled.seeds, 2);
+  assert.deepEqual(pooled.subjects, steered.map((s) => s.name));
+  const means = [1, 2].map((seed) => expression.subjects[`skeptic.steered-t0.seed-${seed}`].expression.value!);
+  assert.ok(Math.abs(pooled.value! - (means[0] + means[1]) / 2) < 1e-9, 'the mean of the seed means');
+  assert.ok(pooled.betweenSeedSd !== null && pooled.ci !== null);
+  const row = readFileSync(join(run, 'report.md'), 'utf8').split('\n').find((l) => l.startsWith('| Skeptic | skeptic.steered-t0 | steered |'));
+  assert.ok(row, 'one pooled steered row in the headline');
+  assert.equal(row.split('|').map((c) => c.trim())[7], '2', `two seeds pooled: ${row}`);
+
+  // A rerun does not redo a finished seed.
+  const before = sweepFiles.map((f) => readFileSync(f, 'utf8'));
+  const again = await runCli(['--json', 'run', file], { env: env() });
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(sweepFiles.map((f) => readFileSync(f, 'utf8')), before);
+
+  // With generate.seedVaries each seed extracts from its own data: its own contrastive prompts file and extraction rollouts.
+  const varies = experiment('seeds-data', 'judge', { seeds: [1, 2], steer, generate: { seedVaries: true }, run: { stages: ['steer'], methods: [] } });
+  const own = await runCli(['--json', 'run', varies], { env: env() });
+  assert.equal(own.code, 0, own.stderr);
+  const extraction = (folder: string) => readFileSync(join(dir, 'seeds-data', 'journals', folder, 'skeptic', 't0', 'rollouts.jsonl'), 'utf8');
+  assert.notEqual(extraction(join('steer', 'seed-2')), extraction('steer'), 'seed 2 sampled its own extraction rollouts');
+  assert.ok(existsSync(join(dir, 'seeds-data', 'steer', 'seed-2', 'skeptic', 't0', 'prompts.json')));
 });
 
 test('an endpoint subject, an unknown trait or a trait without contrastive prompts: refused before anything is written', async () => {

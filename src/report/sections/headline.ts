@@ -66,7 +66,7 @@ export function headlineSection(data: Headline | undefined): Section {
     id,
     title,
     description:
-      'Per persona: the base model, the persona\'s own prompted baseline, steered or capped models, and every trained cell (method and format) ' +
+      'Per persona: the base model, the persona\'s own prompted baseline, steered or capped models (one per seed, pooled as cells are), and every trained cell (method and format) ' +
       'pooled over its seeds (mean of the seed means; the interval from a two-level bootstrap over seeds and prompt clusters). ' +
       'Δ columns are paired differences on the same held-out prompts from the base and from the persona\'s own prompted baseline. ' +
       'Contrasts compare two formats of one method, or two methods, on the same prompts, seed by seed, pooled over seeds. ' +
