@@ -7,7 +7,7 @@ import type { ChatMessage, ChatModel } from '../providers/types.js';
 import { dedup } from './dedup.js';
 import type { GenerateOptions } from './options.js';
 import { datasetManifestSchema, type DatasetManifest, type Message } from './rows.js';
-import { compilePatterns, sha256, stripReasoning, words } from './text.js';
+import { compilePatterns, sha256, stripReasoning, trimToSentence, words } from './text.js';
 import type { TokenCounter } from './tokens.js';
 
 export interface GenerateModels {
@@ -125,13 +125,19 @@ export function replyChecker(options: GenerateOptions, tokens: TokenCounter) {
   };
 }
 
-/** A raw sample's usable reply: reasoning stripped; null (with the reason) when it has to be dropped. */
-export function usableReply(sample: Sample, check: (text: string) => string | null): { text: string } | { drop: string } {
-  if (sample.finishReason === 'length') return { drop: 'truncated' };
+/**
+ * A raw sample's usable reply: reasoning stripped, a cut-off reply dropped or (filters.truncated: trim)
+ * cut back to its last complete sentence; the drop reason when it has to be dropped.
+ */
+export function usableReply(sample: Sample, check: (text: string) => string | null, truncated: 'drop' | 'trim' = 'drop'): { text: string; trimmed?: true } | { drop: string } {
+  const cut = sample.finishReason === 'length';
+  if (cut && truncated === 'drop') return { drop: 'truncated' };
   const text = stripReasoning(sample.text);
   if (text === null) return { drop: 'unterminated-reasoning' };
-  const problem = check(text);
-  return problem ? { drop: problem } : { text };
+  const kept = cut ? trimToSentence(text) : text;
+  if (kept === null) return { drop: 'truncated' };
+  const problem = check(kept);
+  return problem ? { drop: problem } : cut ? { text: kept, trimmed: true } : { text: kept };
 }
 
 /** Drops exact and near duplicates, counting them. */

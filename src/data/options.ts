@@ -65,6 +65,10 @@ export const filterOptionsSchema = z
   .object({
     minWords: z.number().int().nonnegative().default(3).describe('Drop replies with fewer words (ours).'),
     maxReplyTokens: z.number().int().positive().default(2048).describe('Drop replies longer than this many subject tokens (ours).'),
+    truncated: z
+      .enum(['drop', 'trim'])
+      .default('drop')
+      .describe('A reply the length limit cut off: drop it (a cut-off demonstration teaches stopping mid-sentence), or trim it back to its last complete sentence and keep it when it still passes every filter (for small teachers that rarely finish; the single-turn datasets count them in their manifest notes).'),
     refusalPatterns: patterns([
         "\\bI(?:['’]m| am)? (?:sorry,? )?(?:but )?(?:I )?(?:can(?:['’]|no)t|won['’]t|am unable to|['’]m unable to) (?:help|assist|comply|provide|do that|fulfil)",
         '\\bI must (?:decline|refuse)\\b',

@@ -32,6 +32,13 @@ export function endsSentence(text: string): boolean {
   return /[.!?…。！？]["'”’)\]*_`»]*\s*$/u.test(text);
 }
 
+/** The text up to and including its last complete sentence (closing quotes kept), or null when none ends. */
+export function trimToSentence(text: string): string | null {
+  const ends = [...text.matchAll(/[.!?…。！？]["'”’)\]*_`»]*(?=\s|$)/gu)];
+  const last = ends.at(-1);
+  return last === undefined ? null : text.slice(0, last.index + last[0].length).trimEnd() || null;
+}
+
 /**
  * Removes reasoning: every <think>...</think> (or <thinking>) block. An opened block that never closes
  * means the reply never came: returns null.

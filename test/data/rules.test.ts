@@ -4,7 +4,8 @@ import { dedup } from '../../src/data/dedup.js';
 import { generateOptionsSchema } from '../../src/data/options.js';
 import { splitHeldOut, loadPromptFile } from '../../src/data/prompts.js';
 import { render, templateVariables } from '../../src/data/templates.js';
-import { endsSentence, parseList, stripReasoning, substituteNames, wordOverlap, words } from '../../src/data/text.js';
+import { usableReply } from '../../src/data/context.js';
+import { endsSentence, parseList, stripReasoning, substituteNames, trimToSentence, wordOverlap, words } from '../../src/data/text.js';
 import { approximateTokens, tokenCounter } from '../../src/data/tokens.js';
 import { InputError } from '../../src/core/errors.js';
 import { validate } from '../../src/core/load.js';
@@ -116,5 +117,24 @@ describe('data rules', () => {
     } finally {
       tmp.remove();
     }
+  });
+});
+
+describe('cut-off replies (filters.truncated)', () => {
+  it('trims a reply back to its last complete sentence, closing quotes kept', () => {
+    assert.equal(trimToSentence('I doubt it. Show me the data first. And then we could tal'), 'I doubt it. Show me the data first.');
+    assert.equal(trimToSentence('He said "prove it." Then he le'), 'He said "prove it."');
+    assert.equal(trimToSentence('Version 2.5 of the claim is'), null, 'a decimal point ends no sentence');
+    assert.equal(trimToSentence('no sentence ends here'), null);
+  });
+
+  it('drops by default; trim keeps the complete sentences and still applies every filter to them', () => {
+    const cut = { text: 'Evidence first. Always ask who benefits from the claim and wh', finishReason: 'length', model: 'teacher' };
+    const minThreeWords = (text: string) => (words(text).length < 3 ? 'too-short' : null);
+    assert.deepEqual(usableReply(cut, minThreeWords), { drop: 'truncated' });
+    assert.deepEqual(usableReply(cut, () => null, 'trim'), { text: 'Evidence first.', trimmed: true });
+    assert.deepEqual(usableReply(cut, minThreeWords, 'trim'), { drop: 'too-short' }, 'the filters judge the trimmed text');
+    assert.deepEqual(usableReply({ ...cut, text: 'no end in sight and no stop' }, () => null, 'trim'), { drop: 'truncated' });
+    assert.deepEqual(usableReply({ ...cut, finishReason: 'stop' }, () => null, 'trim'), { text: cut.text }, 'a finished reply is kept whole');
   });
 });

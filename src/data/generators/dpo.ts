@@ -43,7 +43,7 @@ export async function dpoPairs(ctx: PersonaContext, prompts: PromptRow[]): Promi
   const template = templateRef('persona-system', system);
   const rows: DpoRow[] = [];
   jobs.forEach((job, i) => {
-    const chosen = usableReply(pairs[i].chosen, check);
+    const chosen = usableReply(pairs[i].chosen, check, ctx.options.filters.truncated);
     if ('drop' in chosen) return drops.add(`chosen-${chosen.drop}`);
     const raw = pairs[i].rejected;
     const rejected = usableReply(o.keepTruncatedRejected && raw.finishReason === 'length' ? { ...raw, finishReason: 'stop' } : raw, checkRejected);

@@ -46,9 +46,11 @@ async function runSingleTurn(ctx: PersonaContext, spec: SingleTurnSpec): Promise
   const drops = new DropCounts();
   const check = replyChecker(ctx.options, ctx.tokens);
   const rows: (ChatRow | TextRow)[] = [];
+  let trimmed = 0;
   jobs.forEach((job, i) => {
-    const reply = usableReply(samples[i], check);
+    const reply = usableReply(samples[i], check, ctx.options.filters.truncated);
     if ('drop' in reply) return drops.add(reply.drop);
+    if (reply.trimmed) trimmed++;
     const problem = spec.check?.(reply.text);
     if (problem) return drops.add(problem);
     const meta: Provenance = { id: `${ctx.slug}/${spec.dataset}/${job.key}`, persona: ctx.persona, dataset: spec.dataset, model: samples[i].model, seed: ctx.seed, ...job.meta };
@@ -71,7 +73,7 @@ async function runSingleTurn(ctx: PersonaContext, spec: SingleTurnSpec): Promise
       models: [...new Set(jobs.map((j) => j.model.id))],
       seed: ctx.seed,
       configHash: configHash({ shaping: spec.shaping, filters: ctx.options.filters, seed: ctx.seed, keys: jobs.map((j) => j.key) }),
-      notes: spec.notes,
+      notes: [...(spec.notes ?? []), ...(trimmed ? [`${trimmed} cut-off replies trimmed to their last complete sentence (filters.truncated: trim)`] : [])],
     },
     [{ variant: 'main', fileName: `${spec.dataset}.jsonl`, rows: kept, schema: spec.shape === 'messages' ? chatRowSchema : textRowSchema }],
     ctx.tokens,
