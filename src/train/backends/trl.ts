@@ -23,6 +23,7 @@ import { InputError } from '../../core/errors.js';
 import { Journal, writeFileAtomic } from '../../core/journal.js';
 import { loadModelConfig } from '../../engine/io/config.js';
 import { architectureOf } from '../../engine/models/index.js';
+import { adapterBaseOf } from '../../providers/hub/cache.js';
 import type { DpoOptions, GrpoOptions, SftOptions } from '../options.js';
 import { makeRewardFunction } from '../rewards.js';
 import type { StepLog } from '../trainer.js';
@@ -163,6 +164,7 @@ exec "\${ACCELERATE:-accelerate}" launch --config_file accelerate.yaml ${args} -
 /** Writes runDir/trl/ (idempotent); refuses a directory whose job.json was made with other options. */
 export function writeJobDir(job: TrainJob, opts: TrlBackendOptions, rewardUrl?: string): string {
   const dir = join(job.runDir, 'trl');
+  const base = adapterBaseOf(job.model);
   const spec = {
     objective: job.objective,
     model: resolve(job.model),
@@ -176,6 +178,8 @@ export function writeJobDir(job: TrainJob, opts: TrlBackendOptions, rewardUrl?: 
     dtype: opts.dtype,
     max_length: job.options.maxLength,
     lora: loraConfig(job.options, job.model),
+    // how the adapter names its base, as the engine's adapters do (a Hub snapshot: Hub id and commit)
+    base_model: { name_or_path: base.baseModelNameOrPath, revision: base.revision },
     trl: trlConfig(job, opts),
   };
   const jobFile = join(dir, 'job.json');
@@ -340,7 +344,14 @@ function collect(job: TrainJob, jobDir: string, resumedFrom: number): TrainJobRe
   };
 }
 
+/**
+ * Marks a job's phases on Node's performance timeline (trl:start, checked, written, launched, exited,
+ * collected): bench/trl.ts breaks the backend's fixed cost down by them.
+ */
+const mark = (phase: string) => performance.mark(`trl:${phase}`);
+
 async function train(job: TrainJob): Promise<TrainJobResult> {
+  mark('start');
   const opts = parseOptions(job);
   const jobDir = join(job.runDir, 'trl');
   const finished = () => existsSync(join(jobDir, 'done.json')) && existsSync(join(jobDir, 'adapter', 'adapter_config.json'));
@@ -349,6 +360,7 @@ async function train(job: TrainJob): Promise<TrainJobResult> {
     return collect(job, jobDir, checkpointStep(jobDir));
   }
   await check(job);
+  mark('checked');
   if (opts.emit) {
     if (job.objective === 'grpo') throw new InputError('experiment', 'train.backendOptions.emit', 'false for grpo (its reward is served by persona-lab on the machine that trains)');
     writeJobDir(job, opts);
@@ -357,6 +369,7 @@ async function train(job: TrainJob): Promise<TrainJobResult> {
   const reward = job.objective === 'grpo' ? await startRewardServer(job) : null;
   try {
     writeJobDir(job, opts, reward?.url);
+    mark('written');
     const resumedFrom = checkpointStep(jobDir);
     const logFile = join(job.runDir, 'train.jsonl');
     Journal.open(logFile).close(); // cuts a torn last line a killed run left
@@ -366,6 +379,7 @@ async function train(job: TrainJob): Promise<TrainJobResult> {
     const launchLog = join(jobDir, 'launch.log');
     const out = createWriteStream(launchLog, { flags: 'a' });
     const threads = job.threads ? { OMP_NUM_THREADS: String(job.threads) } : {};
+    mark('launched');
     const child = spawn('bash', [join(jobDir, 'launch.sh')], {
       env: { ...process.env, ...threads, ACCELERATE: join(venv, 'bin', 'accelerate'), PATH: `${join(venv, 'bin')}:${process.env.PATH ?? ''}` },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -376,12 +390,15 @@ async function train(job: TrainJob): Promise<TrainJobResult> {
     let code: number;
     try {
       code = await run(child, job.signal);
+      mark('exited');
     } finally {
       stop();
       await new Promise((ok) => out.end(ok));
     }
     if (code !== 0 || !finished()) throw new Error(`trl backend: the job in ${jobDir} failed (exit ${code}); the end of ${launchLog}:\n${tail(launchLog)}`);
-    return collect(job, jobDir, resumedFrom);
+    const result = collect(job, jobDir, resumedFrom);
+    mark('collected');
+    return result;
   } finally {
     reward?.server.close();
   }
