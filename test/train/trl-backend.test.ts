@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -90,6 +90,21 @@ describe('trl backend (TRL + PEFT on CPU)', { skip }, () => {
     const runDir = join(root, 'refused');
     const job: TrainJob = { objective: 'sft', model: MODEL, dataset: dataset('refused', chats), runDir, seed: 1, options: sftOptionsSchema.parse(quick), backendOptions: { venv: join(root, 'no-venv') } };
     await assert.rejects(trlBackend.train(job), (e: Error) => e.name === 'InputError' && /persona-lab setup trl/.test(e.message));
+    assert.equal(existsSync(runDir), false);
+  });
+
+  it('refuses a venv without the packages the same way: the check reads what Python reads', async () => {
+    // the venv's packages as Python's importlib.metadata reports them, against the check's own reading
+    const names = ['torch', 'transformers', 'trl', 'peft', 'accelerate'];
+    const reported = JSON.parse(execFileSync(join(venv, 'bin', 'python'), ['-c', `import importlib.metadata as md, json; print(json.dumps({n: md.version(n) for n in ${JSON.stringify(names)}}))`], { encoding: 'utf8' })) as Record<string, string>;
+    assert.deepEqual((await probeTrl(venv))!.versions, reported);
+    // a real venv with Python and none of the packages
+    const bare = join(root, 'bare-venv');
+    execFileSync(realpathSync(join(venv, 'bin', 'python')), ['-m', 'venv', '--without-pip', bare]);
+    assert.equal(await probeTrl(bare), null);
+    const runDir = join(root, 'refused-bare');
+    const job: TrainJob = { objective: 'sft', model: MODEL, dataset: dataset('refused-bare', chats), runDir, seed: 1, options: sftOptionsSchema.parse(quick), backendOptions: { venv: bare } };
+    await assert.rejects(trlBackend.train(job), (e: Error) => e.name === 'InputError' && e.message.includes(bare) && /persona-lab setup trl/.test(e.message));
     assert.equal(existsSync(runDir), false);
   });
 

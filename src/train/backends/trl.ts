@@ -12,11 +12,11 @@
  * is persona-lab's own, served on 127.0.0.1 for the Python reward function to call.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { closeSync, copyFileSync, cpSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { InputError } from '../../core/errors.js';
@@ -207,13 +207,34 @@ export interface TrlProbe {
 const TRL_PACKAGES = ['torch', 'transformers', 'trl', 'peft', 'accelerate'];
 
 /**
+ * The packages' versions from their dist-info directories in the venv's own site-packages (what
+ * importlib.metadata reads), without starting Python; null when one is not there.
+ */
+function installedVersions(python: string, venv: string): Record<string, string> | null {
+  const version = /^python3\.\d+$/.exec(basename(realpathSync(python)))?.[0];
+  const site = version && join(venv, 'lib', version, 'site-packages');
+  if (!site || !existsSync(site)) return null;
+  const versions: Record<string, string> = {};
+  for (const entry of readdirSync(site)) {
+    const m = /^(.+)-([^-]+)\.dist-info$/.exec(entry);
+    const name = m?.[1].toLowerCase().replace(/[-_.]+/g, '_');
+    if (m && name && TRL_PACKAGES.includes(name) && existsSync(join(site, entry, 'METADATA'))) versions[name] = m[2];
+  }
+  return TRL_PACKAGES.every((n) => n in versions) ? versions : null;
+}
+
+/**
  * The pinned packages' versions in the venv; null when the venv or a package is missing. `imports`
- * imports them all and asks torch for a GPU (slow: torch loads); otherwise only the installed
- * distributions are read, which keeps the check off every job's wall time.
+ * imports them all and asks torch for a GPU (slow: torch loads). Otherwise the venv's site-packages
+ * is read directly, and only when a package is not found there does Python's importlib.metadata
+ * look wherever the interpreter finds packages (system site-packages, .pth paths): a job's checks
+ * start no process.
  */
 export async function probeTrl(venv: string, imports = false): Promise<TrlProbe | null> {
   const python = join(venv, 'bin', 'python');
   if (!existsSync(python)) return null;
+  const installed = imports ? null : installedVersions(python, venv);
+  if (installed) return { versions: installed, cuda: null };
   const names = JSON.stringify(TRL_PACKAGES);
   const code = imports
     ? `import importlib, json; ms = [importlib.import_module(n) for n in ${names}]; print(json.dumps({"versions": {m.__name__: m.__version__ for m in ms}, "cuda": ms[0].cuda.is_available()}))`
