@@ -178,21 +178,22 @@ export function writeJobDir(job: TrainJob, opts: TrlBackendOptions, rewardUrl?: 
     dtype: opts.dtype,
     max_length: job.options.maxLength,
     lora: loraConfig(job.options, job.model),
-    // how the adapter names its base, as the engine's adapters do (a Hub snapshot: Hub id and commit)
-    base_model: { name_or_path: base.baseModelNameOrPath, revision: base.revision },
     trl: trlConfig(job, opts),
   };
   const jobFile = join(dir, 'job.json');
   const text = JSON.stringify(spec, null, 2) + '\n';
   if (existsSync(jobFile)) {
-    const { reward_url: _, ...before } = JSON.parse(readFileSync(jobFile, 'utf8')) as Record<string, unknown>;
+    // base_model follows from model; reward_url is this run's server
+    const { reward_url: _, base_model: __, ...before } = JSON.parse(readFileSync(jobFile, 'utf8')) as Record<string, unknown>;
     if (JSON.stringify(before, null, 2) + '\n' !== text) {
       throw new InputError(jobFile, '', 'the job this cell was started with (its options differ now; remove the cell directory to train afresh)');
     }
   }
   mkdirSync(dir, { recursive: true });
   copyFileSync(job.dataset, join(dir, 'dataset.jsonl'));
-  writeFileAtomic(jobFile, JSON.stringify(rewardUrl ? { ...spec, reward_url: rewardUrl } : spec, null, 2) + '\n');
+  // how the adapter names its base, as the engine's adapters do (a Hub snapshot: its Hub id and commit)
+  const base_model = { name_or_path: base.baseModelNameOrPath, revision: base.revision };
+  writeFileAtomic(jobFile, JSON.stringify({ ...spec, base_model, ...(rewardUrl && { reward_url: rewardUrl }) }, null, 2) + '\n');
   writeFileAtomic(join(dir, 'accelerate.yaml'), opts.accelerateConfig ? readFileSync(opts.accelerateConfig, 'utf8') : DEFAULT_ACCELERATE(opts.device === 'cpu'));
   writeFileAtomic(join(dir, 'launch.sh'), launchScript(opts));
   return dir;
