@@ -191,6 +191,12 @@ def main(job_file):
     trainer.add_callback(StepLines())
     result = trainer.train(resume_from_checkpoint=latest_checkpoint(common["output_dir"]))
     if trainer.accelerator.is_main_process:
+        if lora and job.get("base_model"):
+            # PEFT names the base by the path it was loaded from; job.json names it as persona-lab's own
+            # adapters do (a Hub cache snapshot: its Hub id, pinned to the commit as PEFT's revision)
+            for config in trainer.model.peft_config.values():
+                config.base_model_name_or_path = job["base_model"]["name_or_path"]
+                config.revision = job["base_model"]["revision"]
         trainer.model.save_pretrained(at(job["adapter_dir"]))
         write_json_atomic(at(job["done"]), {"steps": trainer.state.global_step, "trainLoss": result.training_loss, "seconds": result.metrics.get("train_runtime")})
 
@@ -199,3 +205,12 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         raise SystemExit("usage: accelerate launch -m persona_lab_trl.train <job.json>")
     main(sys.argv[1])
+    # The job's results are on disk (adapter, done.json, checkpoints). Tearing the interpreter down with
+    # torch, transformers and TRL loaded takes seconds and saves nothing, so a job that left no helper
+    # processes (vLLM engines, data-loader workers: their shutdown runs at exit) ends here.
+    import psutil
+
+    if not psutil.Process().children():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

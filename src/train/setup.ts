@@ -4,10 +4,10 @@
  * frozen weights baked in, the preventative-steering vector, and how the result is written.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/journal.js';
-import { hubSnapshotOfDir } from '../providers/hub/cache.js';
+import { adapterBaseOf } from '../providers/hub/cache.js';
 import { Model } from '../engine/generate/model.js';
 import { Graph } from '../engine/graph/index.js';
 import { hookNames } from '../engine/hooks/index.js';
@@ -121,7 +121,6 @@ export function readSteeringVector(file: string, layer: number, hidden: number):
 }
 
 function loraAdapterOf(lora: TrainedLoraShape, dropout: number, trainables: readonly TrainableSpec[], params: readonly Param[], base: string): LoraAdapter {
-  const hub = hubSnapshotOfDir(base);
   const modules = new Map<string, LoraModule>();
   trainables.forEach((t, i) => {
     if (t.factor !== 'A') return;
@@ -135,10 +134,7 @@ function loraAdapterOf(lora: TrainedLoraShape, dropout: number, trainables: read
       targetModules: [...new Set(trainables.flatMap((t) => (t.factor === 'A' ? [t.module!.split('.').at(-1)!] : [])))],
       loraDropout: dropout,
       useRslora: false,
-      // PEFT and vLLM resolve a Hub id anywhere; a local base is named by its absolute path. A Hub
-      // base is pinned to the commit it was trained on (a branch such as main may move on).
-      baseModelNameOrPath: hub?.repo ?? resolve(base),
-      revision: hub?.commit ?? null,
+      ...adapterBaseOf(base),
       rankPattern: {},
       alphaPattern: {},
     },

@@ -11,9 +11,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Model } from '../../src/engine/generate/model.js';
 import { loadLoraAdapter, loraDelta } from '../../src/engine/io/peft.js';
@@ -27,6 +27,8 @@ import { dpoOptionsSchema, grpoOptionsSchema, sftOptionsSchema, trainOptionsSche
 import { pairBatch, tokenizePairs } from '../../src/train/dpo.js';
 import { referenceScorer, setup } from '../../src/train/setup.js';
 import type { StepLog } from '../../src/train/trainer.js';
+import { parseHubRef, pullModel } from '../../src/providers/hub/index.js';
+import { filesOfDir, repoOf, startFakeHub } from '../support/hub-server.js';
 
 const MODEL = new URL('../fixtures/models/llama/', import.meta.url).pathname;
 const REFERENCE = new URL('../support/trl_reference.py', import.meta.url).pathname;
@@ -91,6 +93,21 @@ describe('trl backend (TRL + PEFT on CPU)', { skip }, () => {
     assert.equal(existsSync(runDir), false);
   });
 
+  it('refuses a venv without the packages the same way: the check reads what Python reads', async () => {
+    // the venv's packages as Python's importlib.metadata reports them, against the check's own reading
+    const names = ['torch', 'transformers', 'trl', 'peft', 'accelerate'];
+    const reported = JSON.parse(execFileSync(join(venv, 'bin', 'python'), ['-c', `import importlib.metadata as md, json; print(json.dumps({n: md.version(n) for n in ${JSON.stringify(names)}}))`], { encoding: 'utf8' })) as Record<string, string>;
+    assert.deepEqual((await probeTrl(venv))!.versions, reported);
+    // a real venv with Python and none of the packages
+    const bare = join(root, 'bare-venv');
+    execFileSync(realpathSync(join(venv, 'bin', 'python')), ['-m', 'venv', '--without-pip', bare]);
+    assert.equal(await probeTrl(bare), null);
+    const runDir = join(root, 'refused-bare');
+    const job: TrainJob = { objective: 'sft', model: MODEL, dataset: dataset('refused-bare', chats), runDir, seed: 1, options: sftOptionsSchema.parse(quick), backendOptions: { venv: bare } };
+    await assert.rejects(trlBackend.train(job), (e: Error) => e.name === 'InputError' && e.message.includes(bare) && /persona-lab setup trl/.test(e.message));
+    assert.equal(existsSync(runDir), false);
+  });
+
   it('SFT: steps stream into train.jsonl, the adapter loads in the engine with PEFT-equal logits', async () => {
     const runDir = join(root, 'sft');
     const seen: number[] = [];
@@ -111,9 +128,37 @@ describe('trl backend (TRL + PEFT on CPU)', { skip }, () => {
     assert.ok(log.every((l) => Number.isFinite(l.loss) && l.loss > 0 && l.tokens > 0 && l.lr > 0));
     assert.deepEqual(seen, [1, 2, 3]);
     assert.equal(result.resumedFrom, 0);
-    const config = JSON.parse(readFileSync(join(result.outputDir, 'adapter_config.json'), 'utf8')) as { r: number; lora_alpha: number };
+    const config = JSON.parse(readFileSync(join(result.outputDir, 'adapter_config.json'), 'utf8')) as { r: number; lora_alpha: number; base_model_name_or_path: string; revision: string | null };
     assert.deepEqual([config.r, config.lora_alpha], [4, 8]);
+    // a local base is named by its absolute path, with no revision
+    assert.deepEqual([config.base_model_name_or_path, config.revision], [resolve(MODEL), null]);
     await assertEngineLoads(result.outputDir);
+  });
+
+  it("a base from the Hub cache: PEFT's save records the Hub id and the snapshot's commit as revision, as the engine's adapters do", async () => {
+    const hub = await startFakeHub({ 'acme/tiny-llama': repoOf(filesOfDir(MODEL), { seed: 'trl-base' }) });
+    try {
+      const { dir, commit } = await pullModel(parseHubRef('acme/tiny-llama'), { env: { HF_HOME: join(root, 'hf-home'), HF_ENDPOINT: hub.url } });
+      const runDir = join(root, 'hub-sft');
+      const options = sftOptionsSchema.parse({ ...quick, maxSteps: 1 });
+      const result = await trlBackend.train({ objective: 'sft', model: dir, dataset: dataset('hub-sft', chats), runDir, seed: 1, threads: 1, options, backendOptions: cpu });
+      const trl = JSON.parse(readFileSync(join(result.outputDir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      assert.deepEqual([trl.base_model_name_or_path, trl.revision], ['acme/tiny-llama', commit]);
+      const loaded = loadLoraAdapter(result.outputDir).config;
+      assert.deepEqual([loaded.baseModelNameOrPath, loaded.revision], ['acme/tiny-llama', commit]);
+      // the engine's adapter on the same snapshot names its base the same way
+      const s = await setup({ model: dir, options, seed: 1, objective: 'sft', threads: 1 });
+      try {
+        s.writeOutput(join(root, 'hub-engine-adapter'));
+      } finally {
+        await s.session.release();
+      }
+      const engine = JSON.parse(readFileSync(join(root, 'hub-engine-adapter', 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      assert.deepEqual([engine.base_model_name_or_path, engine.revision], [trl.base_model_name_or_path, trl.revision]);
+      await assertEngineLoads(result.outputDir);
+    } finally {
+      await hub.close();
+    }
   });
 
   it('DPO: sigmoid loss with NLL on chosen (TRL loss_type sigmoid+sft, weights 1 and 0.1) trains and comes back', async () => {

@@ -88,6 +88,16 @@ export function hubSnapshotOfDir(dir: string): { repo: string; commit: string } 
   return { repo: m[1].split('--').join('/'), commit: basename(abs) };
 }
 
+/**
+ * How an adapter names the base it was trained on (PEFT's `base_model_name_or_path` and `revision`):
+ * a Hub cache snapshot by its Hub id, which PEFT and vLLM resolve anywhere, pinned to the snapshot's
+ * commit (a branch such as main may move on); any other directory by its absolute path.
+ */
+export function adapterBaseOf(dir: string): { baseModelNameOrPath: string; revision: string | null } {
+  const hub = hubSnapshotOfDir(dir);
+  return hub ? { baseModelNameOrPath: hub.repo, revision: hub.commit } : { baseModelNameOrPath: resolve(dir), revision: null };
+}
+
 /** The Hub id (`org/name`) of a Hub cache snapshot directory, or undefined for any other directory. */
 export function hubRepoOfDir(dir: string): string | undefined {
   return hubSnapshotOfDir(dir)?.repo;

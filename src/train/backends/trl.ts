@@ -12,17 +12,18 @@
  * is persona-lab's own, served on 127.0.0.1 for the Python reward function to call.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { closeSync, copyFileSync, cpSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { InputError } from '../../core/errors.js';
 import { Journal, writeFileAtomic } from '../../core/journal.js';
 import { loadModelConfig } from '../../engine/io/config.js';
 import { architectureOf } from '../../engine/models/index.js';
+import { adapterBaseOf } from '../../providers/hub/cache.js';
 import type { DpoOptions, GrpoOptions, SftOptions } from '../options.js';
 import { makeRewardFunction } from '../rewards.js';
 import type { StepLog } from '../trainer.js';
@@ -163,6 +164,7 @@ exec "\${ACCELERATE:-accelerate}" launch --config_file accelerate.yaml ${args} -
 /** Writes runDir/trl/ (idempotent); refuses a directory whose job.json was made with other options. */
 export function writeJobDir(job: TrainJob, opts: TrlBackendOptions, rewardUrl?: string): string {
   const dir = join(job.runDir, 'trl');
+  const base = adapterBaseOf(job.model);
   const spec = {
     objective: job.objective,
     model: resolve(job.model),
@@ -181,14 +183,17 @@ export function writeJobDir(job: TrainJob, opts: TrlBackendOptions, rewardUrl?: 
   const jobFile = join(dir, 'job.json');
   const text = JSON.stringify(spec, null, 2) + '\n';
   if (existsSync(jobFile)) {
-    const { reward_url: _, ...before } = JSON.parse(readFileSync(jobFile, 'utf8')) as Record<string, unknown>;
+    // base_model follows from model; reward_url is this run's server
+    const { reward_url: _, base_model: __, ...before } = JSON.parse(readFileSync(jobFile, 'utf8')) as Record<string, unknown>;
     if (JSON.stringify(before, null, 2) + '\n' !== text) {
       throw new InputError(jobFile, '', 'the job this cell was started with (its options differ now; remove the cell directory to train afresh)');
     }
   }
   mkdirSync(dir, { recursive: true });
   copyFileSync(job.dataset, join(dir, 'dataset.jsonl'));
-  writeFileAtomic(jobFile, JSON.stringify(rewardUrl ? { ...spec, reward_url: rewardUrl } : spec, null, 2) + '\n');
+  // how the adapter names its base, as the engine's adapters do (a Hub snapshot: its Hub id and commit)
+  const base_model = { name_or_path: base.baseModelNameOrPath, revision: base.revision };
+  writeFileAtomic(jobFile, JSON.stringify({ ...spec, base_model, ...(rewardUrl && { reward_url: rewardUrl }) }, null, 2) + '\n');
   writeFileAtomic(join(dir, 'accelerate.yaml'), opts.accelerateConfig ? readFileSync(opts.accelerateConfig, 'utf8') : DEFAULT_ACCELERATE(opts.device === 'cpu'));
   writeFileAtomic(join(dir, 'launch.sh'), launchScript(opts));
   return dir;
@@ -203,13 +208,34 @@ export interface TrlProbe {
 const TRL_PACKAGES = ['torch', 'transformers', 'trl', 'peft', 'accelerate'];
 
 /**
+ * The packages' versions from their dist-info directories in the venv's own site-packages (what
+ * importlib.metadata reads), without starting Python; null when one is not there.
+ */
+function installedVersions(python: string, venv: string): Record<string, string> | null {
+  const version = /^python3\.\d+$/.exec(basename(realpathSync(python)))?.[0];
+  const site = version && join(venv, 'lib', version, 'site-packages');
+  if (!site || !existsSync(site)) return null;
+  const versions: Record<string, string> = {};
+  for (const entry of readdirSync(site)) {
+    const m = /^(.+)-([^-]+)\.dist-info$/.exec(entry);
+    const name = m?.[1].toLowerCase().replace(/[-_.]+/g, '_');
+    if (m && name && TRL_PACKAGES.includes(name) && existsSync(join(site, entry, 'METADATA'))) versions[name] = m[2];
+  }
+  return TRL_PACKAGES.every((n) => n in versions) ? versions : null;
+}
+
+/**
  * The pinned packages' versions in the venv; null when the venv or a package is missing. `imports`
- * imports them all and asks torch for a GPU (slow: torch loads); otherwise only the installed
- * distributions are read, which keeps the check off every job's wall time.
+ * imports them all and asks torch for a GPU (slow: torch loads). Otherwise the venv's site-packages
+ * is read directly, and only when a package is not found there does Python's importlib.metadata
+ * look wherever the interpreter finds packages (system site-packages, .pth paths): a job's checks
+ * start no process.
  */
 export async function probeTrl(venv: string, imports = false): Promise<TrlProbe | null> {
   const python = join(venv, 'bin', 'python');
   if (!existsSync(python)) return null;
+  const installed = imports ? null : installedVersions(python, venv);
+  if (installed) return { versions: installed, cuda: null };
   const names = JSON.stringify(TRL_PACKAGES);
   const code = imports
     ? `import importlib, json; ms = [importlib.import_module(n) for n in ${names}]; print(json.dumps({"versions": {m.__name__: m.__version__ for m in ms}, "cuda": ms[0].cuda.is_available()}))`
@@ -340,7 +366,14 @@ function collect(job: TrainJob, jobDir: string, resumedFrom: number): TrainJobRe
   };
 }
 
+/**
+ * Marks a job's phases on Node's performance timeline (trl:start, checked, written, launched, exited,
+ * collected): bench/trl.ts breaks the backend's fixed cost down by them.
+ */
+const mark = (phase: string) => performance.mark(`trl:${phase}`);
+
 async function train(job: TrainJob): Promise<TrainJobResult> {
+  mark('start');
   const opts = parseOptions(job);
   const jobDir = join(job.runDir, 'trl');
   const finished = () => existsSync(join(jobDir, 'done.json')) && existsSync(join(jobDir, 'adapter', 'adapter_config.json'));
@@ -349,6 +382,7 @@ async function train(job: TrainJob): Promise<TrainJobResult> {
     return collect(job, jobDir, checkpointStep(jobDir));
   }
   await check(job);
+  mark('checked');
   if (opts.emit) {
     if (job.objective === 'grpo') throw new InputError('experiment', 'train.backendOptions.emit', 'false for grpo (its reward is served by persona-lab on the machine that trains)');
     writeJobDir(job, opts);
@@ -357,6 +391,7 @@ async function train(job: TrainJob): Promise<TrainJobResult> {
   const reward = job.objective === 'grpo' ? await startRewardServer(job) : null;
   try {
     writeJobDir(job, opts, reward?.url);
+    mark('written');
     const resumedFrom = checkpointStep(jobDir);
     const logFile = join(job.runDir, 'train.jsonl');
     Journal.open(logFile).close(); // cuts a torn last line a killed run left
@@ -366,6 +401,7 @@ async function train(job: TrainJob): Promise<TrainJobResult> {
     const launchLog = join(jobDir, 'launch.log');
     const out = createWriteStream(launchLog, { flags: 'a' });
     const threads = job.threads ? { OMP_NUM_THREADS: String(job.threads) } : {};
+    mark('launched');
     const child = spawn('bash', [join(jobDir, 'launch.sh')], {
       env: { ...process.env, ...threads, ACCELERATE: join(venv, 'bin', 'accelerate'), PATH: `${join(venv, 'bin')}:${process.env.PATH ?? ''}` },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -376,12 +412,15 @@ async function train(job: TrainJob): Promise<TrainJobResult> {
     let code: number;
     try {
       code = await run(child, job.signal);
+      mark('exited');
     } finally {
       stop();
       await new Promise((ok) => out.end(ok));
     }
     if (code !== 0 || !finished()) throw new Error(`trl backend: the job in ${jobDir} failed (exit ${code}); the end of ${launchLog}:\n${tail(launchLog)}`);
-    return collect(job, jobDir, resumedFrom);
+    const result = collect(job, jobDir, resumedFrom);
+    mark('collected');
+    return result;
   } finally {
     reward?.server.close();
   }
