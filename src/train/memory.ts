@@ -5,9 +5,10 @@
  *
  * The estimate is deliberately conservative (it counts every copy the engine keeps):
  * - the base weights as the engine loads them: float32, except that an int8 base is quantized as it is
- *   read, so only the embeddings, head and norms are ever float32; plus the training session's own
- *   copy of the frozen weights (float32; with baseWeights int8, the projections' two int8 copies, held
- *   both by the engine until the session is created and by the session);
+ *   read and streamed to the session's data file, so only the embeddings, head and norms are ever
+ *   float32; plus the training session's own copy of the frozen weights (float32; with baseWeights
+ *   int8, 3 bytes per projection weight: its two int8 copies packed for ORT's GEMM, and the mapped
+ *   data file's pages while they are packed; a 2.4B Llama peaked at 5.9 GiB, estimated 7.7 GiB);
  * - trainable tensors four times over (value, gradient, AdamW's two moments) plus the accumulator;
  * - activations of one micro-batch: per layer what the backward keeps (checkpointing mode), one
  *   layer's full working set being recomputed, and the logits with their softmax and gradient;
@@ -70,8 +71,7 @@ export function estimateTrainMemory(c: ModelConfig, s: MemoryShape): MemoryEstim
   const projections = c.numLayers * Object.values(shapes).reduce((sum, [i, o]) => sum + i * o, 0);
   const int8 = s.baseWeights === 'int8' && !s.fullParameter;
   const weights = 4 * (int8 ? params - projections : params);
-  // int8: two copies of each projection (int8Weights), in the engine's arrays and in the session's
-  const frozen = s.fullParameter ? 0 : (int8 ? 2 * 2 : 4) * projections + 4 * (params - projections);
+  const frozen = s.fullParameter ? 0 : (int8 ? 3 : 4) * projections + 4 * (params - projections);
   const trainableCount = s.fullParameter ? params : c.numLayers * s.lora.targets.reduce((sum, t) => sum + s.lora.rank * (shapes[t][0] + shapes[t][1]), 0);
   const trainable = 5 * 4 * trainableCount;
   const rows = s.batchSize * (s.objective === 'dpo' ? 2 : s.objective === 'grpo' ? (s.groupSize ?? 1) : 1);
