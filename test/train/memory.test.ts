@@ -123,7 +123,7 @@ describe('engine training past 2 GB, for real', { skip: big }, () => {
 
 const GiB = 2 ** 30;
 
-describe('engine training past 2 GB on an int8 base, for real', { skip: big && 'set PERSONA_LAB_TEST_2GB=1 to train a 2.4B model on an int8 base (writes 4.8 GB, needs ~8 GB of memory)' }, () => {
+describe('engine training past 2 GB on an int8 base, for real', { skip: big && 'set PERSONA_LAB_TEST_2GB=1 to train a 2.4B model on an int8 base (writes 4.8 GB, needs ~6 GB of memory)' }, () => {
   it('a random 2.4B Llama whose int8 weights alone pass 2 GB trains one LoRA SFT step without ever holding its float32 weights', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'big-int8-llama-'));
     try {
