@@ -96,37 +96,57 @@ function int8Linear(g: Graph): Linear {
  * one scale per input (for g @ W), each scale = max |row| / 127. Other weights pass through.
  */
 export function int8Weights(weights: ReadonlyMap<string, Float32Array>, config: ModelConfig): Map<string, Float32Array | Int8Array> {
-  const out = new Map<string, Float32Array | Int8Array>(weights);
+  const out = new Map<string, Float32Array | Int8Array>();
+  const put = int8Converter(config);
+  for (const [name, data] of weights) put(out, name, data);
+  return out;
+}
+
+/**
+ * int8Weights one weight at a time: put(out, name, data) sets the weight in `out` as the int8 graph
+ * takes it, so a base read tensor by tensor is quantized as it comes (only one float32 projection
+ * at a time).
+ */
+export function int8Converter(config: ModelConfig): (out: { set(name: string, data: Float32Array | Int8Array): unknown }, name: string, data: Float32Array) => void {
+  const projections = new Map<string, { module: string; K: number; N: number }>();
   for (let layer = 0; layer < config.numLayers; layer++) {
     for (const { path, inFeatures: K, outFeatures: N } of Object.values(architectureOf(config).loraModules(config))) {
       const module = `model.layers.${layer}.${path}`;
-      const w = weights.get(`${module}.weight`);
-      if (!w) continue;
-      const n = int8Names(module);
-      const scaleOut = new Float32Array(N);
-      const scaleIn = new Float32Array(K);
-      for (let o = 0; o < N; o++) {
-        for (let i = 0; i < K; i++) {
-          const v = Math.abs(w[o * K + i]);
-          if (v > scaleOut[o]) scaleOut[o] = v;
-          if (v > scaleIn[i]) scaleIn[i] = v;
-        }
-      }
-      for (const s of [scaleOut, scaleIn]) for (let j = 0; j < s.length; j++) s[j] = s[j] > 0 ? s[j] / 127 : 1;
-      const wT = new Int8Array(K * N);
-      const wq = new Int8Array(N * K);
-      for (let o = 0; o < N; o++) {
-        for (let i = 0; i < K; i++) {
-          const v = w[o * K + i];
-          wT[i * N + o] = Math.round(v / scaleOut[o]);
-          wq[o * K + i] = Math.round(v / scaleIn[i]);
-        }
-      }
-      out.delete(`${module}.weight`);
-      out.set(n.wT, wT).set(n.scaleOut, scaleOut).set(n.w, wq).set(n.scaleIn, scaleIn);
+      projections.set(`${module}.weight`, { module, K, N });
     }
   }
-  return out;
+  return (out, name, w) => {
+    const p = projections.get(name);
+    if (!p) {
+      out.set(name, w);
+      return;
+    }
+    const { K, N } = p;
+    const scaleOut = new Float32Array(N);
+    const scaleIn = new Float32Array(K);
+    for (let o = 0; o < N; o++) {
+      let rowMax = 0;
+      for (let i = 0, at = o * K; i < K; i++, at++) {
+        const v = Math.abs(w[at]);
+        if (v > rowMax) rowMax = v;
+        if (v > scaleIn[i]) scaleIn[i] = v;
+      }
+      scaleOut[o] = rowMax;
+    }
+    for (const s of [scaleOut, scaleIn]) for (let j = 0; j < s.length; j++) s[j] = s[j] > 0 ? s[j] / 127 : 1;
+    const wT = new Int8Array(K * N);
+    const wq = new Int8Array(N * K);
+    for (let o = 0, at = 0; o < N; o++) for (let i = 0; i < K; i++, at++) wq[at] = Math.round(w[at] / scaleIn[i]);
+    for (let o = 0; o < N; o++) {
+      const scale = scaleOut[o];
+      for (let i = 0, at = o * K; i < K; i++, at++) wT[i * N + o] = Math.round(w[at] / scale);
+    }
+    const n = int8Names(p.module);
+    out.set(n.wT, wT);
+    out.set(n.scaleOut, scaleOut);
+    out.set(n.w, wq);
+    out.set(n.scaleIn, scaleIn);
+  };
 }
 
 /** The module path (within a layer) and the [in, out] sizes of one LoRA target, from the config's architecture. */

@@ -76,7 +76,7 @@ class GrpoSource extends EpochSource<Prompt> {
     const dir = join(this.runDir, 'policy');
     this.s.writeOutput(dir);
     this.policyModel = this.s.lora
-      ? Model.load(this.s.model.dir, { adapters: [{ path: dir }], weightsAs: 'feed', threads: this.threads })
+      ? Model.load(this.s.dir, { adapters: [{ path: dir }], weightsAs: 'feed', threads: this.threads })
       : Model.load(dir, { weightsAs: 'feed', threads: this.threads });
     return this.policyModel;
   }

@@ -4,8 +4,11 @@
  * backend) instead of dying mid-way after the data stage has spent its API calls.
  *
  * The estimate is deliberately conservative (it counts every copy the engine keeps):
- * - the base weights as the engine loads them (float32), plus the training session's own copy of the
- *   frozen projections (float32, or int8 with baseWeights int8);
+ * - the base weights as the engine loads them: float32, except that an int8 base is quantized as it is
+ *   read and streamed to the session's data file, so only the embeddings, head and norms are ever
+ *   float32; plus the training session's own copy of the frozen weights (float32; with baseWeights
+ *   int8, 3 bytes per projection weight: its two int8 copies packed for ORT's GEMM, and the mapped
+ *   data file's pages while they are packed; a 2.4B Llama peaked at 5.9 GiB, estimated 7.7 GiB);
  * - trainable tensors four times over (value, gradient, AdamW's two moments) plus the accumulator;
  * - activations of one micro-batch: per layer what the backward keeps (checkpointing mode), one
  *   layer's full working set being recomputed, and the logits with their softmax and gradient;
@@ -30,7 +33,7 @@ export interface MemoryShape {
 }
 
 export interface MemoryEstimate {
-  /** Base weights loaded by the engine (float32). */
+  /** Base weights loaded by the engine as float32 (with baseWeights int8: all but the projections). */
   weights: number;
   /** The training session's copy of the frozen weights. */
   frozen: number;
@@ -66,8 +69,9 @@ export function estimateTrainMemory(c: ModelConfig, s: MemoryShape): MemoryEstim
   const params = parameterCount(c);
   const shapes = projectionShapes(c);
   const projections = c.numLayers * Object.values(shapes).reduce((sum, [i, o]) => sum + i * o, 0);
-  const weights = 4 * params;
-  const frozen = s.fullParameter ? 0 : (s.baseWeights === 'int8' ? 1 : 4) * projections + 4 * (params - projections);
+  const int8 = s.baseWeights === 'int8' && !s.fullParameter;
+  const weights = 4 * (int8 ? params - projections : params);
+  const frozen = s.fullParameter ? 0 : (int8 ? 3 : 4) * projections + 4 * (params - projections);
   const trainableCount = s.fullParameter ? params : c.numLayers * s.lora.targets.reduce((sum, t) => sum + s.lora.rank * (shapes[t][0] + shapes[t][1]), 0);
   const trainable = 5 * 4 * trainableCount;
   const rows = s.batchSize * (s.objective === 'dpo' ? 2 : s.objective === 'grpo' ? (s.groupSize ?? 1) : 1);

@@ -3,7 +3,8 @@
  * (a fresh LoRA adapter with PEFT's default init, or every weight), the training session with the
  * frozen weights baked in, the preventative-steering vector, and how the result is written.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/journal.js';
@@ -12,13 +13,13 @@ import { Model } from '../engine/generate/model.js';
 import { Graph } from '../engine/graph/index.js';
 import { hookNames } from '../engine/hooks/index.js';
 import { type ModelConfig, loadModelConfig } from '../engine/io/config.js';
-import { MAX_INLINE_BYTES } from '../engine/graph/onnx.js';
+import { ExternalDataFile, MAX_INLINE_BYTES, type StoredWeight } from '../engine/graph/onnx.js';
 import { type LoraAdapter, type LoraModule, saveLoraAdapter } from '../engine/io/peft.js';
 import { writeSafetensors } from '../engine/io/safetensors.js';
 import { TextTokenizer } from '../engine/io/tokenizer.js';
 import { loadTokenizer } from '../engine/io/model-dir.js';
 import { type Feed, Session } from '../engine/runtime/index.js';
-import { type CheckpointMode, type TrainedLoraShape, type Objective, type TrainableSpec, buildTrainGraph, dropoutMaskName, int8Weights } from './graph.js';
+import { type CheckpointMode, type TrainedLoraShape, type Objective, type TrainableSpec, buildTrainGraph, dropoutMaskName, int8Converter, int8Weights } from './graph.js';
 import type { Param } from './optim.js';
 import { type MemoryShape, checkTrainMemory } from './memory.js';
 import type { LoraTarget, PreventativeSteering } from './options.js';
@@ -62,7 +63,8 @@ export interface SetupInput {
 }
 
 export interface Setup {
-  model: Model;
+  /** The base model: its directory (or GGUF file). */
+  dir: string;
   config: ModelConfig;
   tokenizer: TextTokenizer;
   lora: TrainedLoraShape | undefined;
@@ -75,6 +77,12 @@ export interface Setup {
   rep: number;
   /** How the frozen base projections compute (options.ts baseWeights). */
   baseWeights: 'float32' | 'int8';
+  /**
+   * The frozen base weights as the graphs take them (int8 copies of the projections with baseWeights
+   * int8), for another session such as the reference scorer. An int8 base read from disk is read
+   * again (lean, as setup read it) rather than kept: a training session alone needs no JS copy.
+   */
+  frozenWeights(): Map<string, Float32Array | Int8Array>;
   /** Writes the trained adapter (PEFT) or model (HF directory) into `dir`. */
   writeOutput(dir: string): void;
   /** Puts the parameters as trained so far into a model loaded from writeOutput's directory, in place. */
@@ -151,6 +159,45 @@ function writeModelDir(dir: string, source: string, params: readonly Param[]): v
   writeSafetensors(join(dir, 'model.safetensors'), params.map((p) => ({ name: p.name, shape: p.shape, data: p.data })), { format: 'pt' });
 }
 
+/**
+ * A model's frozen weights as a graph with baseWeights int8 takes them, each projection quantized as
+ * it is read (int8Converter): only one float32 projection exists at a time, so a model trains in
+ * little more than its int8 size rather than its float32 one (docs/training.md). With `store`, the
+ * int8 copies go straight to that external data file and are not held at all.
+ */
+export function readInt8Base(path: string): { config: ModelConfig; weights: Map<string, Float32Array | Int8Array> };
+export function readInt8Base(path: string, store: ExternalDataFile): { config: ModelConfig; weights: Map<string, Float32Array | Int8Array | StoredWeight> };
+export function readInt8Base(path: string, store?: ExternalDataFile): { config: ModelConfig; weights: Map<string, Float32Array | Int8Array | StoredWeight> } {
+  const weights = new Map<string, Float32Array | Int8Array | StoredWeight>();
+  const out = { set: (name: string, data: Float32Array | Int8Array) => weights.set(name, store && data instanceof Int8Array ? store.append(data) : data) };
+  let put: ReturnType<typeof int8Converter> | null = null;
+  const config = Model.readWeights(path, (name, data, c) => (put ??= int8Converter(c))(out, name, data));
+  if (config.tieWordEmbeddings) weights.delete('lm_head.weight');
+  return { config, weights };
+}
+
+/**
+ * The training session of an int8 base read from disk: each projection's int8 copies go straight to
+ * the session's external data file as the projection is read and quantized, so neither the float32
+ * nor the int8 projections are ever held (only the embeddings, head and norms are, as float32).
+ */
+async function int8BaseSession(g: Graph, path: string, threads?: number): Promise<Session> {
+  const dir = mkdtempSync(join(tmpdir(), 'persona-lab-train-'));
+  try {
+    const store = new ExternalDataFile(join(dir, 'frozen.data'));
+    let weights: Map<string, Float32Array | Int8Array | StoredWeight>;
+    try {
+      weights = readInt8Base(path, store).weights;
+    } finally {
+      store.close();
+    }
+    return await Session.create(g, { weights, weightsAs: 'external', threads, modelPath: join(dir, `${g.name}.onnx`) });
+  } finally {
+    // ORT holds the weights now (read or mapped): the files can go
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function setup(input: SetupInput): Promise<Setup> {
   const o = input.options;
   if (typeof input.model === 'string' && statSync(input.model).isDirectory() && o.batchSize && o.maxLength) {
@@ -158,9 +205,15 @@ export async function setup(input: SetupInput): Promise<Setup> {
     const shape = { ...o, objective: input.objective as MemoryShape['objective'], batchSize: o.batchSize, maxLength: o.maxLength };
     checkTrainMemory(loadModelConfig(input.model), shape, join(input.model, 'config.json'), input.memoryLimit);
   }
-  const model = typeof input.model === 'string' ? Model.load(input.model, { weightsAs: 'feed', threads: input.threads }) : input.model;
-  const { config } = model;
-  const tokenizer = loadTokenizer(model.dir);
+  // An int8 base read from disk is never loaded as float32 (readInt8Base); unless asked to bake it in,
+  // its int8 copies go straight to the session's external data file (int8BaseSession)
+  const lean = typeof input.model === 'string' && o.baseWeights === 'int8' && !o.fullParameter;
+  const model = lean ? null : typeof input.model === 'string' ? Model.load(input.model, { weightsAs: 'feed', threads: input.threads }) : (input.model as Model);
+  const base = typeof input.model === 'string' ? input.model : input.model.dir;
+  const config = model?.config ?? Model.readConfig(base);
+  const frozenWeights = (): Map<string, Float32Array | Int8Array> =>
+    lean ? readInt8Base(base).weights : o.baseWeights === 'int8' ? int8Weights(model!.weights, config) : new Map<string, Float32Array | Int8Array>(model!.weights);
+  const tokenizer = loadTokenizer(base);
   const lora: TrainedLoraShape | undefined = o.fullParameter ? undefined : { rank: o.lora.rank, alpha: o.lora.alpha, targets: o.lora.targets, dropout: o.lora.dropout };
   const steering = o.steering;
   if (steering && (steering.layer < 0 || steering.layer >= config.numLayers)) {
@@ -179,7 +232,6 @@ export async function setup(input: SetupInput): Promise<Setup> {
     baseWeights: o.baseWeights,
   });
   let params: Param[];
-  const frozen = o.baseWeights === 'int8' ? int8Weights(model.weights, config) : new Map<string, Float32Array | Int8Array>(model.weights);
   if (lora) {
     params = initLora(tg.trainables, Rng.seeded(input.seed ^ 0x5eed));
   } else {
@@ -187,15 +239,19 @@ export async function setup(input: SetupInput): Promise<Setup> {
     params = tg.trainables.map((t) => ({
       name: t.name,
       shape: t.shape,
-      data: Float32Array.from(model.weights.get(t.name)!),
+      data: Float32Array.from(model!.weights.get(t.name)!),
       decay: t.shape.length > 1 && !/norm/.test(t.name),
     }));
-    frozen.clear();
   }
-  let frozenBytes = 0;
-  for (const w of frozen.values()) frozenBytes += w.byteLength;
-  const weightsAs = input.frozenWeightsAs ?? (frozenBytes > MAX_INLINE_BYTES ? 'external' : 'initializer');
-  const session = await Session.create(g, { weights: frozen, weightsAs, threads: input.threads });
+  let session: Session;
+  if (lean && input.frozenWeightsAs !== 'initializer') session = await int8BaseSession(g, base, input.threads);
+  else {
+    const frozen = o.fullParameter ? new Map<string, Float32Array>() : frozenWeights();
+    let frozenBytes = 0;
+    for (const w of frozen.values()) frozenBytes += w.byteLength;
+    const weightsAs = input.frozenWeightsAs ?? (frozenBytes > MAX_INLINE_BYTES ? 'external' : 'initializer');
+    session = await Session.create(g, { weights: frozen, weightsAs, threads: input.threads });
+  }
   const constantFeeds: Record<string, Feed> = {};
   if (lora) constantFeeds.lora_scale_0 = { data: new Float32Array([lora.alpha / lora.rank]), dims: [] };
   let steer: Setup['steering'] = null;
@@ -205,9 +261,8 @@ export async function setup(input: SetupInput): Promise<Setup> {
     steer = { layer: steering.layer, positions: steering.positions, vector: v.map((x) => x * steering.coef) };
     constantFeeds[hookNames.steerVector(steering.layer)] = { data: steer.vector, dims: [config.hiddenSize] };
   }
-  const base = model.dir;
   return {
-    model,
+    dir: base,
     config,
     tokenizer,
     lora,
@@ -218,6 +273,7 @@ export async function setup(input: SetupInput): Promise<Setup> {
     rep: config.numHeads / config.numKvHeads,
     steering: steer,
     baseWeights: o.baseWeights ?? 'float32',
+    frozenWeights,
     writeOutput: (dir) => (lora ? saveLoraAdapter(dir, loraAdapterOf(lora, o.lora.dropout, tg.trainables, params, base)) : writeModelDir(dir, base, params)),
     updatePolicy: (policy) =>
       lora ? policy.setAdapter(0, loraAdapterOf(lora, o.lora.dropout, tg.trainables, params, base)) : policy.setWeights(new Map(params.map((p) => [p.name, p.data]))),
@@ -263,7 +319,7 @@ export async function referenceScorer(s: Setup, threads?: number): Promise<Refer
   const g = new Graph('reference-logprobs');
   buildTrainGraph(g, { config: s.config, lora: s.lora, objective: 'logprobs', steering: s.steering ?? undefined, baseWeights: s.baseWeights });
   // the same base numerics as the policy's graph, so the adapter starting at zero means log-ratio 0
-  const weights = s.baseWeights === 'int8' ? int8Weights(s.model.weights, s.config) : new Map<string, Float32Array | Int8Array>(s.model.weights);
+  const weights = s.frozenWeights();
   for (const p of s.params) if (s.lora) weights.set(p.name, new Float32Array(p.data.length));
   const session = await Session.create(g, { weights, weightsAs: 'feed', threads, outputs: ['token_logp', 'logp'] });
   const constant: Record<string, Feed> = s.lora ? { lora_scale_0: { data: new Float32Array([0]), dims: [] } } : {};

@@ -196,9 +196,8 @@ export class Model {
 
   /** Reads a model directory (config.json, safetensors) or a GGUF file, checking every shape. */
   static load(dir: string, options: LoadOptions = {}): Model {
-    if (!existsSync(dir)) throw new InputError(dir, '', isGgufPath(dir) ? 'a GGUF model file (not found)' : 'a model directory (not found)');
-    const { config, weights: read } = isGgufPath(dir) ? Model.readGguf(dir) : Model.readSafetensors(dir);
-    let weights = read;
+    let weights = new Map<string, Float32Array>();
+    const config = Model.readWeights(dir, (name, data) => weights.set(name, data));
     if (config.tieWordEmbeddings) weights.delete('lm_head.weight');
     let adapters = (options.adapters ?? []).map((a) => ({ adapter: loadAdapterFor(a.path, config), scale: a.scale ?? 1 }));
     if (options.mergeAdapters && adapters.length) {
@@ -208,30 +207,45 @@ export class Model {
     return new Model(dir, config, weights, adapters, options);
   }
 
-  /** config.json and the safetensors weights (any float dtype, converted to f32), every shape checked. */
-  private static readSafetensors(dir: string): { config: ModelConfig; weights: Map<string, Float32Array> } {
+  /**
+   * Reads a model directory (config.json, safetensors in any float dtype) or a GGUF file (dequantized)
+   * one weight at a time, as float32 under its Hugging Face name, every shape checked first; returns
+   * the config. A caller that converts the weights as they come (an int8 training base) never holds
+   * the whole float32 model.
+   */
+  static readWeights(dir: string, visit: (name: string, data: Float32Array, config: ModelConfig) => void): ModelConfig {
+    Model.mustExist(dir);
+    if (isGgufPath(dir)) {
+      const gguf = openGgufModel(dir);
+      try {
+        for (const name of gguf.names.keys()) visit(name, gguf.readFloat32(name), gguf.config);
+      } finally {
+        gguf.close();
+      }
+      return gguf.config;
+    }
     const config = loadModelConfig(join(dir, 'config.json'));
     const st = SafetensorsModel.open(dir);
-    const weights = new Map<string, Float32Array>();
     try {
       checkTensorShapes(config, st.shapes(), (name) => st.fileOf(name), join(dir, 'config.json'));
-      for (const name of st.names()) if (!/rotary_emb\.inv_freq$/.test(name)) weights.set(name, st.readFloat32(name));
+      for (const name of st.names()) if (!/rotary_emb\.inv_freq$/.test(name)) visit(name, st.readFloat32(name), config);
     } finally {
       st.close();
     }
-    return { config, weights };
+    return config;
   }
 
-  /** A GGUF file's config and weights (dequantized to f32) under their Hugging Face names. */
-  private static readGguf(path: string): { config: ModelConfig; weights: Map<string, Float32Array> } {
-    const gguf = openGgufModel(path);
-    const weights = new Map<string, Float32Array>();
-    try {
-      for (const name of gguf.names.keys()) weights.set(name, gguf.readFloat32(name));
-    } finally {
-      gguf.close();
-    }
-    return { config: gguf.config, weights };
+  /** The config of a model directory or GGUF file, without reading its weights. */
+  static readConfig(dir: string): ModelConfig {
+    Model.mustExist(dir);
+    if (!isGgufPath(dir)) return loadModelConfig(join(dir, 'config.json'));
+    const gguf = openGgufModel(dir);
+    gguf.close();
+    return gguf.config;
+  }
+
+  private static mustExist(dir: string): void {
+    if (!existsSync(dir)) throw new InputError(dir, '', isGgufPath(dir) ? 'a GGUF model file (not found)' : 'a model directory (not found)');
   }
 
   get vocabSize(): number {

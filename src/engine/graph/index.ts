@@ -3,7 +3,7 @@ export { Graph, Node, Tensor, apply, apply1, isFloat, FLOAT_DTYPES } from './ir.
 export type { Attrs, DType, Lowering, OnnxAttr, OpDef, ParamOptions, TensorType, TypedArray } from './ir.js';
 export { type Dim, dimEq, dimMul, dimProduct, broadcastShapes } from './dims.js';
 export { grad, type GradOptions } from './autodiff.js';
-export { compile, toBytes, writeModel, liveNodes, DEFAULT_OPSET, type CompileOptions, type CompiledModel, type WeightMap } from './onnx.js';
+export { compile, toBytes, writeModel, liveNodes, DEFAULT_OPSET, ExternalDataFile, isStored, type CompileOptions, type CompiledModel, type StoredWeight, type WeightMap } from './onnx.js';
 export * from './ops/elementwise.js';
 export * from './ops/reduce.js';
 export * from './ops/shape.js';

@@ -3,7 +3,7 @@
  * emitted (dead-node elimination). Params with data in `weights` become initializers (inline, or in
  * an external data file for models over 2 GB); the others become graph inputs, fed at run time.
  */
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { once } from 'node:events';
 import onnxProto from 'onnx-proto';
@@ -17,7 +17,47 @@ export const DEFAULT_OPSET = 18;
 /** Beyond this an inline model cannot be serialized (protobuf's 2 GB limit). */
 export const MAX_INLINE_BYTES = 2 ** 31 - 2 ** 24;
 
-export type WeightMap = ReadonlyMap<string, TypedArray>;
+/** Weight data by param name: in memory, or already in an external data file (ExternalDataFile). */
+export type WeightMap = ReadonlyMap<string, TypedArray | StoredWeight>;
+
+/** A weight whose bytes are already in an external data file: that file's name, where, how long. */
+export interface StoredWeight {
+  location: string;
+  offset: number;
+  byteLength: number;
+}
+
+export const isStored = (w: TypedArray | StoredWeight): w is StoredWeight => !ArrayBuffer.isView(w);
+
+/**
+ * An ONNX external data file written one weight at a time, so weights can go to disk as they are
+ * made (an int8 training base quantized while it is read) rather than all be held until the model
+ * is written. The .onnx file must then be written to the same directory (ONNX resolves `location`
+ * relative to it).
+ */
+export class ExternalDataFile {
+  private fd: number | null;
+  private offset = 0;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'w');
+  }
+
+  append(data: TypedArray): StoredWeight {
+    if (this.fd === null) throw new Error(`${this.path}: external data file already closed`);
+    this.offset += (4096 - (this.offset % 4096)) % 4096; // page-aligned so ORT can mmap
+    const bytes = bytesOf(data);
+    for (let done = 0; done < bytes.byteLength; ) done += writeSync(this.fd, bytes, done, bytes.byteLength - done, this.offset + done);
+    const stored = { location: basename(this.path), offset: this.offset, byteLength: bytes.byteLength };
+    this.offset += bytes.byteLength;
+    return stored;
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
 
 export interface CompileOptions {
   /** Which graph outputs to emit (default: all); the rest of the graph is pruned accordingly. */
@@ -37,7 +77,7 @@ export interface CompiledModel {
   outputNames: string[];
   /** Number of ONNX nodes. */
   nodeCount: number;
-  /** Bytes of initializer data. */
+  /** Bytes of initializer data held in the model (not counting weights already in a data file). */
   initializerBytes: number;
 }
 
@@ -105,7 +145,16 @@ class OnnxLowering implements Lowering {
     this.nodes.push({ opType, input: inputs, output: outputs, attribute, domain, name: `${opType}_${this.nodes.length}` });
   }
 
-  addInitializer(name: string, dtype: DType, dims: readonly number[], data: TypedArray): void {
+  addInitializer(name: string, dtype: DType, dims: readonly number[], data: TypedArray | StoredWeight): void {
+    if (isStored(data)) {
+      const externalData = [
+        { key: 'location', value: data.location },
+        { key: 'offset', value: String(data.offset) },
+        { key: 'length', value: String(data.byteLength) },
+      ];
+      this.initializers.push({ name, dims: [...dims], dataType: ONNX_DTYPE[dtype], dataLocation: onnx.TensorProto.DataLocation.EXTERNAL, externalData });
+      return;
+    }
     this.initializers.push({ name, dims: [...dims], dataType: ONNX_DTYPE[dtype], rawData: bytesOf(data) });
     this.initializerBytes += data.byteLength;
   }
@@ -273,7 +322,7 @@ export function compile(graph: Graph, opts: CompileOptions = {}): CompiledModel 
 
 const ELEM_BYTES: Record<DType, number> = { float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 };
 
-function checkWeight(name: string, p: Tensor, data: TypedArray): void {
+function checkWeight(name: string, p: Tensor, data: TypedArray | StoredWeight): void {
   const n = (p.shape as number[]).reduce((a, b) => a * b, 1);
   if (data.byteLength !== n * ELEM_BYTES[p.dtype]) {
     throw new Error(`weight ${name}: ${data.byteLength} bytes, expected ${p.dtype}[${p.shape.join(', ')}] (${n * ELEM_BYTES[p.dtype]} bytes)`);

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
-import { type CompiledModel, type WeightMap, compile, writeModel } from '../graph/onnx.js';
+import { type CompiledModel, type WeightMap, compile, isStored, writeModel } from '../graph/onnx.js';
 import { type DType, type Graph, type TypedArray, toTyped } from '../graph/ir.js';
 
 export type WeightPlacement = 'initializer' | 'feed' | 'external';
@@ -38,7 +38,10 @@ export interface SessionOptions {
   memPattern?: boolean;
   /** Execution providers in preference order (default ['cpu']); see availableProviders(). */
   executionProviders?: string[];
-  /** Where to keep the .onnx file (default: a temporary directory removed after loading). */
+  /**
+   * Where to keep the .onnx file (default: a temporary directory removed after loading). Weights
+   * already in an external data file (StoredWeight) need it written beside that file.
+   */
   modelPath?: string;
   opset?: number;
   logSeverity?: 0 | 1 | 2 | 3 | 4;
@@ -124,6 +127,9 @@ export class Session {
     } finally {
       if (dir) await rm(dir, { recursive: true, force: true });
     }
+    // ORT holds the baked-in weights now: the model proto lets go of its views of the caller's arrays,
+    // so weights made only for this session (int8 copies, say) can be freed
+    if (placement !== 'feed') for (const init of compiled.model.graph!.initializer ?? []) if (init.rawData?.byteLength) init.rawData = new Uint8Array(0);
     const inputTypes = new Map<string, DType>();
     for (const t of graph.inputs) inputTypes.set(t.name!, t.dtype);
     for (const [name, p] of graph.params) inputTypes.set(name, p.dtype);
@@ -149,6 +155,7 @@ export class Session {
   setWeights(weights: WeightMap): void {
     for (const [name, data] of weights) {
       if (!this.compiled.fedParams.includes(name)) continue;
+      if (isStored(data)) throw new Error(`session ${this.compiled.model.graph!.name}: weight ${name} is in an external data file, so it cannot be fed`);
       const dtype = this.inputTypes.get(name)!;
       const dims = this.compiled.model.graph!.input!.find((i) => i.name === name)!.type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue));
       this.fedWeights.set(name, toOrtTensor(dtype, { data, dims }));
