@@ -48,9 +48,13 @@ if req.get("profile"):
         step()
     print("torch.profiler, one step, self CPU time per op:", file=sys.stderr)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20), file=sys.stderr)
+base = model.base_model.model
+checkpointing = getattr(base, "is_activation_checkpointing", None)  # transformers >= 5 (is_gradient_checkpointing before)
+if checkpointing is None:
+    checkpointing = base.is_gradient_checkpointing
 dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()})
 facts = (
     f"{'/'.join(dtypes)}, {sum(p.numel() for p in trainable)} trainable, torch threads {torch.get_num_threads()}, "
-    f"attention {model.config._attn_implementation}, gradient checkpointing {'on' if model.base_model.model.is_gradient_checkpointing else 'off'}"
+    f"attention {model.config._attn_implementation}, gradient checkpointing {'on' if checkpointing else 'off'}"
 )
 print(json.dumps({"seconds": sorted(times)[len(times) // 2], "loss": loss, "firstLoss": first_loss, "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "facts": facts}))
