@@ -80,25 +80,33 @@ async function engineChild(dir: string, ids: number[][], mode: CheckpointMode, r
   const params = Object.fromEntries(s.params.map((p) => [p.name, { data: p.data, dims: p.shape }]));
   const n = batch * (length - 1); // the loss normaliser: every target token, as PyTorch's mean
   const times: number[] = [];
+  const cpu: number[] = [];
   let loss = 0;
   let firstLoss = 0;
   for (let step = 0; step <= steps; step++) {
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     const out = await s.session.run({ ...s.constantFeeds, ...params, ...feeds }, outputs);
     const grads = s.params.map((p) => floatsOf(out[`grad.${p.name}`]).map((g) => g / n));
     loss = floatsOf(out.loss)[0] / n;
     if (step === 0) firstLoss = loss;
     clip(grads, 1);
     optimizer.update(grads, 1e-4);
-    if (step > 0) times.push((performance.now() - start) / 1000);
+    if (step > 0) {
+      times.push((performance.now() - start) / 1000);
+      const used = process.cpuUsage(cpuStart);
+      cpu.push((used.user + used.system) / 1e6);
+    }
   }
   const trainable = s.params.reduce((a, p) => a + p.data.length, 0);
   const facts = `float32, ${trainable} trainable (LoRA r${rank}/alpha ${2 * rank} on q,k,v,o, dropout 0), ORT intra-op threads ${threads}, checkpointing ${mode}`;
-  console.log(JSON.stringify({ seconds: times.sort((a, b) => a - b)[times.length >> 1], loss, firstLoss, peakRssMiB: process.resourceUsage().maxRSS / 1024, facts }));
+  console.log(JSON.stringify({ seconds: median(times), cpuSeconds: median(cpu), loss, firstLoss, peakRssMiB: process.resourceUsage().maxRSS / 1024, facts }));
 }
 
 interface SideResult {
   seconds: number;
+  /** CPU time per step (all threads): far less moved by other processes' load than the wall time. */
+  cpuSeconds: number;
   loss: number;
   firstLoss: number;
   peakRssMiB: number;
@@ -190,14 +198,16 @@ async function stepBench(): Promise<void> {
   const torchSide = results.at(-1)!;
   const torchSeconds = median(torchSide.map((r) => r.seconds));
   const torchRss = median(torchSide.map((r) => r.peakRssMiB));
+  const torchCpu = median(torchSide.map((r) => r.cpuSeconds));
   console.log(`LoRA SFT step, SmolLM2-135M shape (${layers} layers), B${batch} x ${length}, rank ${rank} on q,k,v,o, ${threads} threads; ${versions}${flushDenormal ? ', PyTorch flushing denormals' : ''}; median of ${steps} steps after a warm-up, ${rounds} round(s)`);
   console.log('like for like: same token ids and loss normaliser (mean over B x (T-1) targets), float32 base and adapter, same LoRA shape, same intra-op threads (OMP_NUM_THREADS too), no activation checkpointing on either side in the `off` row; peak RSS is each process\'s whole peak');
   sides.forEach((side, i) => {
     const rs = results[i];
     const sec = median(rs.map((r) => r.seconds));
     const rss = median(rs.map((r) => r.peakRssMiB));
-    const ratio = i === sides.length - 1 ? '' : `  ${(torchSeconds / sec).toFixed(2)}x PyTorch tokens/s, ${(rss / torchRss).toFixed(2)}x its RSS`;
-    console.log(`  ${side.label.padEnd(34)} ${sec.toFixed(2)} s/step  ${(tokens / sec).toFixed(0).padStart(5)} tokens/s  peak RSS ${rss.toFixed(0).padStart(5)} MiB  loss ${rs[0].firstLoss.toFixed(4)} -> ${rs[0].loss.toFixed(4)}${ratio}`);
+    const cpu = median(rs.map((r) => r.cpuSeconds));
+    const ratio = i === sides.length - 1 ? '' : `  ${(torchSeconds / sec).toFixed(2)}x PyTorch tokens/s (CPU time ${(torchCpu / cpu).toFixed(2)}x), ${(rss / torchRss).toFixed(2)}x its RSS`;
+    console.log(`  ${side.label.padEnd(34)} ${sec.toFixed(2)} s/step (CPU ${cpu.toFixed(2)} s)  ${(tokens / sec).toFixed(0).padStart(5)} tokens/s  peak RSS ${rss.toFixed(0).padStart(5)} MiB  loss ${rs[0].firstLoss.toFixed(4)} -> ${rs[0].loss.toFixed(4)}${ratio}`);
     console.log(`    ${rs[0].facts}${rounds > 1 ? `; per round ${rs.map((r) => (tokens / r.seconds).toFixed(0)).join(', ')} tokens/s` : ''}`);
   });
   console.log(`  load average ${loadavg()[0].toFixed(1)} (other processes slow every side)`);
