@@ -32,7 +32,7 @@ import { type SteerPositions, buildHooks } from '../engine/hooks/index.js';
 import type { ModelConfig } from '../engine/io/config.js';
 import { type LoraSpec as EngineLoraSpec, loraLinear, loraNames } from '../engine/lora/index.js';
 import { groupedAttentionBias } from '../engine/generate/layout.js';
-import { architectureOf, type Linear, plainLinear, ropeTablesOf } from '../engine/models/index.js';
+import { architectureOf, type Linear, plainLinear } from '../engine/models/index.js';
 import type { Feed } from '../engine/runtime/index.js';
 import type { Batch } from './data.js';
 import type { LoraTarget } from './options.js';
@@ -243,9 +243,7 @@ export function buildTrainGraph(g: Graph, o: TrainGraphOptions): TrainGraph {
   const hook = o.steering
     ? buildHooks(g, { steer: [{ ...o.steering, vector: new Float32Array(config.hiddenSize), coef: 1 }] }, config.hiddenSize, ['B', 'T'])
     : undefined;
-  // RoPE through ORT's fused kernel (forward and gradient), its tables built from the batch's positions
-  const rope = ropeTablesOf(g, config, positionIds);
-  const { hidden } = architecture.buildDecoder(g, config, { inputIds, positionIds, attentionBias, rope }, projection, (layer, residual) => {
+  const { hidden } = architecture.buildDecoder(g, config, { inputIds, positionIds, attentionBias }, projection, (layer, residual) => {
     const out = hook ? hook(layer, residual) : residual;
     checkpoints.push(out);
     return out;

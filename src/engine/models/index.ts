@@ -43,5 +43,5 @@ export function architectureOf(config: Pick<ModelConfig, 'family'>): Architectur
   return entry;
 }
 
-export { buildDecoder, lmHead, plainLinear, ropeInvFreq, ropeTables, ropeTablesOf } from './llama.js';
+export { buildDecoder, lmHead, plainLinear, ropeInvFreq, ropeTables } from './llama.js';
 export type { DecoderInputs, DecoderOutputs, LayerHook, Linear, RopeTables } from './llama.js';

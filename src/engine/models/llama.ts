@@ -21,23 +21,17 @@ import {
   cast,
   concat,
   cos,
-  dimOf,
   expand,
   gather,
   linear,
   matmul,
-  maximum,
   mul,
-  neg,
-  range,
-  reduceMax,
   reshape,
   rmsNorm,
   swiglu,
   sin,
   slice,
   softmax,
-  softmaxMatMul,
   transpose,
   unsqueeze,
 } from '../graph/index.js';
@@ -60,8 +54,8 @@ export interface DecoderInputs {
   attentionBias: Tensor;
   /**
    * RoPE tables [positions, D/2] (ropeTables() computes them) for ORT's fused RotaryEmbedding: cos and
-   * sin for keys, and the same times 1/sqrt(D) for queries (training graphs compute them in the
-   * graph: ropeTablesOf). Absent: RoPE is composed of primitive ops.
+   * sin for keys, and the same times 1/sqrt(D) for queries. Absent: RoPE is composed of primitive
+   * ops (differentiable, for training graphs).
    */
   rope?: { cosQ: Tensor; sinQ: Tensor; cosK: Tensor; sinK: Tensor };
   /** Per layer, keys [B, KV, D, P] (transposed) and values [B, KV, P, D]; absent without a cache. */
@@ -168,32 +162,13 @@ export function ropeTables(config: ModelConfig, positions: number): RopeTables {
   return t;
 }
 
-/**
- * ORT's RotaryEmbedding (com.microsoft), non-interleaved (rotate_half), on [B, T, heads * D]: one
- * kernel instead of four passes. The rotation's transpose is the rotation by the opposite angle, so
- * the gradient is the same kernel with the sine table negated.
- */
+/** ORT's RotaryEmbedding (com.microsoft), non-interleaved (rotate_half), on [B, T, heads * D]. Inference only. */
 const RotaryEmbedding: OpDef<{ heads: number }> = {
   type: 'RotaryEmbedding',
   shape: ([x]) => [{ dtype: x.dtype, shape: [...x.shape] }],
   onnx: (ctx, ins, outs, { attrs }) =>
     ctx.emit('RotaryEmbedding', ins, outs, { num_heads: { i: attrs.heads }, interleaved: { i: 0 } }, 'com.microsoft'),
-  grad: ([, positions, c, s], _o, [g], attrs) => [apply1(RotaryEmbedding, [g!, positions, c, neg(s)], attrs), null, null, null],
 };
-
-/**
- * The fused path's tables for positions 0..max(positionIds), computed in the graph from the same
- * float32 products as the composed path (training graphs, whose positions arrive per batch).
- */
-export function ropeTablesOf(g: Graph, config: ModelConfig, positionIds: Tensor): NonNullable<DecoderInputs['rope']> {
-  // at least T rows: ORT's kernel refuses a table shorter than the sequence
-  const limit = maximum(add(reduceMax(positionIds, [0, 1]), 1), dimOf(positionIds, 1));
-  const positions = cast(range(g.scalar(0, 'int64'), limit, 'rope_positions'), 'float32'); // [R]
-  const freqs = mul(unsqueeze(positions, [1]), g.constant(ropeInvFreq(config), [config.headDim / 2])); // [R, D/2]
-  const scale = 1 / Math.sqrt(config.headDim);
-  const [cosK, sinK] = [cos(freqs), sin(freqs)];
-  return { cosQ: mul(cosK, scale), sinQ: mul(sinK, scale), cosK, sinK };
-}
 
 /**
  * A projection [B, T, heads * D] as heads [B, T, heads, D], with the per-head RMSNorm (Qwen3) and
@@ -257,12 +232,11 @@ export function buildDecoder(
     const pastV = inputs.pastValues?.[i];
     const newScores = matmul(qg, kT); // [B, KV, rep*T, T]
     const scores = pastK ? concat([matmul(qg, pastK), newScores], -1) : newScores;
-    const biased = add(scores, attentionBias); // [B, KV, rep*T, P+T]
-    let attn: Tensor;
-    if (pastK && pastV) {
-      const probs = softmax(biased, -1);
-      attn = add(matmul(slice(probs, [0], [pastK.shape[3]], [3]), pastV), matmul(slice(probs, [pastK.shape[3]], [END], [3]), v));
-    } else attn = softmaxMatMul(biased, v); // one op: a cheaper gradient than softmax and matmul apart
+    const probs = softmax(add(scores, attentionBias), -1); // [B, KV, rep*T, P+T]
+    const attn =
+      pastK && pastV
+        ? add(matmul(slice(probs, [0], [pastK.shape[3]], [3]), pastV), matmul(slice(probs, [pastK.shape[3]], [END], [3]), v))
+        : matmul(probs, v);
     // [B, KV, rep*T, D] -> [B, H, T, D] -> [B, T, H*D]
     const merged = reshape(transpose(reshape(attn, [0, H, -1, D]), [0, 2, 1, 3]), [0, 0, H * D]);
     x = add(x, project(merged, `${p}.self_attn.o_proj`, H * D, d, config.oBias));

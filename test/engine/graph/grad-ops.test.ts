@@ -89,8 +89,6 @@ const cases: Record<string, GradCase> = {
   // ---- nn ----
   softmax: { params: { a: [2, 3, 4] }, build: ({ a }) => G.softmax(a, -1) },
   'softmax axis 1': { params: { a: [2, 3, 4] }, build: ({ a }) => G.softmax(a, 1) },
-  softmaxMatMul: { params: { s: [2, 3, 4], v: [2, 4, 5] }, build: ({ s, v }) => G.softmaxMatMul(G.mul(s, 2), v) },
-  'softmaxMatMul broadcast v': { params: { s: [2, 2, 3, 4], v: [2, 1, 4, 3] }, build: ({ s, v }) => G.softmaxMatMul(s, v) },
   logSoftmax: { params: { a: [3, 5] }, build: ({ a }) => G.logSoftmax(G.mul(a, 2)) },
   crossEntropy: {
     params: { z: [2, 3, 7] },

@@ -1,10 +1,8 @@
 /** Neural-network ops: softmax family, fused cross-entropy, RMSNorm. */
-import { broadcastShapes } from '../dims.js';
 import { type Lowering, type OpDef, type Tensor, apply, apply1 } from '../ir.js';
 import { add, div, exp, maximum, mul, sub, sumToShape } from './elementwise.js';
-import { matmul } from './linalg.js';
 import { reduceMean, reduceSum } from './reduce.js';
-import { transpose, unsqueeze } from './shape.js';
+import { unsqueeze } from './shape.js';
 import { checkDtype, checkSameDtype, normAxis, same, shapeError } from './util.js';
 
 // d softmax = y * (g - sum(g * y))
@@ -15,35 +13,6 @@ const Softmax: OpDef<{ axis: number }> = {
   grad: (_i, [y], [g], { axis }) => [mul(y, sub(g!, reduceSum(mul(g!, y), [axis], true)))],
 };
 export const softmax = (x: Tensor, axis = -1): Tensor => apply1(Softmax, [x], { axis: normAxis(axis, x.rank, 'softmax') });
-
-/**
- * Attention's weighted values, softmax(scores) @ v over the key axis, as one op so that its gradient
- * can take FlashAttention's shortcut: with P = softmax(scores) and y = P v, the softmax backward's
- * row sums sum_j dP_ij P_ij equal sum_d dy_id y_id exactly, a reduction over the head dim D rather
- * than over the keys, so the [.., queries, keys] gradient costs two passes (Sub, Mul) instead of
- * four. Outputs y and P (which the backward reads); P has no gradient of its own.
- */
-const SoftmaxMatMul: OpDef = {
-  type: 'SoftmaxMatMul',
-  shape: ([s, v]) => {
-    checkSameDtype('softmaxMatMul', s, v);
-    if (s.rank < 2 || v.rank < 2) throw shapeError('softmaxMatMul', 'operands need rank >= 2', [s.shape, v.shape]);
-    const batch = broadcastShapes(s.shape.slice(0, -2), v.shape.slice(0, -2), 'softmaxMatMul');
-    return [{ dtype: s.dtype, shape: [...batch, s.shape[s.rank - 2], v.shape[v.rank - 1]] }, same(s)];
-  },
-  onnx: (ctx, [s, v], [y, p], { inputs }) => {
-    ctx.emit('Softmax', [s], [p], { axis: { i: inputs[0].rank - 1 } });
-    ctx.emit('MatMul', [p, v], [y]);
-  },
-  grad: ([s, v], [y, p], [dy, dp], _a, wanted) => {
-    if (dp) throw new Error('softmaxMatMul: its probabilities output is not differentiable');
-    const rowDot = reduceSum(mul(dy!, y), [-1], true); // [.., queries, 1] = sum_j dP_ij P_ij
-    const ds = mul(p, sub(matmul(dy!, transpose(v)), rowDot));
-    return [sumToShape(ds, s.shape), wanted[1] ? sumToShape(matmul(transpose(p), dy!), v.shape) : null];
-  },
-};
-/** softmax(scores, -1) @ v (attention's weighted values), with a cheaper gradient than the two ops apart. */
-export const softmaxMatMul = (scores: Tensor, v: Tensor): Tensor => apply(SoftmaxMatMul, [scores, v], {})[0];
 
 // d logsoftmax = g - exp(y) * sum(g)
 const LogSoftmax: OpDef<{ axis: number }> = {
@@ -264,20 +233,16 @@ const RmsNorm: OpDef<{ eps: number; fused: boolean }> = {
     if (attrs.fused) return ctx.emit('SimplifiedLayerNormalization', [x, w], [y], { axis: { i: -1 }, epsilon: { f: attrs.eps }, stash_type: { i: 1 } });
     emitComposedRmsNorm(ctx, x, w, y, attrs.eps, node.inputs[0].dtype);
   },
-  grad: ([x, w], _o, [g], { eps }, wanted) => rmsNormGrad(x, w, g!, eps, wanted[1]),
+  grad: ([x, w], _o, [g], { eps }) => rmsNormGrad(x, w, g!, eps),
 };
 
-/**
- * [dx, dw] of rmsNorm: dx = r * (g w - xhat * mean(g w xhat)), xhat = x r, r = 1/rms(x), computed as
- * r * (g w - x * (r^2 * mean(g w x))): the scale folds into the per-row [.., 1] factor, so xhat is
- * only built for dw (a frozen norm weight needs none), one pass less over [.., d].
- */
-function rmsNormGrad(x: Tensor, w: Tensor, g: Tensor, eps: number, wantW = true): [Tensor, Tensor | null] {
+/** [dx, dw] of rmsNorm: dx = r * (g w - xhat * mean(g w xhat)), xhat = x r, r = 1/rms(x). */
+function rmsNormGrad(x: Tensor, w: Tensor, g: Tensor, eps: number): [Tensor, Tensor] {
   const r = apply1(RsqrtMeanSq, [x], { eps }); // [..., 1]
+  const xhat = mul(x, r);
   const dxhat = mul(g, w);
-  const rowScale = mul(mul(r, r), reduceMean(mul(dxhat, x), [-1], true)); // [..., 1]
-  const dx = mul(sub(dxhat, mul(x, rowScale)), r);
-  return [dx, wantW ? sumToShape(mul(g, mul(x, r)), w.shape) : null];
+  const dx = mul(r, sub(dxhat, mul(xhat, reduceMean(mul(dxhat, xhat), [-1], true))));
+  return [dx, sumToShape(mul(g, xhat), w.shape)];
 }
 export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6, opts: { fused?: boolean } = {}): Tensor {
   return apply1(RmsNorm, [x, weight], { eps, fused: opts.fused ?? x.dtype !== 'bfloat16' });
@@ -304,8 +269,8 @@ const AddRmsNorm: OpDef<{ eps: number; kernel: AddNormKernel }> = {
     if (attrs.kernel === 'norm') return ctx.emit('SimplifiedLayerNormalization', [sum, w], [normed], { axis: { i: -1 }, epsilon: { f: attrs.eps }, stash_type: { i: 1 } });
     emitComposedRmsNorm(ctx, sum, w, normed, attrs.eps, inputs[0].dtype);
   },
-  grad: ([, , w], [, sum], [gNormed, gSum], { eps }, wanted) => {
-    const [ds, dw] = gNormed ? rmsNormGrad(sum, w, gNormed, eps, wanted[2]) : [null, null];
+  grad: ([, , w], [, sum], [gNormed, gSum], { eps }) => {
+    const [ds, dw] = gNormed ? rmsNormGrad(sum, w, gNormed, eps) : [null, null];
     const total = ds && gSum ? add(ds, gSum) : (ds ?? gSum);
     return [total, total, dw];
   },
