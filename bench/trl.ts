@@ -1,14 +1,25 @@
 /**
  * Scale-out benchmarks, on demand (not in CI); needs the trl venv (persona-lab setup trl):
  *
- *   npx tsx bench/trl.ts [--threads 2] [--steps 3] [--rank 8] [--batch 8] [--length 256] [--layers 30] [--overhead-steps 40] [--repeats 3] [--flush-denormal] [--skip-step] [--skip-overhead]
+ *   npx tsx bench/trl.ts [--threads 2] [--steps 3] [--rounds 1] [--rank 8] [--batch 8] [--length 256] [--layers 30] [--checkpointing off,attention] [--compare-tree DIR] [--torch-profile] [--overhead-steps 40] [--repeats 3] [--flush-denormal] [--skip-step] [--skip-overhead]
  *
  * 1. One LoRA SFT step (rank 8 on q, k, v, o; float32) on a random model shaped like SmolLM2-135M
  *    (d 576, 9 heads, 3 KV heads, FFN 1536, vocabulary 49,152, tied embeddings; --layers of 30),
  *    batch x length tokens, the same token ids and thread count, side by side in one run: the engine
  *    (ORT session: loss and LoRA gradients, AdamW in TypeScript) vs PyTorch + PEFT as installed from
- *    the Python package index (forward, backward, clipping, AdamW). Each side runs in its own child
- *    process so its peak RSS is its own; the median step after one warm-up step is reported.
+ *    the Python package index (forward, backward, clipping, AdamW). Like for like, and printed as
+ *    such: the same intra-op threads (ORT's, torch.set_num_threads; OMP_NUM_THREADS on both), float32
+ *    base and adapter on both, the same LoRA rank/alpha/targets/dropout (0), the same batch and
+ *    loss normaliser, and no activation checkpointing on either side: PyTorch recomputes nothing
+ *    unless asked, so the engine's `off` mode is the like-for-like row; its default `attention` mode
+ *    (recomputes each layer's attention block, less memory) is printed beside it (--checkpointing
+ *    picks the engine rows). Each side runs in its own child process so its peak RSS (the process's
+ *    whole peak: loading, session creation and the steps) is its own; the median step after one
+ *    warm-up step is reported. --rounds N repeats the children in rotating order and reports each
+ *    side's median, so a change in the machine's load falls on all sides. --compare-tree DIR also
+ *    runs the engine rows from another checkout of the repository (its src/, this bench's driver),
+ *    interleaved with these: an A/B of an engine change in one invocation. --torch-profile prints
+ *    PyTorch's own time per op of one step (torch.profiler), to compare with bench/train.ts --profile.
  * 2. Orchestration overhead of the trl backend: an SFT job on the fixtures' tiny Llama through
  *    trlBackend.train (job directory, venv probe, log following, adapter copy) vs the same job's
  *    launch.sh run by hand, in --repeats interleaved pairs (order alternating, so a change in the
@@ -26,21 +37,21 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeSafetensors } from '../src/engine/io/safetensors.js';
-import { floats } from '../src/engine/runtime/index.js';
 import { llamaConfig } from '../src/experiments/tiny/index.js';
 import { TrlJobEmitted, defaultTrlVenv, trlBackend } from '../src/train/backends/trl.js';
-import { makeBatch } from '../src/train/data.js';
-import { batchFeeds } from '../src/train/graph.js';
-import { AdamW, clipGradNorm } from '../src/train/optim.js';
+import type { CheckpointMode } from '../src/train/graph.js';
 import { sftOptionsSchema } from '../src/train/options.js';
 import { Rng } from '../src/train/rng.js';
-import { setup } from '../src/train/setup.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const option = (name: string): string | null => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : null;
 };
 const threads = arg('threads', 2);
 const steps = arg('steps', 3);
@@ -53,33 +64,62 @@ const python = join(venv, 'bin', 'python');
 const root = mkdtempSync(join(tmpdir(), 'bench-trl-'));
 const shape = { vocabSize: 49152, hiddenSize: 576, numLayers: layers, numHeads: 9, numKvHeads: 3, intermediateSize: 1536, maxPositionEmbeddings: 2048, ropeTheta: 100000 };
 
-/** Child mode: the engine's steps on the model dir; prints JSON like the Python side. */
-async function engineChild(dir: string, ids: number[][]): Promise<void> {
-  const options = sftOptionsSchema.parse({ lora: { rank, alpha: 2 * rank, targets: ['q', 'k', 'v', 'o'] }, batchSize: batch, maxLength: length });
-  const s = await setup({ model: dir, options, seed: 1, objective: 'sft', threads });
+/** Child mode: the engine's steps on the model dir, with the engine modules of checkout `root`; prints JSON like the Python side. */
+async function engineChild(dir: string, ids: number[][], mode: CheckpointMode, root: string): Promise<void> {
+  const load = async <T>(path: string) => (await import(pathToFileURL(join(root, path)).href)) as T;
+  const { setup: setupOf } = await load<typeof import('../src/train/setup.js')>('src/train/setup.ts');
+  const { makeBatch: batchOf } = await load<typeof import('../src/train/data.js')>('src/train/data.ts');
+  const { batchFeeds: feedsOf } = await load<typeof import('../src/train/graph.js')>('src/train/graph.ts');
+  const { AdamW: Adam, clipGradNorm: clip } = await load<typeof import('../src/train/optim.js')>('src/train/optim.ts');
+  const { sftOptionsSchema: schema } = await load<typeof import('../src/train/options.js')>('src/train/options.ts');
+  const { floats: floatsOf } = await load<typeof import('../src/engine/runtime/index.js')>('src/engine/runtime/index.ts');
+  const options = schema.parse({ lora: { rank, alpha: 2 * rank, dropout: 0, targets: ['q', 'k', 'v', 'o'] }, batchSize: batch, maxLength: length, activationCheckpointing: mode, baseWeights: 'float32' });
+  const s = await setupOf({ model: dir, options, seed: 1, objective: 'sft', threads });
   const rows = ids.map((r) => [{ ids: r, lossMask: Uint8Array.from(r, (_, i) => (i === 0 ? 0 : 1)) }]);
-  const feeds = batchFeeds(makeBatch(rows, 0), s.rep, null);
-  const optimizer = new AdamW(s.params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
+  const feeds = feedsOf(batchOf(rows, 0), s.rep, null);
+  const optimizer = new Adam(s.params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
   const outputs = ['loss', ...s.params.map((p) => `grad.${p.name}`)];
   const params = Object.fromEntries(s.params.map((p) => [p.name, { data: p.data, dims: p.shape }]));
-  const n = batch * (length - 1);
+  const n = batch * (length - 1); // the loss normaliser: every target token, as PyTorch's mean
   const times: number[] = [];
+  const cpu: number[] = [];
   let loss = 0;
+  let firstLoss = 0;
   for (let step = 0; step <= steps; step++) {
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     const out = await s.session.run({ ...s.constantFeeds, ...params, ...feeds }, outputs);
-    const grads = s.params.map((p) => floats(out[`grad.${p.name}`]).map((g) => g / n));
-    loss = floats(out.loss)[0] / n;
-    clipGradNorm(grads, 1);
+    const grads = s.params.map((p) => floatsOf(out[`grad.${p.name}`]).map((g) => g / n));
+    loss = floatsOf(out.loss)[0] / n;
+    if (step === 0) firstLoss = loss;
+    clip(grads, 1);
     optimizer.update(grads, 1e-4);
-    if (step > 0) times.push((performance.now() - start) / 1000);
+    if (step > 0) {
+      times.push((performance.now() - start) / 1000);
+      const used = process.cpuUsage(cpuStart);
+      cpu.push((used.user + used.system) / 1e6);
+    }
   }
-  console.log(JSON.stringify({ seconds: times.sort((a, b) => a - b)[times.length >> 1], loss, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
+  const trainable = s.params.reduce((a, p) => a + p.data.length, 0);
+  const facts = `float32, ${trainable} trainable (LoRA r${rank}/alpha ${2 * rank} on q,k,v,o, dropout 0), ORT intra-op threads ${threads}, checkpointing ${mode}`;
+  console.log(JSON.stringify({ seconds: median(times), cpuSeconds: median(cpu), loss, firstLoss, peakRssMiB: process.resourceUsage().maxRSS / 1024, facts }));
 }
 
-function lastJson(text: string): { seconds: number; loss: number; peakRssMiB: number } {
-  return JSON.parse(text.trim().split('\n').at(-1)!) as { seconds: number; loss: number; peakRssMiB: number };
+interface SideResult {
+  seconds: number;
+  /** CPU time per step (all threads): far less moved by other processes' load than the wall time. */
+  cpuSeconds: number;
+  loss: number;
+  firstLoss: number;
+  peakRssMiB: number;
+  facts: string;
 }
+
+function lastJson(text: string): SideResult {
+  return JSON.parse(text.trim().split('\n').at(-1)!) as SideResult;
+}
+
+const median = (xs: readonly number[]) => spread(xs).median;
 
 async function stepBench(): Promise<void> {
   const dir = join(root, 'smollm2-shape');
@@ -119,18 +159,60 @@ async function stepBench(): Promise<void> {
   const idsFile = join(root, 'ids.json');
   writeFileSync(idsFile, JSON.stringify(ids));
   const env = { ...process.env, OMP_NUM_THREADS: String(threads) };
-  const engine = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--engine-child', dir, idsFile, ...process.argv.slice(2)], { encoding: 'utf8', env });
-  if (engine.status !== 0) throw new Error(engine.stderr);
-  const torch = spawnSync(python, [fileURLToPath(new URL('trl_step.py', import.meta.url)), JSON.stringify({ model: dir, ids, rank, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], threads, steps, flushDenormal: process.argv.includes('--flush-denormal') })], { encoding: 'utf8', env });
-  if (torch.status !== 0) throw new Error(torch.stderr);
-  const e = lastJson(engine.stdout);
-  const t = lastJson(torch.stdout);
+  const modes = (option('checkpointing') ?? 'off,attention').split(',') as CheckpointMode[];
+  const compareTree = option('compare-tree');
+  const here = fileURLToPath(new URL('..', import.meta.url));
+  const flushDenormal = process.argv.includes('--flush-denormal');
+  type Side = { label: string; run: () => SideResult };
+  const engineSide = (mode: CheckpointMode, tree: string, label: string): Side => ({
+    label,
+    run: () => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--engine-child', dir, idsFile, mode, tree, ...process.argv.slice(2)], { encoding: 'utf8', env });
+      if (r.status !== 0) throw new Error(`engine (${label}) failed: ${r.stderr}`);
+      return lastJson(r.stdout);
+    },
+  });
+  const sides: Side[] = [];
+  for (const mode of modes) {
+    sides.push(engineSide(mode, here, `engine ${mode}${mode === 'off' ? ' (like for like)' : mode === 'attention' ? ' (default)' : ''}`));
+    if (compareTree) sides.push(engineSide(mode, compareTree, `engine ${mode}, ${compareTree}`));
+  }
+  sides.push({
+    label: 'pytorch + peft',
+    run: () => {
+      const r = spawnSync(python, [fileURLToPath(new URL('trl_step.py', import.meta.url)), JSON.stringify({ model: dir, ids, rank, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], threads, steps, flushDenormal, profile: process.argv.includes('--torch-profile') })], { encoding: 'utf8', env });
+      if (r.status !== 0) throw new Error(r.stderr);
+      if (r.stderr.includes('torch.profiler')) console.error(r.stderr.slice(r.stderr.indexOf('torch.profiler')));
+      return lastJson(r.stdout);
+    },
+  });
+  const rounds = arg('rounds', 1);
+  const results = sides.map(() => [] as SideResult[]);
+  for (let round = 0; round < rounds; round++) {
+    // rotate the order each round, so a drift in the machine's load does not favour one side
+    for (let k = 0; k < sides.length; k++) {
+      const i = (k + round) % sides.length;
+      results[i].push(sides[i].run());
+    }
+  }
   const tokens = batch * length;
-  const versions = execFileSync(python, ['-c', 'import torch, peft; print(torch.__version__, peft.__version__)'], { encoding: 'utf8' }).trim();
-  console.log(`LoRA SFT step, SmolLM2-135M shape (${layers} layers), B${batch} x ${length}, rank ${rank} on q,k,v,o, ${threads} threads; torch/peft ${versions}${process.argv.includes('--flush-denormal') ? ', PyTorch flushing denormals' : ''}`);
-  console.log(`  engine : ${e.seconds.toFixed(2)} s/step  ${(tokens / e.seconds).toFixed(0)} tokens/s  peak RSS ${e.peakRssMiB.toFixed(0)} MiB  loss ${e.loss.toFixed(4)}`);
-  console.log(`  pytorch: ${t.seconds.toFixed(2)} s/step  ${(tokens / t.seconds).toFixed(0)} tokens/s  peak RSS ${t.peakRssMiB.toFixed(0)} MiB  loss ${t.loss.toFixed(4)}`);
-  console.log(`  engine / pytorch tokens/s: ${(t.seconds / e.seconds).toFixed(2)}x; peak RSS ratio ${(e.peakRssMiB / t.peakRssMiB).toFixed(2)}; load average ${loadavg()[0].toFixed(1)} (other processes slow both sides)`);
+  const versions = execFileSync(python, ['-c', 'import torch, peft, transformers; print(f"torch {torch.__version__}, peft {peft.__version__}, transformers {transformers.__version__}")'], { encoding: 'utf8' }).trim();
+  const torchSide = results.at(-1)!;
+  const torchSeconds = median(torchSide.map((r) => r.seconds));
+  const torchRss = median(torchSide.map((r) => r.peakRssMiB));
+  const torchCpu = median(torchSide.map((r) => r.cpuSeconds));
+  console.log(`LoRA SFT step, SmolLM2-135M shape (${layers} layers), B${batch} x ${length}, rank ${rank} on q,k,v,o, ${threads} threads; ${versions}${flushDenormal ? ', PyTorch flushing denormals' : ''}; median of ${steps} steps after a warm-up, ${rounds} round(s)`);
+  console.log('like for like: same token ids and loss normaliser (mean over B x (T-1) targets), float32 base and adapter, same LoRA shape, same intra-op threads (OMP_NUM_THREADS too), no activation checkpointing on either side in the `off` row; peak RSS is each process\'s whole peak');
+  sides.forEach((side, i) => {
+    const rs = results[i];
+    const sec = median(rs.map((r) => r.seconds));
+    const rss = median(rs.map((r) => r.peakRssMiB));
+    const cpu = median(rs.map((r) => r.cpuSeconds));
+    const ratio = i === sides.length - 1 ? '' : `  ${(torchSeconds / sec).toFixed(2)}x PyTorch tokens/s (CPU time ${(torchCpu / cpu).toFixed(2)}x), ${(rss / torchRss).toFixed(2)}x its RSS`;
+    console.log(`  ${side.label.padEnd(34)} ${sec.toFixed(2)} s/step (CPU ${cpu.toFixed(2)} s)  ${(tokens / sec).toFixed(0).padStart(5)} tokens/s  peak RSS ${rss.toFixed(0).padStart(5)} MiB  loss ${rs[0].firstLoss.toFixed(4)} -> ${rs[0].loss.toFixed(4)}${ratio}`);
+    console.log(`    ${rs[0].facts}${rounds > 1 ? `; per round ${rs.map((r) => (tokens / r.seconds).toFixed(0)).join(', ')} tokens/s` : ''}`);
+  });
+  console.log(`  load average ${loadavg()[0].toFixed(1)} (other processes slow every side)`);
 }
 
 /** Median and range of a sample. */
@@ -227,7 +309,8 @@ async function overheadBench(): Promise<void> {
 const childAt = process.argv.indexOf('--engine-child');
 if (childAt >= 0) {
   const { readFileSync } = await import('node:fs');
-  await engineChild(process.argv[childAt + 1], JSON.parse(readFileSync(process.argv[childAt + 2], 'utf8')) as number[][]);
+  const [dir, idsFile, mode, tree] = process.argv.slice(childAt + 1, childAt + 5);
+  await engineChild(dir, JSON.parse(readFileSync(idsFile, 'utf8')) as number[][], mode as CheckpointMode, tree);
 } else {
   try {
     if (!process.argv.includes('--skip-step')) await stepBench();
