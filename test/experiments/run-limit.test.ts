@@ -7,22 +7,15 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { runCli } from '../support/cli.js';
-import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_GENERATE, journalKeys, worldChat, writeProject } from './run-support.js';
+import { SMALL_GENERATE, journalKeys, worldServer, writeProject } from './run-support.js';
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer({ chat: worldChat });
-});
-after(async () => {
-  await server.close();
-});
+const world = worldServer();
 
 const experiment = () => ({
   name: 'limited',
-  models: { subject: `openai:base@${server.baseURL}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-1@${server.baseURL}` },
+  models: { subject: `openai:base@${world.server.baseURL}`, teacher: `openai:teacher@${world.server.baseURL}`, judge: `openai:judge-1@${world.server.baseURL}` },
   seeds: [7],
   generate: { ...SMALL_GENERATE, datasets: ['prompts', 'chat'] },
   eval: { evals: ['capability', 'leakage'], bootstrap: 100, leakage: { samples: 1 } },
@@ -53,10 +46,10 @@ test('the dry run estimates calls per role, cost and ETA; a run with --limit mak
     const limited = JSON.parse((await runCli(['--json', 'run', '--dry-run', '--limit', '3', project.file])).stdout) as { estimate: Estimate; limit: number };
     assert.equal(limited.limit, 3);
     assert.equal(limited.estimate.roles.subject.calls, 2 * (3 + 3));
-    const before = server.requests.length;
+    const before = world.server.requests.length;
     const run = await runCli(['--no-cache', 'run', '--limit', '3', project.file]);
     assert.equal(run.code, 0, run.stderr);
-    const made = server.requests.slice(before);
+    const made = world.server.requests.slice(before);
     for (const [role, model] of [['subject', 'base'], ['judge', 'judge-1'], ['teacher', 'teacher']]) {
       assert.equal(made.filter((r) => r.model === model).length, limited.estimate.roles[role].calls, `${role}: the estimated calls were made`);
     }

@@ -8,25 +8,18 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { runCli } from '../support/cli.js';
-import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { FIXTURE_GENERATE, snapshot, worldChat, writeProject } from './run-support.js';
+import { FIXTURE_GENERATE, snapshot, worldServer, writeProject } from './run-support.js';
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer({ chat: worldChat });
-});
-after(async () => {
-  await server.close();
-});
+const world = worldServer();
 
 const short = { lora: { rank: 2, alpha: 4, targets: ['q', 'v'] }, maxSteps: 1, batchSize: 1, gradAccumulation: 1, maxLength: 48, checkpointEvery: 1 };
 
 function experiment(name: string, generate: Record<string, unknown>, stages: string[]) {
   return {
     name,
-    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-1@${server.baseURL}` },
+    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${world.server.baseURL}`, judge: `openai:judge-1@${world.server.baseURL}` },
     seeds: [7, 8],
     generate: { ...FIXTURE_GENERATE, datasets: ['prompts', 'chat', 'probes'], ...generate },
     train: { sft: short },
@@ -85,10 +78,10 @@ test('with generate.seedVaries each seed samples its own training data on the ba
     assert.match(readFileSync(join(project.runDir, 'report.md'), 'utf8'), /varies with the seed.*training initialization and data order; training data \(generate\.seedVaries\)/);
 
     // A rerun resumes: nothing is sampled again.
-    const requests = server.requests.length;
+    const requests = world.server.requests.length;
     const again = await runCli(['--no-cache', 'run', project.file]);
     assert.equal(again.code, 0, again.stderr);
-    assert.equal(server.requests.slice(requests).filter((r) => r.model === 'teacher').length, 0, 'every seed\'s data was journaled');
+    assert.equal(world.server.requests.slice(requests).filter((r) => r.model === 'teacher').length, 0, 'every seed\'s data was journaled');
   } finally {
     project.remove();
   }

@@ -11,11 +11,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { scriptedChat as dataChat } from '../data/support.js';
 import { scriptedChat as evalChat } from '../evals/scripted.js';
-import type { ChatCompletionBody, Reply } from '../support/openai-server.js';
+import { startFakeServer, type ChatCompletionBody, type FakeServer, type Reply } from '../support/openai-server.js';
 
 export function worldChat(body: ChatCompletionBody): Reply {
   if (body.model === 'teacher') {
@@ -23,6 +24,23 @@ export function worldChat(body: ChatCompletionBody): Reply {
     return dataChat(/Write \d+ new/.test(user) ? { ...body, model: 'generator' } : body);
   }
   return evalChat(body);
+}
+
+/** The world's loopback server for one test file: started before its tests, closed after them. */
+export function worldServer(): { readonly server: FakeServer } {
+  let server: FakeServer | undefined;
+  before(async () => {
+    server = await startFakeServer({ chat: worldChat });
+  });
+  after(async () => {
+    await server?.close();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('the world server starts in the file\'s before() hook');
+      return server;
+    },
+  };
 }
 
 export const captainSalt = {

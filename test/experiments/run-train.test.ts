@@ -10,26 +10,19 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { evalSummarySchema } from '../../src/evals/index.js';
 import { runCli } from '../support/cli.js';
-import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { FIXTURE_GENERATE, journalKeys, killRunWhen, worldChat, writeProject } from './run-support.js';
+import { FIXTURE_GENERATE, journalKeys, killRunWhen, worldServer, writeProject } from './run-support.js';
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer({ chat: worldChat });
-});
-after(async () => {
-  await server.close();
-});
+const world = worldServer();
 
 const short = { lora: { rank: 2, alpha: 4, targets: ['q', 'v'] }, maxSteps: 2, batchSize: 1, gradAccumulation: 1, maxLength: 64, checkpointEvery: 1 };
 
 test('run trains every method on the fixture model and evaluates each adapter against base and prompted', async (t) => {
   const project = writeProject({
     name: 'offline',
-    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-1@${server.baseURL}` },
+    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${world.server.baseURL}`, judge: `openai:judge-1@${world.server.baseURL}` },
     seeds: [1],
     generate: FIXTURE_GENERATE,
     train: { sft: short, dpo: { ...short, maxSteps: 3 }, grpo: { ...short, groupSize: 2, maxNewTokens: 6, maxSteps: 1 } },

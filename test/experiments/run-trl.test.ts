@@ -12,30 +12,23 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { evalSummarySchema } from '../../src/evals/index.js';
 import { defaultTrlVenv, probeTrl } from '../../src/train/backends/trl.js';
 import { runCli } from '../support/cli.js';
-import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { FIXTURE_GENERATE, worldChat, writeProject } from './run-support.js';
+import { FIXTURE_GENERATE, worldServer, writeProject } from './run-support.js';
 
 const venv = defaultTrlVenv();
 const skip = (await probeTrl(venv)) ? false : `no trl venv at ${venv} (run \`persona-lab setup trl\` or set PERSONA_LAB_TRL_VENV)`;
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer({ chat: worldChat });
-});
-after(async () => {
-  await server.close();
-});
+const world = worldServer();
 
 const short = { lora: { rank: 2, alpha: 4, targets: ['q', 'v'] }, maxSteps: 1, batchSize: 1, gradAccumulation: 1, maxLength: 64, checkpointEvery: 1 };
 
 test('run trains SFT, DPO and GRPO on TRL and evaluates the adapters the engine loads', { skip }, async () => {
   const project = writeProject({
     name: 'trl',
-    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-1@${server.baseURL}` },
+    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${world.server.baseURL}`, judge: `openai:judge-1@${world.server.baseURL}` },
     seeds: [1],
     generate: FIXTURE_GENERATE,
     train: {

@@ -6,26 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { evalSummarySchema } from '../../src/evals/index.js';
 import { runCli } from '../support/cli.js';
-import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_EVAL, SMALL_GENERATE, journalKeys, worldChat, writeProject } from './run-support.js';
+import { SMALL_EVAL, SMALL_GENERATE, journalKeys, worldServer, writeProject } from './run-support.js';
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer({ chat: worldChat });
-});
-after(async () => {
-  await server.close();
-});
+const world = worldServer();
 
 const models = () => ({
-  subject: `openai:base@${server.baseURL}`,
-  teacher: `openai:teacher@${server.baseURL}`,
-  judge: `openai:judge-1@${server.baseURL}`,
-  secondJudge: `openai:judge-2@${server.baseURL}`,
-  userSimulator: `openai:user-sim@${server.baseURL}`,
+  subject: `openai:base@${world.server.baseURL}`,
+  teacher: `openai:teacher@${world.server.baseURL}`,
+  judge: `openai:judge-1@${world.server.baseURL}`,
+  secondJudge: `openai:judge-2@${world.server.baseURL}`,
+  userSimulator: `openai:user-sim@${world.server.baseURL}`,
 });
 
 test('run: generate, eval and report against the loopback server; a rerun resumes without model calls', async () => {
@@ -62,15 +55,15 @@ test('run: generate, eval and report against the loopback server; a rerun resume
     assert.equal(identity.subjects.base.selfIdentifiesAsAI.value, 1, 'the scripted base says "As an AI"');
     assert.equal(identity.subjects.prompted.selfIdentifiesAsAI.value, 0, 'the prompted pirate does not');
     const heldOutPrompts = JSON.parse(readFileSync(`${project.runDir}/datasets/general-prompts.heldout.json`, 'utf8')) as string[];
-    const asked = new Set(server.requests.filter((r) => r.model === 'base').map((r) => [...r.messages].reverse().find((m) => m.role === 'user')?.content));
+    const asked = new Set(world.server.requests.filter((r) => r.model === 'base').map((r) => [...r.messages].reverse().find((m) => m.role === 'user')?.content));
     assert.ok(heldOutPrompts.some((p) => asked.has(p)), 'the classifier asked held-out general prompts');
-    assert.ok(server.requests.some((r) => r.model === 'judge-2'), 'the second judge was asked');
+    assert.ok(world.server.requests.some((r) => r.model === 'judge-2'), 'the second judge was asked');
     assert.ok(!readFileSync(`${project.runDir}/accounting.json`, 'utf8').includes('sk-test-secret'));
 
-    const calls = server.requests.length;
+    const calls = world.server.requests.length;
     const second = await runCli(['--json', '--no-cache', 'run', project.file]);
     assert.equal(second.code, 0, second.stderr);
-    assert.equal(server.requests.length, calls, 'the rerun found every answer journaled');
+    assert.equal(world.server.requests.length, calls, 'the rerun found every answer journaled');
     const json = JSON.parse(second.stdout) as { run: string; eval: { subjects: unknown[] }; report: { html: string } };
     assert.equal(json.run, project.runDir);
     assert.equal(json.report.html, report);
@@ -80,7 +73,7 @@ test('run: generate, eval and report against the loopback server; a rerun resume
     // The eval stage on its own: the same subjects, resumed from the journals.
     const evalOnly = await runCli(['--json', '--no-cache', 'eval', project.file]);
     assert.equal(evalOnly.code, 0, evalOnly.stderr);
-    assert.equal(server.requests.length, calls);
+    assert.equal(world.server.requests.length, calls);
     assert.deepEqual(evalSummarySchema.parse(JSON.parse(evalOnly.stdout)).subjects.map((s) => s.name), ['base', 'prompted']);
   } finally {
     project.remove();
