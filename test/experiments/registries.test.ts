@@ -8,23 +8,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { z } from 'zod';
 import { evalSummarySchema } from '../../src/evals/index.js';
 import { METHODS } from '../../src/experiments/methods/index.js';
 import { runExperiment } from '../../src/experiments/runner.js';
 import { PROVIDERS, type ChatModel, type ChatRequest } from '../../src/providers/index.js';
 import { TRAIN_BACKENDS, type TrainJob } from '../../src/train/backends/index.js';
-import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_GENERATE, worldChat, writeProject } from './run-support.js';
+import { SMALL_GENERATE, worldServer, writeProject } from './run-support.js';
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer({ chat: worldChat });
-});
-after(async () => {
-  await server.close();
-});
+const world = worldServer();
 
 /** A model that says the last user message back after a fixed word (the provider's only option). */
 class Parrot implements ChatModel {
@@ -65,7 +58,7 @@ test('a method, a backend and a provider added as registry entries run through t
 
   const project = writeProject({
     name: 'registries',
-    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-1@${server.baseURL}` },
+    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${world.server.baseURL}`, judge: `openai:judge-1@${world.server.baseURL}` },
     seeds: [1],
     generate: { ...SMALL_GENERATE, datasets: ['prompts', 'chat', 'probes'], probes: { heldOutFraction: 0.05 }, filters: { minWords: 0 } },
     train: { backend: 'recording', sft: { lora: { rank: 2, alpha: 4, targets: ['q', 'v'] }, maxSteps: 1, batchSize: 1, gradAccumulation: 1, maxLength: 64 } },

@@ -7,26 +7,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { runCli } from '../support/cli.js';
-import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_GENERATE, journalKeys, snapshot, worldChat, writeProject } from './run-support.js';
+import { SMALL_GENERATE, journalKeys, snapshot, worldServer, writeProject } from './run-support.js';
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer({ chat: worldChat });
-});
-after(async () => {
-  await server.close();
-});
+const world = worldServer();
 
 const sft = (rank: number) => ({ lora: { rank, alpha: 2 * rank, targets: ['q', 'v'] }, maxSteps: 1, batchSize: 1, gradAccumulation: 1, maxLength: 48, checkpointEvery: 1 });
 
 test('a changed LoRA rank between two train calls is refused, or trained anew beside the old adapter with --on-change redo', async () => {
   const project = writeProject({
     name: 'changes',
-    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${server.baseURL}` },
+    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${world.server.baseURL}` },
     seeds: [1],
     generate: { ...SMALL_GENERATE, datasets: ['prompts', 'chat'], filters: { minWords: 0 } },
     train: { sft: sft(2) },
@@ -85,7 +78,7 @@ test('a changed LoRA rank between two train calls is refused, or trained anew be
 test('changed eval options are refused before anything is written, by `eval` and by `run`', async () => {
   const project = writeProject({
     name: 'eval-changes',
-    models: { subject: `openai:base@${server.baseURL}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-1@${server.baseURL}` },
+    models: { subject: `openai:base@${world.server.baseURL}`, teacher: `openai:teacher@${world.server.baseURL}`, judge: `openai:judge-1@${world.server.baseURL}` },
     seeds: [7],
     generate: { ...SMALL_GENERATE, datasets: ['prompts', 'probes'] },
     run: { methods: [], stages: ['generate', 'eval'] },

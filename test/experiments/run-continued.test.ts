@@ -7,22 +7,15 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Model } from '../../src/engine/generate/model.js';
 import { cellOptionsHash } from '../../src/experiments/changes.js';
 import { loadExperiment } from '../../src/experiments/load.js';
 import { runCli } from '../support/cli.js';
-import { startFakeServer, type FakeServer } from '../support/openai-server.js';
 import { maxAbsDiff } from '../engine/model/fixtures.js';
-import { SMALL_GENERATE, writeProject, worldChat } from './run-support.js';
+import { SMALL_GENERATE, writeProject, worldServer } from './run-support.js';
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer({ chat: worldChat });
-});
-after(async () => {
-  await server.close();
-});
+const world = worldServer();
 
 const BASE = resolve('test/fixtures/models/llama');
 const short = { lora: { rank: 2, alpha: 4, targets: ['q', 'v'] }, maxSteps: 2, batchSize: 1, gradAccumulation: 1, maxLength: 64, checkpointEvery: 1 };
@@ -31,7 +24,7 @@ const generic = Array.from({ length: 6 }, (_, i) => ({ messages: [{ role: 'user'
 test('a continued cell trains from its parent\'s merged weights, is keyed by its parent\'s options, and the report shows the erosion', async () => {
   const project = writeProject({
     name: 'continued',
-    models: { subject: `local:${BASE}`, teacher: `openai:teacher@${server.baseURL}`, judge: `openai:judge-1@${server.baseURL}` },
+    models: { subject: `local:${BASE}`, teacher: `openai:teacher@${world.server.baseURL}`, judge: `openai:judge-1@${world.server.baseURL}` },
     seeds: [1, 2],
     generate: { ...SMALL_GENERATE, datasets: ['prompts', 'chat', 'probes'], probes: { heldOutFraction: 0.05 }, filters: { minWords: 0 } },
     train: { sft: short },

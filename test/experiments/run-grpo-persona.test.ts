@@ -8,27 +8,20 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { PersonaClassifier, TfidfFeaturizer } from '../../src/evals/classifier.js';
 import { runCli } from '../support/cli.js';
-import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_GENERATE, snapshot, worldChat, writeProject } from './run-support.js';
+import { SMALL_GENERATE, snapshot, worldServer, writeProject } from './run-support.js';
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer({ chat: worldChat });
-});
-after(async () => {
-  await server.close();
-});
+const world = worldServer();
 
 const lines = <T>(file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { key: string; value: T });
 
 test('a GRPO persona classifier reward is built from the YAML and rewards the probability of the cell\'s persona', async () => {
   const project = writeProject({
     name: 'grpo-persona',
-    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${server.baseURL}` },
+    models: { subject: `local:${resolve('test/fixtures/models/llama')}`, teacher: `openai:teacher@${world.server.baseURL}` },
     seeds: [1],
     generate: { ...SMALL_GENERATE, datasets: ['prompts', 'probes'], probes: { heldOutFraction: 0.05 }, filters: { minWords: 0 } },
     train: { grpo: { lora: { rank: 2, alpha: 4, targets: ['q', 'v'] }, maxSteps: 1, batchSize: 1, gradAccumulation: 1, maxLength: 64, groupSize: 2, maxNewTokens: 6, rewards: [{ name: 'persona', weight: 1, kind: 'classifier', classifier: 'persona' }] } },

@@ -10,21 +10,14 @@
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { writeSafetensors } from '../../src/engine/io/safetensors.js';
 import { saveVectors } from '../../src/steer/vectors.js';
 import { runCli } from '../support/cli.js';
-import { startFakeServer, type FakeServer } from '../support/openai-server.js';
-import { SMALL_GENERATE, snapshot, worldChat, writeProject } from './run-support.js';
+import { SMALL_GENERATE, snapshot, worldServer, writeProject } from './run-support.js';
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer({ chat: worldChat });
-});
-after(async () => {
-  await server.close();
-});
+const world = worldServer();
 
 test('each bad input stops train / eval / validate with exit 2 and the run directory unchanged', async () => {
   const project = writeProject({ name: 'inputs', models: {}, seeds: [1] });
@@ -34,7 +27,7 @@ test('each bad input stops train / eval / validate with exit 2 and the run direc
     name: 'inputs',
     constitutions: ['salt.yaml'],
     output: project.runDir,
-    models: { subject: 'local:model', teacher: `openai:teacher@${server.baseURL}` },
+    models: { subject: 'local:model', teacher: `openai:teacher@${world.server.baseURL}` },
     seeds: [1],
     generate: { ...SMALL_GENERATE, datasets: ['prompts', 'chat', 'probes'], filters: { minWords: 0 } },
     train: { sft: { lora: { rank: 2, alpha: 4, targets: ['q', 'v'] }, maxSteps: 1, batchSize: 1, maxLength: 48 } },
